@@ -1,0 +1,202 @@
+//! The salsa database: source texts are inputs; parsing, import loading, name
+//! resolution and checking are tracked functions. The CLI and the language
+//! server drive the same database; diagnostics are returned as values.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::diagnostic::{sort_diagnostics, Diagnostic};
+use crate::syntax::{self, Parsed};
+use crate::{check, names, stdlib};
+
+/// One source file. `path` is a filesystem path for user files and
+/// `std/NAME` for standard-library modules.
+#[salsa::input(debug)]
+pub struct SourceFile {
+    #[returns(ref)]
+    pub path: String,
+    #[returns(ref)]
+    pub text: String,
+}
+
+impl SourceFile {
+    pub fn is_std(self, db: &dyn Db) -> bool {
+        stdlib::is_std_path(self.path(db))
+    }
+}
+
+/// The files a command or editor works on; their imports are loaded on demand.
+#[salsa::input(debug)]
+pub struct Program {
+    #[returns(ref)]
+    pub roots: Vec<SourceFile>,
+}
+
+/// Why an `import` could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ImportError {
+    UnknownStd { known: Vec<&'static str> },
+    NotFound { path: String },
+    Unreadable { path: String, reason: String },
+}
+
+#[salsa::db]
+pub trait Db: salsa::Database {
+    /// The file that `import "spec"` in `from` names, loaded on first use.
+    fn load_import(&self, from: SourceFile, spec: &str) -> Result<SourceFile, ImportError>;
+}
+
+/// The database used by the CLI and the language server.
+#[salsa::db]
+#[derive(Clone, Default)]
+pub struct Database {
+    storage: salsa::Storage<Self>,
+    /// Every file input created so far, by its key (canonical path or `std/NAME`),
+    /// so that a file imported twice is one input.
+    files: Arc<Mutex<HashMap<String, SourceFile>>>,
+}
+
+#[salsa::db]
+impl salsa::Database for Database {}
+
+impl Database {
+    /// Registers (or updates) a file's text, e.g. a command-line argument or an
+    /// editor buffer. Later imports of the same path see this input.
+    pub fn set_file(&mut self, path: &str, text: String) -> SourceFile {
+        use salsa::Setter;
+        let key = file_key(Path::new(path));
+        let existing = self.lock_files().get(&key).copied();
+        match existing {
+            Some(file) => {
+                if file.text(self) != &text {
+                    file.set_text(self).to(text);
+                }
+                file
+            }
+            None => {
+                let file = SourceFile::new(self, path.to_string(), text);
+                self.lock_files().insert(key, file);
+                file
+            }
+        }
+    }
+
+    /// The input registered for `path`, if any.
+    pub fn file(&self, path: &str) -> Option<SourceFile> {
+        self.lock_files().get(&file_key(Path::new(path))).copied()
+    }
+
+    fn lock_files(&self) -> std::sync::MutexGuard<'_, HashMap<String, SourceFile>> {
+        self.files.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn intern(&self, key: String, path: String, text: impl FnOnce() -> String) -> SourceFile {
+        if let Some(file) = self.lock_files().get(&key) {
+            return *file;
+        }
+        let file = SourceFile::new(self, path, text());
+        *self.lock_files().entry(key).or_insert(file)
+    }
+}
+
+#[salsa::db]
+impl Db for Database {
+    fn load_import(&self, from: SourceFile, spec: &str) -> Result<SourceFile, ImportError> {
+        if stdlib::is_std_path(spec) {
+            let text = stdlib::source(spec).ok_or_else(|| ImportError::UnknownStd {
+                known: stdlib::MODULES.iter().map(|(name, _)| *name).collect(),
+            })?;
+            return Ok(self.intern(spec.to_string(), spec.to_string(), || text.to_string()));
+        }
+        let target = resolve_relative(from.path(self), spec);
+        let key = file_key(&target);
+        if let Some(file) = self.lock_files().get(&key) {
+            return Ok(*file);
+        }
+        let display = target.to_string_lossy().into_owned();
+        let text = match std::fs::read(&target) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| ImportError::Unreadable {
+                path: display.clone(),
+                reason: "it is not UTF-8 text".to_string(),
+            })?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ImportError::NotFound { path: display })
+            }
+            Err(err) => {
+                return Err(ImportError::Unreadable {
+                    path: display,
+                    reason: err.to_string(),
+                })
+            }
+        };
+        Ok(self.intern(key, display, || text))
+    }
+}
+
+/// `./x.npl` from `dir/main.npl` is `dir/x.npl`; paths stay as the user wrote
+/// them (relative stays relative) so that messages read naturally.
+fn resolve_relative(from: &str, spec: &str) -> PathBuf {
+    let spec = Path::new(spec);
+    if spec.is_absolute() {
+        return spec.to_path_buf();
+    }
+    let base = Path::new(from).parent().unwrap_or(Path::new(""));
+    normalize(&base.join(spec))
+}
+
+/// Removes `.` and folds `x/..` without touching the filesystem.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The identity of a file: its canonical path when it exists, so that
+/// `./a.npl` and `../x/a.npl` are one file.
+fn file_key(path: &Path) -> String {
+    let as_str = path.to_string_lossy();
+    if stdlib::is_std_path(&as_str) {
+        return as_str.into_owned();
+    }
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| normalize(path))
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn parse(db: &dyn Db, file: SourceFile) -> Parsed {
+    syntax::parse(file, file.text(db))
+}
+
+/// Every diagnostic of a program: syntax, imports, names, validation; sorted
+/// by file (program order) and position.
+#[salsa::tracked(returns(ref))]
+pub fn diagnostics(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
+    let resolved = names::resolve(db, program);
+    let mut all = resolved.diagnostics.clone();
+    for &file in &resolved.files {
+        all.extend(parse(db, file).diagnostics.iter().cloned());
+        all.extend(check::check_file(db, file).iter().cloned());
+    }
+    let order: HashMap<SourceFile, usize> = resolved
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (*f, i))
+        .collect();
+    sort_diagnostics(&mut all, |f| order.get(&f).copied().unwrap_or(usize::MAX));
+    all
+}

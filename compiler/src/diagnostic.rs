@@ -1,0 +1,205 @@
+//! Diagnostics are plain values: the core produces them, the edges render them
+//! (codespan for people, JSON for machines, LSP for editors).
+//!
+//! Every code lives in [`Code`]; `docs/errors.md` has a page per code and a
+//! test keeps the two in step.
+
+use crate::db::SourceFile;
+
+/// A byte range in one source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub file: SourceFile,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(file: SourceFile, start: usize, end: usize) -> Span {
+        Span {
+            file,
+            start: clamp_u32(start),
+            end: clamp_u32(end.max(start)),
+        }
+    }
+
+    /// The smallest span covering both (same file assumed).
+    pub fn to(self, other: Span) -> Span {
+        Span {
+            file: self.file,
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
+    }
+
+    pub fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+fn clamp_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// A secondary label: another place that explains the primary one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub message: String,
+    pub span: Span,
+    /// Text under the primary span.
+    pub label: String,
+    pub labels: Vec<Label>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            code,
+            message: message.into(),
+            span,
+            label: String::new(),
+            labels: Vec::new(),
+            help: None,
+        }
+    }
+
+    pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
+        self.label = label.into();
+        self
+    }
+
+    pub fn with_secondary(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+        });
+        self
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn severity(&self) -> Severity {
+        self.code.severity()
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity() == Severity::Error
+    }
+}
+
+macro_rules! codes {
+    ($( $variant:ident = $code:literal, $title:literal; )*) => {
+        /// Every diagnostic code the compiler can emit. `E01xx` syntax,
+        /// `E02xx` names, `E03xx` validation, `W0xxx` warnings.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code { $( $variant, )* }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[ $( Code::$variant, )* ];
+
+            /// The stable code, e.g. `E0201`.
+            pub fn as_str(self) -> &'static str {
+                match self { $( Code::$variant => $code, )* }
+            }
+
+            /// A short title, the heading of the code's page in docs/errors.md.
+            pub fn title(self) -> &'static str {
+                match self { $( Code::$variant => $title, )* }
+            }
+        }
+    };
+}
+
+codes! {
+    SyntaxError = "E0101", "syntax error";
+    UnterminatedString = "E0102", "unterminated string";
+    InvalidEscape = "E0103", "invalid escape in a string";
+    NumberTooLarge = "E0104", "number too large";
+    UnknownName = "E0201", "unknown name";
+    DuplicateDefinition = "E0202", "name defined twice";
+    ImportCycle = "E0203", "import cycle";
+    ImportNotFound = "E0204", "imported file not found";
+    UnknownStdModule = "E0205", "unknown standard library module";
+    WrongKind = "E0206", "wrong kind of name";
+    ZoneUnionCycle = "E0207", "zone defined in terms of itself";
+    InvalidName = "E0208", "invalid name";
+    InvalidLabelKey = "E0301", "invalid label key";
+    InvalidLabelValue = "E0302", "invalid label value";
+    InvalidNamespaceName = "E0303", "invalid namespace name";
+    InvalidCidr = "E0304", "invalid CIDR";
+    CidrHostBits = "E0305", "CIDR has host bits set";
+    ExceptOutsideBase = "E0306", "`except` outside its base CIDR";
+    MixedAddressFamilies = "E0307", "IPv4 and IPv6 mixed";
+    PortOutOfRange = "E0308", "port out of range";
+    InvalidPortRange = "E0309", "empty port range";
+    InvalidNamedPort = "E0310", "invalid named port";
+    InvalidFqdn = "E0311", "invalid FQDN";
+    InvalidHttpMethod = "E0312", "invalid HTTP method";
+    InvalidPathRegex = "E0313", "invalid HTTP path regex";
+    L7NeedsTcp = "E0314", "L7 rules need TCP ports";
+    DnsNeedsPort53 = "E0315", "`dns` rules need port 53";
+    ConflictingZoneLines = "E0316", "conflicting lines in a zone";
+    InvalidGateway = "E0317", "invalid gateway";
+    ViaNeedsFqdn = "E0318", "`via` needs an FQDN destination";
+    UnusedDefinition = "W0001", "unused definition";
+    AllowAllPorts = "W0002", "`allow` without ports";
+    EmptyZone = "W0003", "zone selects nothing";
+    DuplicateImport = "W0004", "module imported twice";
+}
+
+impl Code {
+    pub fn severity(self) -> Severity {
+        if self.as_str().starts_with('W') {
+            Severity::Warning
+        } else {
+            Severity::Error
+        }
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Sorts diagnostics by file order, position, then code, and drops exact
+/// duplicates, so every edge shows them in the same stable order.
+pub fn sort_diagnostics(diags: &mut Vec<Diagnostic>, file_order: impl Fn(SourceFile) -> usize) {
+    diags.sort_by(|a, b| {
+        (file_order(a.span.file), a.span.start, a.span.end, a.code, &a.message).cmp(&(
+            file_order(b.span.file),
+            b.span.start,
+            b.span.end,
+            b.code,
+            &b.message,
+        ))
+    });
+    diags.dedup();
+}

@@ -1,0 +1,15 @@
+//! The NPL compiler: syntax → names → check → ir → eval → emit.
+//!
+//! Everything is driven through the salsa database in [`db`]; see
+//! ARCHITECTURE.md for the pipeline and its invariants.
+
+pub mod check;
+pub mod db;
+pub mod diagnostic;
+pub mod names;
+pub mod render;
+pub mod stdlib;
+pub mod syntax;
+
+pub use db::{Database, Db, Program, SourceFile};
+pub use diagnostic::{Code, Diagnostic, Severity, Span};

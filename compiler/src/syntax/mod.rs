@@ -1,0 +1,7 @@
+//! Syntax: the grammar (`grammar/npl.pest`), the owned tree, and a parser
+//! that never fails.
+
+pub mod ast;
+mod parser;
+
+pub use parser::{parse, Parsed, RESERVED};

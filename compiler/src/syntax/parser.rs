@@ -1,0 +1,823 @@
+//! From text to [`Module`]: never fails. The pest grammar swallows anything it
+//! cannot parse as `junk` at item boundaries; each junk slice is parsed again on
+//! its own to say precisely what was expected, and parsing goes on.
+
+use pest::iterators::Pair;
+use pest::Parser as _;
+
+use super::ast::*;
+use crate::db::SourceFile;
+use crate::diagnostic::{Code, Diagnostic, Span};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/npl.pest"]
+struct NplParser;
+
+/// A parsed file: the tree of every item that parsed, and the errors of the rest.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Parsed {
+    pub module: Module,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+pub fn parse(file: SourceFile, text: &str) -> Parsed {
+    let mut parser = ModuleParser {
+        file,
+        text,
+        diagnostics: Vec::new(),
+    };
+    let module = match NplParser::parse(Rule::file, text) {
+        Ok(mut pairs) => match pairs.next() {
+            Some(root) => parser.module(root),
+            None => Module::default(),
+        },
+        // The grammar accepts every input; this is only reachable through a
+        // pest resource limit, which we still report rather than crash on.
+        Err(err) => {
+            let diag = parser.pest_error(err, 0);
+            parser.diagnostics.push(diag);
+            Module::default()
+        }
+    };
+    Parsed {
+        module,
+        diagnostics: parser.diagnostics,
+    }
+}
+
+struct ModuleParser<'t> {
+    file: SourceFile,
+    text: &'t str,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl<'t> ModuleParser<'t> {
+    fn span(&self, pair: &Pair<'_, Rule>) -> Span {
+        let s = pair.as_span();
+        Span::new(self.file, s.start(), s.end())
+    }
+
+    fn module(&mut self, root: Pair<'_, Rule>) -> Module {
+        let mut items = Vec::new();
+        for pair in root.into_inner() {
+            match pair.as_rule() {
+                Rule::junk => self.junk(&pair, Rule::item_alone),
+                Rule::EOI => {}
+                _ => {
+                    if let Some(item) = self.item(pair) {
+                        items.push(item);
+                    }
+                }
+            }
+        }
+        Module { items }
+    }
+
+    fn item(&mut self, pair: Pair<'_, Rule>) -> Option<Item> {
+        let item = match pair.as_rule() {
+            Rule::import => Item::Import(self.import(pair)?),
+            Rule::zone => Item::Zone(self.zone(pair)?),
+            Rule::zone_union => Item::ZoneUnion(self.zone_union(pair)?),
+            Rule::external => Item::External(self.external(pair)?),
+            Rule::rule => Item::Rule(self.rule(pair)?),
+            Rule::tier => Item::Tier(self.tier(pair)?),
+            Rule::gateway => Item::Gateway(self.gateway(pair)?),
+            _ => return None,
+        };
+        Some(item)
+    }
+
+    fn import(&mut self, pair: Pair<'_, Rule>) -> Option<Import> {
+        let span = self.span(&pair);
+        let path = pair.into_inner().find(|p| p.as_rule() == Rule::string)?;
+        Some(Import {
+            path: self.string(path),
+            span,
+        })
+    }
+
+    fn zone(&mut self, pair: Pair<'_, Rule>) -> Option<Zone> {
+        let span = self.span(&pair);
+        let doc = self.doc_above(span);
+        let mut name = None;
+        let mut lines = Vec::new();
+        for child in pair.into_inner() {
+            match child.as_rule() {
+                Rule::ident => name = Some(self.ident(&child)),
+                Rule::namespace_line => {
+                    let line_span = self.span(&child);
+                    let value = child.into_inner().find(|p| p.as_rule() == Rule::string)?;
+                    lines.push(ZoneLine::Namespace {
+                        name: self.string(value),
+                        span: line_span,
+                    });
+                }
+                Rule::namespaces_line => {
+                    let line_span = self.span(&child);
+                    lines.push(ZoneLine::Namespaces {
+                        constraints: self.constraints(child),
+                        span: line_span,
+                    });
+                }
+                Rule::pods_line => {
+                    let line_span = self.span(&child);
+                    lines.push(ZoneLine::Pods {
+                        constraints: self.constraints(child),
+                        span: line_span,
+                    });
+                }
+                Rule::isolate_line => {
+                    let line_span = self.span(&child);
+                    let mode = child.into_inner().find(|p| p.as_rule() == Rule::isolate_mode)?;
+                    let mode = match mode.as_str() {
+                        "ingress" => Isolate::Ingress,
+                        "egress" => Isolate::Egress,
+                        "none" => Isolate::None,
+                        _ => Isolate::Both,
+                    };
+                    lines.push(ZoneLine::Isolate {
+                        mode,
+                        span: line_span,
+                    });
+                }
+                Rule::block_junk => self.junk(&child, Rule::zone_line_alone),
+                _ => {}
+            }
+        }
+        Some(Zone {
+            doc,
+            name: name?,
+            lines,
+            span,
+        })
+    }
+
+    fn constraints(&mut self, line: Pair<'_, Rule>) -> Vec<Constraint> {
+        let Some(list) = line.into_inner().find(|p| p.as_rule() == Rule::constraints) else {
+            return Vec::new();
+        };
+        list.into_inner()
+            .filter_map(|c| self.constraint(c))
+            .collect()
+    }
+
+    fn constraint(&mut self, pair: Pair<'_, Rule>) -> Option<Constraint> {
+        let span = self.span(&pair);
+        let kind = pair.as_rule();
+        let mut key = None;
+        let mut strings = Vec::new();
+        for child in pair.into_inner() {
+            match child.as_rule() {
+                Rule::label_key => {
+                    key = Some(LabelKey {
+                        key: child.as_str().to_string(),
+                        span: self.span(&child),
+                    })
+                }
+                Rule::string => strings.push(self.string(child)),
+                Rule::value_list => {
+                    for value in child.into_inner() {
+                        strings.push(self.string(value));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let op = match kind {
+            Rule::eq_c => ConstraintOp::Eq(strings.pop()?),
+            Rule::neq_c => ConstraintOp::NotEq(strings.pop()?),
+            Rule::in_c => ConstraintOp::In(strings),
+            Rule::not_in_c => ConstraintOp::NotIn(strings),
+            Rule::has_c => ConstraintOp::Has,
+            Rule::not_has_c => ConstraintOp::NotHas,
+            _ => return None,
+        };
+        Some(Constraint {
+            key: key?,
+            op,
+            span,
+        })
+    }
+
+    fn zone_union(&mut self, pair: Pair<'_, Rule>) -> Option<ZoneUnion> {
+        let span = self.span(&pair);
+        let doc = self.doc_above(span);
+        let mut idents = pair
+            .into_inner()
+            .filter(|p| p.as_rule() == Rule::ident)
+            .map(|p| self.ident(&p));
+        let name = idents.next()?;
+        Some(ZoneUnion {
+            doc,
+            name,
+            members: idents.collect(),
+            span,
+        })
+    }
+
+    fn external(&mut self, pair: Pair<'_, Rule>) -> Option<External> {
+        let span = self.span(&pair);
+        let doc = self.doc_above(span);
+        let mut name = None;
+        let mut value = None;
+        for child in pair.into_inner() {
+            match child.as_rule() {
+                Rule::ident => name = Some(self.ident(&child)),
+                Rule::fqdn_peer | Rule::cidr_peer => value = self.peer_literal(child),
+                _ => {}
+            }
+        }
+        Some(External {
+            doc,
+            name: name?,
+            value: value?,
+            span,
+        })
+    }
+
+    fn peer_literal(&mut self, pair: Pair<'_, Rule>) -> Option<PeerLiteral> {
+        match pair.as_rule() {
+            Rule::fqdn_peer => {
+                let s = pair.into_inner().find(|p| p.as_rule() == Rule::string)?;
+                Some(PeerLiteral::Fqdn(self.string(s)))
+            }
+            Rule::cidr_peer => {
+                let mut cidrs = pair
+                    .into_inner()
+                    .filter(|p| p.as_rule() == Rule::cidr_literal)
+                    .map(|p| CidrText {
+                        text: p.as_str().to_string(),
+                        span: self.span(&p),
+                    });
+                let base = cidrs.next()?;
+                Some(PeerLiteral::Cidr {
+                    base,
+                    except: cidrs.collect(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn tier(&mut self, pair: Pair<'_, Rule>) -> Option<Tier> {
+        let span = self.span(&pair);
+        let doc = self.doc_above(span);
+        let mut name = None;
+        let mut rules = Vec::new();
+        for child in pair.into_inner() {
+            match child.as_rule() {
+                Rule::ident => name = Some(self.ident(&child)),
+                Rule::rule => rules.extend(self.rule(child)),
+                Rule::block_junk => self.junk(&child, Rule::rule_alone),
+                _ => {}
+            }
+        }
+        Some(Tier {
+            doc,
+            name: name?,
+            rules,
+            span,
+        })
+    }
+
+    fn gateway(&mut self, pair: Pair<'_, Rule>) -> Option<Gateway> {
+        let span = self.span(&pair);
+        let doc = self.doc_above(span);
+        let mut idents = Vec::new();
+        let mut zone = None;
+        let mut port = None;
+        let mut repeated = Vec::new();
+        for child in pair.into_inner() {
+            match child.as_rule() {
+                Rule::ident => idents.push(self.ident(&child)),
+                Rule::gateway_zone => {
+                    let line_span = self.span(&child);
+                    let id = child.into_inner().find(|p| p.as_rule() == Rule::ident)?;
+                    if zone.is_some() {
+                        repeated.push(line_span);
+                    } else {
+                        zone = Some(self.ident(&id));
+                    }
+                }
+                Rule::gateway_port => {
+                    let line_span = self.span(&child);
+                    let n = child.into_inner().find(|p| p.as_rule() == Rule::number)?;
+                    let value = self.number(&n);
+                    if port.is_some() {
+                        repeated.push(line_span);
+                    } else {
+                        port = Some((value, self.span(&n)));
+                    }
+                }
+                Rule::block_junk => self.junk(&child, Rule::gateway_line_alone),
+                _ => {}
+            }
+        }
+        let mut idents = idents.into_iter();
+        Some(Gateway {
+            doc,
+            name: idents.next()?,
+            kind: idents.next()?,
+            zone,
+            port,
+            repeated,
+            span,
+        })
+    }
+
+    fn rule(&mut self, pair: Pair<'_, Rule>) -> Option<Rule_> {
+        let span = self.span(&pair);
+        let doc = self.doc_above(span);
+        let mut action = None;
+        let mut peers = Vec::new();
+        let mut ports = None;
+        let mut l7 = None;
+        let mut via = None;
+        for child in pair.into_inner() {
+            match child.as_rule() {
+                Rule::action => {
+                    let a = if child.as_str() == "deny" {
+                        Action::Deny
+                    } else {
+                        Action::Allow
+                    };
+                    action = Some((a, self.span(&child)));
+                }
+                Rule::peer_name | Rule::peer_set | Rule::fqdn_peer | Rule::cidr_peer => {
+                    peers.extend(self.peer(child))
+                }
+                Rule::ports => ports = Some(self.ports(child)),
+                Rule::http_block => l7 = self.http(child),
+                Rule::dns_block => {
+                    let block_span = self.span(&child);
+                    let names = child
+                        .into_inner()
+                        .filter(|p| p.as_rule() == Rule::string)
+                        .map(|p| self.string(p))
+                        .collect();
+                    l7 = Some(L7::Dns {
+                        names,
+                        span: block_span,
+                    });
+                }
+                Rule::via => {
+                    via = child
+                        .into_inner()
+                        .find(|p| p.as_rule() == Rule::ident)
+                        .map(|p| self.ident(&p))
+                }
+                _ => {}
+            }
+        }
+        let (action, action_span) = action?;
+        let mut peers = peers.into_iter();
+        Some(Rule_ {
+            doc,
+            action,
+            action_span,
+            source: peers.next()?,
+            destination: peers.next()?,
+            ports,
+            l7,
+            via,
+            span,
+        })
+    }
+
+    fn peer(&mut self, pair: Pair<'_, Rule>) -> Option<Peer> {
+        let span = self.span(&pair);
+        match pair.as_rule() {
+            Rule::peer_name => {
+                let id = pair.into_inner().next()?;
+                Some(Peer::Name(self.ident(&id)))
+            }
+            Rule::peer_set => Some(Peer::Set {
+                members: pair.into_inner().filter_map(|p| self.peer(p)).collect(),
+                span,
+            }),
+            Rule::fqdn_peer | Rule::cidr_peer => Some(Peer::Literal {
+                value: self.peer_literal(pair)?,
+                span,
+            }),
+            _ => None,
+        }
+    }
+
+    fn ports(&mut self, pair: Pair<'_, Rule>) -> Vec<Port> {
+        pair.into_inner().filter_map(|p| self.port(p)).collect()
+    }
+
+    fn port(&mut self, pair: Pair<'_, Rule>) -> Option<Port> {
+        let span = self.span(&pair);
+        let value = match pair.as_rule() {
+            Rule::icmp_port => PortValue::Icmp,
+            Rule::bare_number => PortValue::Number {
+                protocol: Protocol::Tcp,
+                port: self.number(&pair),
+            },
+            Rule::bare_range => {
+                let (start, end) = self.range(pair)?;
+                PortValue::Range {
+                    protocol: Protocol::Tcp,
+                    start,
+                    end,
+                }
+            }
+            Rule::proto_port => {
+                let mut inner = pair.into_inner();
+                let protocol = match inner.next()?.as_str() {
+                    "udp" => Protocol::Udp,
+                    "sctp" => Protocol::Sctp,
+                    _ => Protocol::Tcp,
+                };
+                let value = inner.next()?;
+                match value.as_rule() {
+                    Rule::port_number => PortValue::Number {
+                        protocol,
+                        port: self.number(&value),
+                    },
+                    Rule::port_range => {
+                        let (start, end) = self.range(value)?;
+                        PortValue::Range {
+                            protocol,
+                            start,
+                            end,
+                        }
+                    }
+                    _ => PortValue::Named {
+                        protocol,
+                        name: value.as_str().to_string(),
+                    },
+                }
+            }
+            _ => return None,
+        };
+        Some(Port { value, span })
+    }
+
+    fn range(&mut self, pair: Pair<'_, Rule>) -> Option<(u64, u64)> {
+        let mut numbers = pair.into_inner();
+        let start = self.number(&numbers.next()?);
+        let end = self.number(&numbers.next()?);
+        Some((start, end))
+    }
+
+    fn http(&mut self, pair: Pair<'_, Rule>) -> Option<L7> {
+        let span = self.span(&pair);
+        let mut rules = Vec::new();
+        for req in pair.into_inner().filter(|p| p.as_rule() == Rule::http_rule) {
+            let rule_span = self.span(&req);
+            let mut method = None;
+            let mut path = None;
+            for part in req.into_inner() {
+                match part.as_rule() {
+                    Rule::http_method => method = Some(self.ident(&part)),
+                    Rule::string => path = Some(self.string(part)),
+                    _ => {}
+                }
+            }
+            rules.push(HttpRule {
+                method,
+                path,
+                span: rule_span,
+            });
+        }
+        Some(L7::Http { rules, span })
+    }
+
+    fn ident(&self, pair: &Pair<'_, Rule>) -> Ident {
+        Ident {
+            name: pair.as_str().to_string(),
+            span: self.span(pair),
+        }
+    }
+
+    /// Unescapes `\"` and `\\`; any other escape is an error that keeps the
+    /// character so the rest of the file still means something.
+    fn string(&mut self, pair: Pair<'_, Rule>) -> Str {
+        let span = self.span(&pair);
+        let raw = pair.as_str();
+        let inner = raw
+            .strip_prefix('"')
+            .and_then(|s| s.strip_suffix('"'))
+            .unwrap_or(raw);
+        let mut value = String::with_capacity(inner.len());
+        let mut chars = inner.char_indices();
+        while let Some((i, c)) = chars.next() {
+            if c != '\\' {
+                value.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some((_, e @ ('"' | '\\'))) => value.push(e),
+                Some((j, other)) => {
+                    let at = span.start as usize + 1 + i;
+                    let esc = Span::new(self.file, at, at + 1 + (j - i) + other.len_utf8() - 1);
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            Code::InvalidEscape,
+                            esc,
+                            format!("unknown escape `\\{other}` in a string"),
+                        )
+                        .with_label("only `\\\"` and `\\\\` are escapes")
+                        .with_help("write a backslash as `\\\\`"),
+                    );
+                    value.push(other);
+                }
+                None => value.push('\\'),
+            }
+        }
+        Str { value, span }
+    }
+
+    fn number(&mut self, pair: &Pair<'_, Rule>) -> u64 {
+        match pair.as_str().parse::<u64>() {
+            Ok(n) => n,
+            Err(_) => {
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        Code::NumberTooLarge,
+                        self.span(pair),
+                        format!("the number `{}` is too large", pair.as_str()),
+                    )
+                    .with_label("does not fit in 64 bits"),
+                );
+                u64::MAX
+            }
+        }
+    }
+
+    /// `## ` lines directly above the item starting at `span`.
+    fn doc_above(&self, span: Span) -> Doc {
+        let before = self.text.get(..span.start as usize)?;
+        // The item's own line may have leading whitespace; skip back to its start.
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let mut lines = Vec::new();
+        for line in self.text.get(..line_start)?.lines().rev() {
+            let trimmed = line.trim_start();
+            match trimmed.strip_prefix("##") {
+                Some(rest) => lines.push(rest.strip_prefix(' ').unwrap_or(rest).trim_end()),
+                None => break,
+            }
+        }
+        if lines.is_empty() {
+            return None;
+        }
+        lines.reverse();
+        Some(lines.join("\n"))
+    }
+
+    /// Turns a slice the grammar could not parse into a precise diagnostic by
+    /// parsing it again on its own with the rule it should have matched.
+    fn junk(&mut self, pair: &Pair<'_, Rule>, alone: Rule) {
+        let start = pair.as_span().start();
+        let slice = pair.as_str();
+        let diag = match NplParser::parse(alone, slice) {
+            Err(err) => self.pest_error(err, start),
+            // It parses alone but not in place: what follows it is the problem.
+            Ok(_) => {
+                let end = pair.as_span().end();
+                Diagnostic::new(
+                    Code::SyntaxError,
+                    Span::new(self.file, end, end),
+                    "expected the end of the line",
+                )
+                .with_label("expected a newline or `;` here")
+            }
+        };
+        self.diagnostics.push(diag);
+    }
+
+    fn pest_error(&self, err: pest::error::Error<Rule>, offset: usize) -> Diagnostic {
+        let pos = match err.location {
+            pest::error::InputLocation::Pos(p) => p,
+            pest::error::InputLocation::Span((s, _)) => s,
+        };
+        let at = offset + pos;
+        let rest = self.text.get(at..).unwrap_or("");
+        if let Some(diag) = self.unterminated_string(at) {
+            return diag;
+        }
+        let found = found_token(rest);
+        let expected = match &err.variant {
+            pest::error::ErrorVariant::ParsingError { positives, .. } => {
+                describe_expected(positives)
+            }
+            pest::error::ErrorVariant::CustomError { message } => message.clone(),
+        };
+        let end = at + found.len().max(0);
+        let found_text = if found.is_empty() {
+            "the end of the line".to_string()
+        } else {
+            format!("`{found}`")
+        };
+        let mut diag = Diagnostic::new(
+            Code::SyntaxError,
+            Span::new(self.file, at, end),
+            format!("expected {expected}, found {found_text}"),
+        )
+        .with_label(format!("expected {expected}"));
+        if let Some(help) = syntax_help(found, &expected) {
+            diag = diag.with_help(help);
+        }
+        diag
+    }
+
+    /// A `"` at or before the error position on the same line that is never closed.
+    fn unterminated_string(&self, at: usize) -> Option<Diagnostic> {
+        let line_start = self.text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+        let line_end = self.text.get(at..)?.find('\n').map_or(self.text.len(), |i| at + i);
+        let line = self.text.get(line_start..line_end)?;
+        let code_part = line;
+        let mut open: Option<usize> = None;
+        let mut escaped = false;
+        for (i, c) in code_part.char_indices() {
+            match (open, c) {
+                (None, '#') => break,
+                (None, '"') => open = Some(i),
+                (Some(_), '\\') if !escaped => {
+                    escaped = true;
+                    continue;
+                }
+                (Some(_), '"') if !escaped => open = None,
+                _ => {}
+            }
+            escaped = false;
+        }
+        let open = line_start + open?;
+        Some(
+            Diagnostic::new(
+                Code::UnterminatedString,
+                Span::new(self.file, open, line_end),
+                "this string is never closed",
+            )
+            .with_label("the string starts here and runs to the end of the line")
+            .with_help("add a closing `\"`"),
+        )
+    }
+}
+
+// `Rule` is pest's generated enum; the AST's rule node needs another name here.
+use super::ast::Rule as Rule_;
+
+/// The text the parser tripped over: a word, an arrow, or one character.
+fn found_token(rest: &str) -> &str {
+    let line = rest.split(['\n', '\r']).next().unwrap_or("");
+    if line.is_empty() {
+        return "";
+    }
+    let word_len = line
+        .char_indices()
+        .find(|(_, c)| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':')))
+        .map_or(line.len(), |(i, _)| i);
+    if word_len > 0 {
+        return &line[..word_len];
+    }
+    if line.starts_with("->") {
+        return "->";
+    }
+    let first = line.chars().next().map_or(0, char::len_utf8);
+    &line[..first]
+}
+
+fn describe_expected(rules: &[Rule]) -> String {
+    let mut names: Vec<&str> = rules.iter().filter_map(|r| rule_name(*r)).collect();
+    names.sort_unstable();
+    names.dedup();
+    match names.as_slice() {
+        [] => "something else".to_string(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    }
+}
+
+/// How a grammar rule is named to users; `None` for rules that never appear
+/// alone in an expectation.
+fn rule_name(r: Rule) -> Option<&'static str> {
+    Some(match r {
+        Rule::import | Rule::kw_import => "`import`",
+        Rule::zone | Rule::zone_union | Rule::kw_zone | Rule::gateway_zone => "`zone`",
+        Rule::external | Rule::kw_external => "`external`",
+        Rule::tier | Rule::kw_tier => "`tier`",
+        Rule::gateway | Rule::kw_gateway => "`gateway`",
+        Rule::rule | Rule::action => "`allow` or `deny`",
+        Rule::namespace_line | Rule::kw_namespace => "`namespace`",
+        Rule::namespaces_line | Rule::kw_namespaces => "`namespaces`",
+        Rule::pods_line | Rule::kw_pods => "`pods`",
+        Rule::isolate_line | Rule::kw_isolate => "`isolate`",
+        Rule::isolate_mode => "`ingress`, `egress`, `both` or `none`",
+        Rule::ident | Rule::peer_name => "a name",
+        Rule::string | Rule::value_list => "a string",
+        Rule::number | Rule::port_number | Rule::bare_number | Rule::gateway_port => "a number",
+        Rule::label_key | Rule::constraints => "a label constraint",
+        Rule::not_has_c | Rule::has_c | Rule::kw_has => "`has`",
+        Rule::kw_not => "`not`",
+        Rule::kw_in => "`in`",
+        Rule::cidr_literal => "a CIDR such as `10.0.0.0/8`",
+        Rule::fqdn_peer | Rule::kw_fqdn => "`fqdn`",
+        Rule::cidr_peer | Rule::kw_cidr => "`cidr`",
+        Rule::kw_except => "`except`",
+        Rule::peer_set => "`{`",
+        Rule::arrow => "`->`",
+        Rule::ports => "a port",
+        Rule::icmp_port | Rule::proto_port | Rule::bare_range => "a port",
+        Rule::protocol => "`tcp`, `udp` or `sctp`",
+        Rule::port_name => "a port name",
+        Rule::port_range => "a port range",
+        Rule::http_block | Rule::kw_http => "`http`",
+        Rule::dns_block | Rule::kw_dns => "`dns`",
+        Rule::http_rule | Rule::http_method => "an HTTP method or path",
+        Rule::via | Rule::kw_via => "`via`",
+        Rule::kw_port => "`port`",
+        Rule::EOI => "the end of the line",
+        _ => return None,
+    })
+}
+
+fn syntax_help(found: &str, expected: &str) -> Option<String> {
+    if expected.contains("a name") && is_reserved(found) {
+        return Some(format!(
+            "`{found}` is a reserved word; choose another name (for example `{found}-zone`)"
+        ));
+    }
+    if expected.contains("a string") && !found.is_empty() && !found.starts_with('"') {
+        return Some(format!("strings are quoted: \"{found}\""));
+    }
+    None
+}
+
+/// Words the grammar reserves; they cannot name zones, externals, tiers or gateways.
+pub const RESERVED: &[&str] = &[
+    "import", "zone", "external", "allow", "deny", "tier", "gateway", "via", "fqdn", "cidr",
+    "except",
+];
+
+fn is_reserved(word: &str) -> bool {
+    RESERVED.contains(&word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(text: &str) -> Parsed {
+        let db = crate::db::Database::default();
+        let file = SourceFile::new(&db, "test.npl".into(), text.to_string());
+        parse(file, text)
+    }
+
+    #[test]
+    fn parses_every_form() {
+        let parsed = parse_text(
+            r#"import "std/k8s"
+## The web tier.
+zone web {
+  namespace "shop"
+  pods app = "web", track != "canary", tier in ("a", "b"), x not in ("c"), has y, not has z
+  isolate ingress
+}
+zone both = web | web
+external corp = cidr 10.0.0.0/8 except 10.1.0.0/16, 10.2.0.0/16
+external s = fqdn "api.stripe.com"
+allow web->{s, corp}:443, udp/53, tcp/30000-32767, sctp/http, icmp, 80-90 via egress
+deny web -> cidr fd00::/8
+allow web -> web : 80 http { GET "/a/.*"; POST
+  "/b" }
+allow web -> kube-dns : udp/53 dns { "*.example.com" }
+tier security { deny cluster -> cidr 169.254.169.254/32 }
+gateway egress = istio { zone istio-egressgateway; port 8443 }
+"#,
+        );
+        assert_eq!(parsed.diagnostics, vec![]);
+        assert_eq!(parsed.module.items.len(), 11);
+        let Item::Zone(zone) = &parsed.module.items[1] else {
+            panic!("expected a zone");
+        };
+        assert_eq!(zone.doc.as_deref(), Some("The web tier."));
+        assert_eq!(zone.lines.len(), 3);
+        let Item::Rule(rule) = &parsed.module.items[5] else {
+            panic!("expected a rule");
+        };
+        assert_eq!(rule.ports.as_ref().map(Vec::len), Some(6));
+        assert_eq!(rule.via.as_ref().map(|v| v.name.as_str()), Some("egress"));
+    }
+
+    #[test]
+    fn recovers_at_every_item() {
+        let parsed = parse_text(
+            "zone a { namespace \"a\" }\nzone b { namespace b }\nallow a -> : 80\nzone c {}\nallow a -> c : 80 80\nallow a -> c : 80\n",
+        );
+        let codes: Vec<_> = parsed.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, vec![Code::SyntaxError; 3], "{:#?}", parsed.diagnostics);
+        // zone a, zone b (with its bad line dropped), zone c, last rule.
+        assert_eq!(parsed.module.items.len(), 4);
+    }
+
+    #[test]
+    fn unterminated_string_is_named() {
+        let parsed = parse_text("zone a { namespace \"shop }\nzone b {}\n");
+        assert_eq!(parsed.diagnostics.len(), 1);
+        assert_eq!(parsed.diagnostics[0].code, Code::UnterminatedString);
+        assert_eq!(parsed.module.items.len(), 2);
+    }
+}

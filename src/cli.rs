@@ -1,0 +1,125 @@
+//! Argument definitions (clap) and the commands behind them.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use nplc_compiler::{db, render, Database, Severity};
+
+use crate::{inputs, Outcome};
+
+#[derive(Parser)]
+#[command(
+    name = "nplc",
+    version,
+    about = "Compiler for NPL, a network policy language",
+    long_about = "nplc compiles one NPL source — zones, tiers, `allow frontend -> backend : 8080` — \
+                  to Kubernetes NetworkPolicy, Cilium, Calico or Istio resources.",
+    after_help = "Examples:\n  nplc check examples/three-tier\n  nplc check policy.npl --format json\n  cat policy.npl | nplc check -"
+)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check programs and report diagnostics; writes nothing.
+    #[command(after_help = "Exit status: 0 no errors (warnings allowed), 1 errors in the input, 2 misuse.\n\nExamples:\n  nplc check                      # every .npl file below the current directory\n  nplc check examples/homelab\n  nplc check a.npl b.npl --format json")]
+    Check {
+        /// Files, directories (searched recursively for *.npl) or `-` for standard input.
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct OutputArgs {
+    /// How diagnostics are printed.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Colour in human output: `auto` colours only on a terminal (and not with NO_COLOR).
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+pub fn run(args: Args) -> Outcome {
+    match args.command {
+        Command::Check { paths, output } => check(&paths, &output),
+    }
+}
+
+fn check(paths: &[PathBuf], output: &OutputArgs) -> Outcome {
+    let mut db = Database::default();
+    let program = match inputs::load(&mut db, paths) {
+        Ok(p) => p,
+        Err(message) => return Outcome::Misuse(message),
+    };
+    let diags = db::diagnostics(&db, program);
+    let errors = diags.iter().filter(|d| d.severity() == Severity::Error).count();
+    let warnings = diags.len() - errors;
+    match output.format {
+        Format::Json => print_stdout(&format!("{}\n", render::json(&db, diags))),
+        Format::Human => {
+            let color = match output.color {
+                Color::Always => true,
+                Color::Never => false,
+                Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            };
+            let files = names_count(&db, program);
+            let mut text = render::human(&db, diags, color);
+            text.push_str(&summary(files, errors, warnings));
+            print_stderr(&text);
+        }
+    }
+    if errors > 0 {
+        Outcome::InputErrors
+    } else {
+        Outcome::Clean
+    }
+}
+
+/// The number of user files checked (standard modules not counted).
+fn names_count(db: &Database, program: nplc_compiler::Program) -> usize {
+    let resolved = nplc_compiler::names::resolve(db, program);
+    resolved.files.iter().filter(|f| !f.is_std(db)).count()
+}
+
+fn summary(files: usize, errors: usize, warnings: usize) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    if errors == 0 && warnings == 0 {
+        format!("checked {}: no problems\n", plural(files, "file"))
+    } else {
+        format!(
+            "checked {}: {}, {}\n",
+            plural(files, "file"),
+            plural(errors, "error"),
+            plural(warnings, "warning")
+        )
+    }
+}
+
+/// Writes to stdout; a closed pipe (`nplc ... | head`) is not an error.
+fn print_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
+fn print_stderr(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+}

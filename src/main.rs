@@ -1,0 +1,31 @@
+//! `nplc`: the command line. Thin: parse arguments, run a command, turn its
+//! outcome into an exit status (0 clean, 1 problems in the input, 2 misuse).
+
+mod cli;
+mod inputs;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// How a command ended.
+pub enum Outcome {
+    /// No errors in the input (warnings allowed).
+    Clean,
+    /// Errors in the input were reported.
+    InputErrors,
+    /// The tool was misused or could not run; the message says why.
+    Misuse(String),
+}
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    match cli::run(args) {
+        Outcome::Clean => ExitCode::SUCCESS,
+        Outcome::InputErrors => ExitCode::from(1),
+        Outcome::Misuse(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
