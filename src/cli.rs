@@ -25,7 +25,9 @@ pub struct Args {
 #[derive(Subcommand)]
 enum Command {
     /// Check programs and report diagnostics; writes nothing.
-    #[command(after_help = "Exit status: 0 no errors (warnings allowed), 1 errors in the input, 2 misuse.\n\nExamples:\n  nplc check                      # every .npl file below the current directory\n  nplc check examples/homelab\n  nplc check a.npl b.npl --format json")]
+    #[command(
+        after_help = "Exit status: 0 no errors (warnings allowed), 1 errors in the input, 2 misuse.\n\nExamples:\n  nplc check                      # every .npl file below the current directory\n  nplc check examples/homelab\n  nplc check a.npl b.npl --format json"
+    )]
     Check {
         /// Files, directories (searched recursively for *.npl) or `-` for standard input.
         paths: Vec<PathBuf>,
@@ -70,7 +72,10 @@ fn check(paths: &[PathBuf], output: &OutputArgs) -> Outcome {
         Err(message) => return Outcome::Misuse(message),
     };
     let diags = db::diagnostics(&db, program);
-    let errors = diags.iter().filter(|d| d.severity() == Severity::Error).count();
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity() == Severity::Error)
+        .count();
     let warnings = diags.len() - errors;
     match output.format {
         Format::Json => print_stdout(&format!("{}\n", render::json(&db, diags))),
@@ -78,7 +83,9 @@ fn check(paths: &[PathBuf], output: &OutputArgs) -> Outcome {
             let color = match output.color {
                 Color::Always => true,
                 Color::Never => false,
-                Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+                Color::Auto => {
+                    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
             };
             let files = names_count(&db, program);
             let mut text = render::human(&db, diags, color);

@@ -33,7 +33,8 @@ fn read_path(path: &Path) -> Result<Vec<(String, String)>, String> {
             .map_err(|e| format!("cannot read standard input: {e}"))?;
         return Ok(vec![("<stdin>".to_string(), text)]);
     }
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     if meta.is_dir() {
         let mut found = Vec::new();
         collect_npl(path, &mut found)?;
@@ -47,9 +48,10 @@ fn read_path(path: &Path) -> Result<Vec<(String, String)>, String> {
 }
 
 fn read_file(path: &Path) -> Result<(String, String), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| format!("`{}` is not UTF-8 text", path.display()))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("`{}` is not UTF-8 text", path.display()))?;
     Ok((display(path), text))
 }
 
@@ -60,13 +62,16 @@ fn display(path: &Path) -> String {
 }
 
 fn collect_npl(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
     for entry in entries {
         let entry = entry.map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
         let path = entry.path();
         let name = entry.file_name();
         let hidden = name.to_string_lossy().starts_with('.');
-        let kind = entry.file_type().map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let kind = entry
+            .file_type()
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
         if kind.is_dir() && !hidden && name != "target" && name != "node_modules" {
             collect_npl(&path, out)?;
         } else if kind.is_file() && path.extension().is_some_and(|e| e == "npl") {

@@ -47,22 +47,34 @@ pub const MAX_NAME_LEN: usize = 48;
 fn check_name(name: &Ident, out: &mut Vec<Diagnostic>) {
     let n = &name.name;
     let shape_ok = n.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !n.ends_with('-')
         && !n.contains("--");
     if !shape_ok {
         let suggestion = suggest_name(n);
         out.push(
-            Diagnostic::new(Code::InvalidName, name.span, format!("`{n}` is not a valid name"))
-                .with_label("names are lowercase letters, digits and single dashes, starting with a letter")
-                .with_help(format!("names become parts of Kubernetes resource names; try `{suggestion}`")),
+            Diagnostic::new(
+                Code::InvalidName,
+                name.span,
+                format!("`{n}` is not a valid name"),
+            )
+            .with_label(
+                "names are lowercase letters, digits and single dashes, starting with a letter",
+            )
+            .with_help(format!(
+                "names become parts of Kubernetes resource names; try `{suggestion}`"
+            )),
         );
     } else if n.len() > MAX_NAME_LEN {
         out.push(
             Diagnostic::new(
                 Code::InvalidName,
                 name.span,
-                format!("`{n}` is {} characters long; names are at most {MAX_NAME_LEN}", n.len()),
+                format!(
+                    "`{n}` is {} characters long; names are at most {MAX_NAME_LEN}",
+                    n.len()
+                ),
             )
             .with_label("too long")
             .with_help("generated resource names add suffixes to this name; shorten it"),
@@ -73,7 +85,13 @@ fn check_name(name: &Ident, out: &mut Vec<Diagnostic>) {
 fn suggest_name(n: &str) -> String {
     let mut s: String = n
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     while s.contains("--") {
         s = s.replace("--", "-");
@@ -157,7 +175,9 @@ fn contradiction(zone: &Zone, constraints: &[Constraint]) -> Option<Diagnostic> 
                 (_, _, Some(x), Some(y)) => !x.iter().any(|v| y.contains(v)),
                 (ConstraintOp::Has, ConstraintOp::NotHas, ..)
                 | (ConstraintOp::NotHas, ConstraintOp::Has, ..) => true,
-                (ConstraintOp::NotHas, _, _, Some(_)) | (_, ConstraintOp::NotHas, Some(_), _) => true,
+                (ConstraintOp::NotHas, _, _, Some(_)) | (_, ConstraintOp::NotHas, Some(_), _) => {
+                    true
+                }
                 (_, _, Some(x), None) => x.iter().all(|v| excluded(&b.op, v)),
                 (_, _, None, Some(y)) => y.iter().all(|v| excluded(&a.op, v)),
                 _ => false,
@@ -206,7 +226,8 @@ fn dns_subdomain_ok(s: &str) -> bool {
 fn dns_label_ok(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -218,7 +239,8 @@ fn label_name_ok(s: &str, allow_empty: bool) -> bool {
     }
     let edge_ok = |c: char| c.is_ascii_alphanumeric();
     s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && s.chars().next().is_some_and(edge_ok)
         && s.chars().last().is_some_and(edge_ok)
 }
@@ -240,9 +262,13 @@ fn check_label_key(key: &LabelKey, out: &mut Vec<Diagnostic>) {
     };
     if let Some(why) = problem {
         out.push(
-            Diagnostic::new(Code::InvalidLabelKey, key.span, format!("`{k}` is not a valid label key"))
-                .with_label("invalid key")
-                .with_help(why),
+            Diagnostic::new(
+                Code::InvalidLabelKey,
+                key.span,
+                format!("`{k}` is not a valid label key"),
+            )
+            .with_label("invalid key")
+            .with_help(why),
         );
     }
 }
@@ -255,9 +281,13 @@ fn check_label_value(v: &Str, out: &mut Vec<Diagnostic>) {
             "label values are empty or start and end with a letter or digit, with only letters, digits, `-`, `_` and `.`"
         };
         out.push(
-            Diagnostic::new(Code::InvalidLabelValue, v.span, format!("\"{}\" is not a valid label value", v.value))
-                .with_label("invalid value")
-                .with_help(why),
+            Diagnostic::new(
+                Code::InvalidLabelValue,
+                v.span,
+                format!("\"{}\" is not a valid label value", v.value),
+            )
+            .with_label("invalid value")
+            .with_help(why),
         );
     }
 }
@@ -280,7 +310,9 @@ fn check_namespace_name(name: &Str, out: &mut Vec<Diagnostic>) {
 pub fn parse_cidr(c: &CidrText, out: &mut Vec<Diagnostic>) -> Option<IpNet> {
     let Ok(net) = c.text.parse::<IpNet>() else {
         let help = match c.text.split_once('/') {
-            Some((addr, _)) if addr.parse::<IpAddr>().is_err() => format!("`{addr}` is not an IPv4 or IPv6 address"),
+            Some((addr, _)) if addr.parse::<IpAddr>().is_err() => {
+                format!("`{addr}` is not an IPv4 or IPv6 address")
+            }
             Some((addr, len)) => {
                 let max = if addr.contains(':') { 128 } else { 32 };
                 format!("the prefix length `/{len}` must be between 0 and {max}")
@@ -288,9 +320,13 @@ pub fn parse_cidr(c: &CidrText, out: &mut Vec<Diagnostic>) -> Option<IpNet> {
             None => "write an address and a prefix length, like `10.0.0.0/8`".to_string(),
         };
         out.push(
-            Diagnostic::new(Code::InvalidCidr, c.span, format!("`{}` is not a valid CIDR", c.text))
-                .with_label("invalid CIDR")
-                .with_help(help),
+            Diagnostic::new(
+                Code::InvalidCidr,
+                c.span,
+                format!("`{}` is not a valid CIDR", c.text),
+            )
+            .with_label("invalid CIDR")
+            .with_help(help),
         );
         return None;
     };
@@ -301,7 +337,10 @@ pub fn parse_cidr(c: &CidrText, out: &mut Vec<Diagnostic>) -> Option<IpNet> {
                 c.span,
                 format!("`{}` has host bits set", c.text),
             )
-            .with_label(format!("the address is not the start of a /{} network", net.prefix_len()))
+            .with_label(format!(
+                "the address is not the start of a /{} network",
+                net.prefix_len()
+            ))
             .with_help(format!("write `{}`", net.trunc())),
         );
         return Some(net.trunc());
@@ -320,7 +359,9 @@ fn check_peer_literal(lit: &PeerLiteral, out: &mut Vec<Diagnostic>) {
                 return;
             };
             for e in except {
-                let Some(net) = parse_cidr(e, out) else { continue };
+                let Some(net) = parse_cidr(e, out) else {
+                    continue;
+                };
                 let same_family = matches!(
                     (base_net, net),
                     (IpNet::V4(_), IpNet::V4(_)) | (IpNet::V6(_), IpNet::V6(_))
@@ -363,7 +404,8 @@ fn check_fqdn(name: &Str, out: &mut Vec<Diagnostic>) {
         && rest.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         });
@@ -374,9 +416,13 @@ fn check_fqdn(name: &Str, out: &mut Vec<Diagnostic>) {
             "an FQDN is dot-separated labels of letters, digits and `-`, like `api.stripe.com`"
         };
         out.push(
-            Diagnostic::new(Code::InvalidFqdn, name.span, format!("\"{}\" is not a valid FQDN", name.value))
-                .with_label("invalid FQDN")
-                .with_help(help),
+            Diagnostic::new(
+                Code::InvalidFqdn,
+                name.span,
+                format!("\"{}\" is not a valid FQDN", name.value),
+            )
+            .with_label("invalid FQDN")
+            .with_help(help),
         );
     }
 }
@@ -408,9 +454,13 @@ fn check_peer(peer: &Peer, out: &mut Vec<Diagnostic>) {
 }
 
 fn port_range_diag(span: Span, value: u64) -> Diagnostic {
-    Diagnostic::new(Code::PortOutOfRange, span, format!("port {value} is out of range"))
-        .with_label("ports are 1 to 65535")
-        .with_help("use a port between 1 and 65535")
+    Diagnostic::new(
+        Code::PortOutOfRange,
+        span,
+        format!("port {value} is out of range"),
+    )
+    .with_label("ports are 1 to 65535")
+    .with_help("use a port between 1 and 65535")
 }
 
 fn check_port(port: &Port, out: &mut Vec<Diagnostic>) {
@@ -448,7 +498,9 @@ fn check_port(port: &Port, out: &mut Vec<Diagnostic>) {
             // leading/trailing or double dash.
             let ok = !name.is_empty()
                 && name.len() <= 15
-                && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
                 && name.chars().any(|c| c.is_ascii_lowercase())
                 && !name.starts_with('-')
                 && !name.ends_with('-')
@@ -478,8 +530,12 @@ fn check_l7(rule: &Rule, l7: &L7, out: &mut Vec<Diagnostic>) {
     match l7 {
         L7::Http { rules, span } => {
             if ports.is_empty() || !non_tcp.is_empty() {
-                let mut diag = Diagnostic::new(Code::L7NeedsTcp, *span, "`http` rules apply to TCP ports only")
-                    .with_label("HTTP filter");
+                let mut diag = Diagnostic::new(
+                    Code::L7NeedsTcp,
+                    *span,
+                    "`http` rules apply to TCP ports only",
+                )
+                .with_label("HTTP filter");
                 for p in &non_tcp {
                     diag = diag.with_secondary(p.span, "not a TCP port");
                 }
@@ -500,9 +556,13 @@ fn check_l7(rule: &Rule, l7: &L7, out: &mut Vec<Diagnostic>) {
                 if let Some(m) = &r.method {
                     if !HTTP_METHODS.contains(&m.name.as_str()) {
                         out.push(
-                            Diagnostic::new(Code::InvalidHttpMethod, m.span, format!("`{}` is not an HTTP method", m.name))
-                                .with_label("unknown method")
-                                .with_help(format!("use one of {}", HTTP_METHODS.join(", "))),
+                            Diagnostic::new(
+                                Code::InvalidHttpMethod,
+                                m.span,
+                                format!("`{}` is not an HTTP method", m.name),
+                            )
+                            .with_label("unknown method")
+                            .with_help(format!("use one of {}", HTTP_METHODS.join(", "))),
                         );
                     }
                 }
@@ -521,12 +581,18 @@ fn check_l7(rule: &Rule, l7: &L7, out: &mut Vec<Diagnostic>) {
         }
         L7::Dns { names, span } => {
             let on_53 = !ports.is_empty()
-                && ports.iter().all(|p| matches!(p.value, PortValue::Number { port: 53, .. }));
+                && ports
+                    .iter()
+                    .all(|p| matches!(p.value, PortValue::Number { port: 53, .. }));
             if !on_53 {
                 out.push(
-                    Diagnostic::new(Code::DnsNeedsPort53, *span, "`dns` rules apply to DNS traffic on port 53 only")
-                        .with_label("DNS filter")
-                        .with_help("write the ports as `: udp/53, tcp/53 dns { ... }`"),
+                    Diagnostic::new(
+                        Code::DnsNeedsPort53,
+                        *span,
+                        "`dns` rules apply to DNS traffic on port 53 only",
+                    )
+                    .with_label("DNS filter")
+                    .with_help("write the ports as `: udp/53, tcp/53 dns { ... }`"),
                 );
             }
             for n in names {
@@ -565,9 +631,13 @@ fn check_gateway(gw: &Gateway, out: &mut Vec<Diagnostic>) {
     }
     for span in &gw.repeated {
         out.push(
-            Diagnostic::new(Code::InvalidGateway, *span, "this line repeats an earlier one")
-                .with_label("repeated")
-                .with_help("a gateway has one `zone` line and at most one `port` line"),
+            Diagnostic::new(
+                Code::InvalidGateway,
+                *span,
+                "this line repeats an earlier one",
+            )
+            .with_label("repeated")
+            .with_help("a gateway has one `zone` line and at most one `port` line"),
         );
     }
 }

@@ -88,7 +88,9 @@ impl Database {
     }
 
     fn lock_files(&self) -> std::sync::MutexGuard<'_, HashMap<String, SourceFile>> {
-        self.files.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.files
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn intern(&self, key: String, path: String, text: impl FnOnce() -> String) -> SourceFile {

@@ -193,13 +193,20 @@ impl std::fmt::Display for Code {
 /// duplicates, so every edge shows them in the same stable order.
 pub fn sort_diagnostics(diags: &mut Vec<Diagnostic>, file_order: impl Fn(SourceFile) -> usize) {
     diags.sort_by(|a, b| {
-        (file_order(a.span.file), a.span.start, a.span.end, a.code, &a.message).cmp(&(
-            file_order(b.span.file),
-            b.span.start,
-            b.span.end,
-            b.code,
-            &b.message,
-        ))
+        (
+            file_order(a.span.file),
+            a.span.start,
+            a.span.end,
+            a.code,
+            &a.message,
+        )
+            .cmp(&(
+                file_order(b.span.file),
+                b.span.start,
+                b.span.end,
+                b.code,
+                &b.message,
+            ))
     });
     diags.dedup();
 }

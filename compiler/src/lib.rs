@@ -3,9 +3,13 @@
 //! Everything is driven through the salsa database in [`db`]; see
 //! ARCHITECTURE.md for the pipeline and its invariants.
 
+pub mod algebra;
+pub mod allow;
 pub mod check;
 pub mod db;
 pub mod diagnostic;
+pub mod eval;
+pub mod ir;
 pub mod names;
 pub mod render;
 pub mod stdlib;

@@ -139,9 +139,9 @@ impl PeerRef {
 
     pub fn span(&self) -> Span {
         match self {
-            PeerRef::Def { span, .. } | PeerRef::Literal { span, .. } | PeerRef::Set { span, .. } => {
-                *span
-            }
+            PeerRef::Def { span, .. }
+            | PeerRef::Literal { span, .. }
+            | PeerRef::Set { span, .. } => *span,
         }
     }
 }
@@ -340,13 +340,13 @@ fn import_error(spec: &str, span: Span, err: ImportError) -> Diagnostic {
             diag = diag.with_help(format!("{hint}the modules are: {}", public.join(", ")));
             diag
         }
-        ImportError::NotFound { path } => Diagnostic::new(
-            Code::ImportNotFound,
-            span,
-            format!("cannot find `{path}`"),
-        )
-        .with_label("no such file")
-        .with_help("paths are relative to the importing file; standard modules are `std/NAME`"),
+        ImportError::NotFound { path } => {
+            Diagnostic::new(Code::ImportNotFound, span, format!("cannot find `{path}`"))
+                .with_label("no such file")
+                .with_help(
+                    "paths are relative to the importing file; standard modules are `std/NAME`",
+                )
+        }
         ImportError::Unreadable { path, reason } => Diagnostic::new(
             Code::ImportNotFound,
             span,
@@ -503,7 +503,9 @@ impl Resolver<'_> {
                     .defs
                     .iter()
                     .enumerate()
-                    .filter(|(i, d)| wanted.accepts(&d.kind) && self.visible(file, DefId(*i as u32)))
+                    .filter(|(i, d)| {
+                        wanted.accepts(&d.kind) && self.visible(file, DefId(*i as u32))
+                    })
                     .map(|(_, d)| d.name.as_str())
                     .collect();
                 let mut diag = Diagnostic::new(
@@ -551,7 +553,9 @@ impl Resolver<'_> {
             for item in &db::parse(self.db, file).module.items {
                 match item {
                     Item::ZoneUnion(u) => {
-                        let Some(&id) = self.by_name.get(&u.name.name) else { continue };
+                        let Some(&id) = self.by_name.get(&u.name.name) else {
+                            continue;
+                        };
                         if self.out.def(id).name_span != Some(u.name.span) {
                             continue; // a duplicate, already reported
                         }
@@ -568,7 +572,9 @@ impl Resolver<'_> {
                         self.out.defs[id.0 as usize].kind = DefKind::ZoneUnion(members);
                     }
                     Item::Gateway(gw) => {
-                        let Some(&id) = self.by_name.get(&gw.name.name) else { continue };
+                        let Some(&id) = self.by_name.get(&gw.name.name) else {
+                            continue;
+                        };
                         if self.out.def(id).name_span != Some(gw.name.span) {
                             continue;
                         }
@@ -581,7 +587,9 @@ impl Resolver<'_> {
                                 None
                             }
                         });
-                        if let DefKind::Gateway { zone: slot, .. } = &mut self.out.defs[id.0 as usize].kind {
+                        if let DefKind::Gateway { zone: slot, .. } =
+                            &mut self.out.defs[id.0 as usize].kind
+                        {
                             *slot = zone;
                         }
                     }
@@ -611,7 +619,11 @@ impl Resolver<'_> {
                     .chain(cycle.first())
                     .map(|d| self.out.def(*d).name.as_str())
                     .collect();
-                let msg = format!("zone `{}` is defined in terms of itself: {}", names[0], names.join(" → "));
+                let msg = format!(
+                    "zone `{}` is defined in terms of itself: {}",
+                    names[0],
+                    names.join(" → ")
+                );
                 if let Some(span) = self.out.def(cycle[0]).span {
                     let mut diag = Diagnostic::new(Code::ZoneUnionCycle, span, msg)
                         .with_label("this union contains itself");
@@ -678,7 +690,9 @@ impl Resolver<'_> {
         let via = match &rule.via {
             None => Ok(None),
             Some(g) => match self.lookup(g, Wanted::Gateway) {
-                Some(id) if matches!(self.out.def(id).kind, DefKind::Gateway { .. }) => Ok(Some(id)),
+                Some(id) if matches!(self.out.def(id).kind, DefKind::Gateway { .. }) => {
+                    Ok(Some(id))
+                }
                 Some(id) => {
                     self.wrong_kind(g.span, id, "a gateway");
                     Err(())

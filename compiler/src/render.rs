@@ -38,8 +38,10 @@ fn to_codespan(db: &dyn Db, table: &mut FileTable, diag: &Diagnostic) -> cs::Dia
         Severity::Error => cs::Severity::Error,
         Severity::Warning => cs::Severity::Warning,
     };
-    let mut labels = vec![cs::Label::primary(table.id(db, diag.span.file), clamp(db, diag.span))
-        .with_message(diag.label.clone())];
+    let mut labels = vec![
+        cs::Label::primary(table.id(db, diag.span.file), clamp(db, diag.span))
+            .with_message(diag.label.clone()),
+    ];
     for l in &diag.labels {
         labels.push(
             cs::Label::secondary(table.id(db, l.span.file), clamp(db, l.span))

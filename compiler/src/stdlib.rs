@@ -4,7 +4,10 @@
 /// implicitly by every file.
 pub const MODULES: &[(&str, &str)] = &[
     ("std/prelude", include_str!("../../stdlib/std/prelude.npl")),
-    ("std/baseline", include_str!("../../stdlib/std/baseline.npl")),
+    (
+        "std/baseline",
+        include_str!("../../stdlib/std/baseline.npl"),
+    ),
     ("std/k8s", include_str!("../../stdlib/std/k8s.npl")),
     ("std/homelab", include_str!("../../stdlib/std/homelab.npl")),
 ];

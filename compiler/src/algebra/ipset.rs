@@ -149,22 +149,21 @@ impl IpSet {
     /// forms where a block is a prefix minus sub-prefixes and further blocks
     /// may sit inside an except. Never more CIDRs than [`IpSet::to_prefixes`].
     pub fn to_blocks(&self) -> Vec<Block> {
-        let v4 = best_cover(
-            (0, 0),
-            V4_BITS,
-            &|lo: u128, hi: u128| match (u32::try_from(lo), u32::try_from(hi)) {
-                (Ok(lo), Ok(hi)) => self.v4.coverage(lo, hi),
-                _ => Coverage::Empty,
-            },
-        );
+        let v4_coverage = |lo: u128, hi: u128| match (u32::try_from(lo), u32::try_from(hi)) {
+            (Ok(lo), Ok(hi)) => self.v4.coverage(lo, hi),
+            _ => Coverage::Empty,
+        };
+        let v4 = best_cover((0, 0), V4_BITS, &v4_coverage);
         let v6 = best_cover((0, 0), V6_BITS, &|lo, hi| self.v6.coverage(lo, hi));
         let mut blocks: Vec<Block> = [(v4.plain, V4_BITS), (v6.plain, V6_BITS)]
             .into_iter()
             .flat_map(|(blocks, bits)| {
                 blocks.into_iter().filter_map(move |(base, excepts)| {
                     let base = to_net(base, bits)?;
-                    let mut excepts: Vec<IpNet> =
-                        excepts.into_iter().filter_map(|e| to_net(e, bits)).collect();
+                    let mut excepts: Vec<IpNet> = excepts
+                        .into_iter()
+                        .filter_map(|e| to_net(e, bits))
+                        .collect();
                     excepts.sort();
                     Some((base, excepts))
                 })
@@ -193,6 +192,8 @@ fn last_address((first, len): Prefix, bits: u8) -> u128 {
     first | host_mask(bits.saturating_sub(len))
 }
 
+/// `None` only for an address or length beyond the family, which the
+/// callers never produce.
 fn to_net((first, len): Prefix, bits: u8) -> Option<IpNet> {
     if bits == V4_BITS {
         let addr = Ipv4Addr::from(u32::try_from(first).ok()?);
@@ -340,14 +341,20 @@ mod tests {
             match n {
                 IpNet::V4(n) => {
                     for a in [u32::from(n.network()), u32::from(n.broadcast())] {
-                        for b in [a.checked_sub(1), Some(a), a.checked_add(1)].into_iter().flatten() {
+                        for b in [a.checked_sub(1), Some(a), a.checked_add(1)]
+                            .into_iter()
+                            .flatten()
+                        {
                             out.push(IpAddr::V4(Ipv4Addr::from(b)));
                         }
                     }
                 }
                 IpNet::V6(n) => {
                     for a in [u128::from(n.network()), u128::from(n.broadcast())] {
-                        for b in [a.checked_sub(1), Some(a), a.checked_add(1)].into_iter().flatten() {
+                        for b in [a.checked_sub(1), Some(a), a.checked_add(1)]
+                            .into_iter()
+                            .flatten()
+                        {
                             out.push(IpAddr::V6(Ipv6Addr::from(b)));
                         }
                     }
@@ -383,20 +390,27 @@ mod tests {
         }
 
         #[test]
-        fn cidr_except_matches_membership(base in pool_net(), ex in proptest::collection::vec(pool_net(), 0..4)) {
+        fn cidr_except_matches_membership(
+            base in pool_net(),
+            ex in proptest::collection::vec(pool_net(), 0..4),
+        ) {
             let s = IpSet::from_cidr_except(base, &ex);
             for x in probes() {
-                prop_assert_eq!(s.contains(x), base.contains(&x) && !ex.iter().any(|e| e.contains(&x)));
+                let expected = base.contains(&x) && !ex.iter().any(|e| e.contains(&x));
+                prop_assert_eq!(s.contains(x), expected);
             }
         }
 
         #[test]
         fn prefixes_are_exact_sorted_and_minimal(a in ip_set()) {
             let prefixes = a.to_prefixes();
-            let rebuilt = prefixes.iter().fold(IpSet::none(), |acc, p| acc.union(&IpSet::from_net(*p)));
+            let rebuilt = prefixes
+                .iter()
+                .fold(IpSet::none(), |acc, p| acc.union(&IpSet::from_net(*p)));
             prop_assert_eq!(&rebuilt, &a);
             prop_assert!(prefixes.windows(2).all(|w| w[0] < w[1]));
-            prop_assert!(prefixes.windows(2).all(|w| !w[0].contains(&w[1]) && !w[1].contains(&w[0])));
+            let disjoint = |w: &[IpNet]| !w[0].contains(&w[1]) && !w[1].contains(&w[0]);
+            prop_assert!(prefixes.windows(2).all(disjoint));
             // Minimal: no prefix's parent lies wholly inside the set.
             for p in &prefixes {
                 if let Some(parent) = p.supernet() {
@@ -437,7 +451,10 @@ mod tests {
         .map(|s| net(s))
         .collect();
         assert_eq!(s.to_prefixes(), expected);
-        assert_eq!(s.to_blocks(), vec![(net("10.0.0.0/8"), vec![net("10.1.0.0/16")])]);
+        assert_eq!(
+            s.to_blocks(),
+            vec![(net("10.0.0.0/8"), vec![net("10.1.0.0/16")])]
+        );
     }
 
     #[test]
@@ -455,19 +472,34 @@ mod tests {
 
     #[test]
     fn whole_families_and_edges() {
-        assert_eq!(IpSet::all().to_prefixes(), vec![net("0.0.0.0/0"), net("::/0")]);
-        assert_eq!(IpSet::all().to_blocks(), vec![(net("0.0.0.0/0"), vec![]), (net("::/0"), vec![])]);
+        assert_eq!(
+            IpSet::all().to_prefixes(),
+            vec![net("0.0.0.0/0"), net("::/0")]
+        );
+        assert_eq!(
+            IpSet::all().to_blocks(),
+            vec![(net("0.0.0.0/0"), vec![]), (net("::/0"), vec![])]
+        );
         assert!(IpSet::none().to_blocks().is_empty());
         let edges = IpSet::from_addr("255.255.255.255".parse().unwrap())
             .union(&IpSet::from_addr("::".parse().unwrap()));
-        assert_eq!(edges.to_prefixes(), vec![net("255.255.255.255/32"), net("::/128")]);
+        assert_eq!(
+            edges.to_prefixes(),
+            vec![net("255.255.255.255/32"), net("::/128")]
+        );
         let all_but_one = IpSet::all_v6().difference(&IpSet::from_addr("::1".parse().unwrap()));
-        assert_eq!(all_but_one.to_blocks(), vec![(net("::/0"), vec![net("::1/128")])]);
+        assert_eq!(
+            all_but_one.to_blocks(),
+            vec![(net("::/0"), vec![net("::1/128")])]
+        );
         assert_eq!(all_but_one.to_prefixes().len(), 128);
     }
 
     #[test]
     fn host_bits_of_a_cidr_are_ignored() {
-        assert_eq!(IpSet::from_net(net("10.1.2.3/8")), IpSet::from_net(net("10.0.0.0/8")));
+        assert_eq!(
+            IpSet::from_net(net("10.1.2.3/8")),
+            IpSet::from_net(net("10.0.0.0/8"))
+        );
     }
 }

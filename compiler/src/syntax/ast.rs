@@ -78,10 +78,22 @@ pub struct Zone {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ZoneLine {
-    Namespace { name: Str, span: Span },
-    Namespaces { constraints: Vec<Constraint>, span: Span },
-    Pods { constraints: Vec<Constraint>, span: Span },
-    Isolate { mode: Isolate, span: Span },
+    Namespace {
+        name: Str,
+        span: Span,
+    },
+    Namespaces {
+        constraints: Vec<Constraint>,
+        span: Span,
+    },
+    Pods {
+        constraints: Vec<Constraint>,
+        span: Span,
+    },
+    Isolate {
+        mode: Isolate,
+        span: Span,
+    },
 }
 
 impl ZoneLine {
@@ -230,9 +242,19 @@ pub struct Port {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PortValue {
     /// A single port; numbers are kept wide so the checker can report range errors.
-    Number { protocol: Protocol, port: u64 },
-    Range { protocol: Protocol, start: u64, end: u64 },
-    Named { protocol: Protocol, name: String },
+    Number {
+        protocol: Protocol,
+        port: u64,
+    },
+    Range {
+        protocol: Protocol,
+        start: u64,
+        end: u64,
+    },
+    Named {
+        protocol: Protocol,
+        name: String,
+    },
     Icmp,
 }
 

@@ -128,7 +128,9 @@ impl<'t> ModuleParser<'t> {
                 }
                 Rule::isolate_line => {
                     let line_span = self.span(&child);
-                    let mode = child.into_inner().find(|p| p.as_rule() == Rule::isolate_mode)?;
+                    let mode = child
+                        .into_inner()
+                        .find(|p| p.as_rule() == Rule::isolate_mode)?;
                     let mode = match mode.as_str() {
                         "ingress" => Isolate::Ingress,
                         "egress" => Isolate::Egress,
@@ -605,7 +607,7 @@ impl<'t> ModuleParser<'t> {
             }
             pest::error::ErrorVariant::CustomError { message } => message.clone(),
         };
-        let end = at + found.len().max(0);
+        let end = at + found.len();
         let found_text = if found.is_empty() {
             "the end of the line".to_string()
         } else {
@@ -626,7 +628,11 @@ impl<'t> ModuleParser<'t> {
     /// A `"` at or before the error position on the same line that is never closed.
     fn unterminated_string(&self, at: usize) -> Option<Diagnostic> {
         let line_start = self.text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
-        let line_end = self.text.get(at..)?.find('\n').map_or(self.text.len(), |i| at + i);
+        let line_end = self
+            .text
+            .get(at..)?
+            .find('\n')
+            .map_or(self.text.len(), |i| at + i);
         let line = self.text.get(line_start..line_end)?;
         let code_part = line;
         let mut open: Option<usize> = None;
@@ -808,7 +814,12 @@ gateway egress = istio { zone istio-egressgateway; port 8443 }
             "zone a { namespace \"a\" }\nzone b { namespace b }\nallow a -> : 80\nzone c {}\nallow a -> c : 80 80\nallow a -> c : 80\n",
         );
         let codes: Vec<_> = parsed.diagnostics.iter().map(|d| d.code).collect();
-        assert_eq!(codes, vec![Code::SyntaxError; 3], "{:#?}", parsed.diagnostics);
+        assert_eq!(
+            codes,
+            vec![Code::SyntaxError; 3],
+            "{:#?}",
+            parsed.diagnostics
+        );
         // zone a, zone b (with its bad line dropped), zone c, last rule.
         assert_eq!(parsed.module.items.len(), 4);
     }

@@ -1,0 +1,265 @@
+//! The reference evaluator: the single definition of what a program means
+//! (LANGUAGE.md §4.6). Given a connection it says allowed or denied, and why.
+//!
+//! 1. Tiers in order; in a tier any matching `deny` denies, else any matching
+//!    `allow` allows, else the next tier.
+//! 2. After the last tier: denied if the source is in a zone isolated for
+//!    egress or the destination in a zone isolated for ingress; else allowed.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use regex::Regex;
+
+use crate::algebra::ipset::IpSet;
+use crate::algebra::ports::Protocol;
+use crate::diagnostic::Span;
+use crate::ir::{Ir, PeerSet, Rule, RuleRole, Service, L7, NAMESPACE_NAME_LABEL};
+use crate::names::Entity;
+use crate::syntax::ast::Action;
+
+/// A named container port of a pod: connections to `number`/`protocol` reach
+/// the port called `name`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ContainerPort {
+    pub name: String,
+    pub protocol: Protocol,
+    pub number: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pod {
+    pub namespace: String,
+    /// The namespace's labels; `kubernetes.io/metadata.name` is implied.
+    pub namespace_labels: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub ports: Vec<ContainerPort>,
+}
+
+impl Pod {
+    /// Namespace labels as Kubernetes sets them, with the name label.
+    pub fn effective_namespace_labels(&self) -> BTreeMap<String, String> {
+        let mut labels = self.namespace_labels.clone();
+        labels.insert(NAMESPACE_NAME_LABEL.to_string(), self.namespace.clone());
+        labels
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Endpoint {
+    Pod(Pod),
+    /// An address outside the pod network.
+    Ip(IpAddr),
+    /// An external host by name (a destination only, in practice).
+    Fqdn(String),
+    Entity(Entity),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transport {
+    Port(Protocol, u16),
+    Icmp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Request {
+    Http { method: String, path: String },
+    Dns { name: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Connection {
+    pub source: Endpoint,
+    pub destination: Endpoint,
+    pub transport: Transport,
+    /// The application request, when the question is about one. Without one,
+    /// the connection is judged at L4: an L7-filtered `allow` matches (some
+    /// requests may pass), an L7-filtered `deny` does not (some may not).
+    pub request: Option<Request>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Rules of a tier matched; `rules` are the spans of those that decided.
+    Tier { tier: String, rules: Vec<Span> },
+    /// No rule matched: the isolation default decided.
+    Isolation {
+        source_zones: Vec<String>,
+        destination_zones: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub allowed: bool,
+    pub decision: Decision,
+    /// Allowed only for the requests the L7 filters of the deciding rules accept.
+    pub l7_restricted: bool,
+}
+
+pub fn evaluate(ir: &Ir, conn: &Connection) -> Verdict {
+    for tier in &ir.tiers {
+        let matching = |action: Action| -> Vec<&Rule> {
+            tier.rules
+                .iter()
+                .filter(|r| r.action == action && rule_matches(r, conn))
+                .collect()
+        };
+        let denies = matching(Action::Deny);
+        if !denies.is_empty() {
+            return Verdict {
+                allowed: false,
+                decision: Decision::Tier {
+                    tier: tier.name.clone(),
+                    rules: spans(&denies),
+                },
+                l7_restricted: false,
+            };
+        }
+        let allows = matching(Action::Allow);
+        if !allows.is_empty() {
+            let l7_restricted =
+                conn.request.is_none() && allows.iter().all(|r| !r.service.l7.is_any());
+            return Verdict {
+                allowed: true,
+                decision: Decision::Tier {
+                    tier: tier.name.clone(),
+                    rules: spans(&allows),
+                },
+                l7_restricted,
+            };
+        }
+    }
+    let source_zones = zones_of(ir, &conn.source, |z| z.isolation.egress);
+    let destination_zones = zones_of(ir, &conn.destination, |z| z.isolation.ingress);
+    Verdict {
+        allowed: source_zones.is_empty() && destination_zones.is_empty(),
+        decision: Decision::Isolation {
+            source_zones,
+            destination_zones,
+        },
+        l7_restricted: false,
+    }
+}
+
+fn spans(rules: &[&Rule]) -> Vec<Span> {
+    let mut out: Vec<Span> = Vec::new();
+    for r in rules {
+        if !out.contains(&r.span) {
+            out.push(r.span);
+        }
+    }
+    out
+}
+
+/// Names of the zones (with the given isolation) that contain the endpoint.
+fn zones_of(
+    ir: &Ir,
+    endpoint: &Endpoint,
+    isolated: impl Fn(&crate::ir::Zone) -> bool,
+) -> Vec<String> {
+    let Endpoint::Pod(pod) = endpoint else {
+        return Vec::new();
+    };
+    let ns = pod.effective_namespace_labels();
+    ir.zones
+        .iter()
+        .filter(|z| isolated(z) && z.pods.matches(&ns, &pod.labels))
+        .map(|z| z.name.clone())
+        .collect()
+}
+
+pub fn rule_matches(rule: &Rule, conn: &Connection) -> bool {
+    peer_contains(&rule.source, &conn.source)
+        && peer_contains(&rule.destination, &conn.destination)
+        && service_matches(&rule.service, rule.action, conn)
+}
+
+/// Ports and L7 filter against a connection; `action` decides how an L7
+/// filter reads a connection judged at L4 (see [`Connection::request`]).
+pub fn service_matches(service: &Service, action: Action, conn: &Connection) -> bool {
+    transport_matches(service, conn) && l7_matches(&service.l7, action, conn)
+}
+
+pub fn peer_contains(peers: &PeerSet, endpoint: &Endpoint) -> bool {
+    match endpoint {
+        Endpoint::Pod(pod) => peers
+            .pods
+            .matches(&pod.effective_namespace_labels(), &pod.labels),
+        Endpoint::Ip(ip) => peers.ips.contains(*ip),
+        Endpoint::Fqdn(name) => peers.fqdns.matches(name),
+        // `world` as an endpoint stands for every external address and name:
+        // only a peer that covers all of them contains it.
+        Endpoint::Entity(Entity::World) => peers.ips == IpSet::all() && peers.fqdns.is_all(),
+        Endpoint::Entity(e) => peers.entities.contains(e),
+    }
+}
+
+fn transport_matches(service: &Service, conn: &Connection) -> bool {
+    match conn.transport {
+        Transport::Icmp => service.ports.contains_icmp(),
+        Transport::Port(protocol, number) => {
+            let name = match &conn.destination {
+                Endpoint::Pod(pod) => pod
+                    .ports
+                    .iter()
+                    .find(|p| p.protocol == protocol && p.number == number)
+                    .map(|p| p.name.as_str()),
+                _ => None,
+            };
+            service.ports.contains(protocol, number, name)
+        }
+    }
+}
+
+fn l7_matches(l7: &L7, action: Action, conn: &Connection) -> bool {
+    let allow = action == Action::Allow;
+    match (l7, &conn.request) {
+        (L7::Any, _) => true,
+        // Judged at L4: an allow may let some requests through, a deny may not
+        // stop them all.
+        (_, None) => allow,
+        (L7::Http(matches), Some(Request::Http { method, path })) => matches.iter().any(|m| {
+            m.method
+                .as_ref()
+                .is_none_or(|x| x.eq_ignore_ascii_case(method))
+                && m.path.as_ref().is_none_or(|p| path_matches(p, path))
+        }),
+        (L7::Dns(names), Some(Request::Dns { name })) => {
+            names.iter().any(|pattern| dns_matches(pattern, name))
+        }
+        // A filter for another protocol: the request is not of its kind.
+        (L7::Http(_), Some(Request::Dns { .. })) | (L7::Dns(_), Some(Request::Http { .. })) => {
+            false
+        }
+    }
+}
+
+/// Cilium reads HTTP paths as extended regular expressions over the whole path.
+pub fn path_matches(pattern: &str, path: &str) -> bool {
+    Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(path))
+}
+
+/// DNS patterns: `*` alone matches every name; `*.x` one label before `x`.
+pub fn dns_matches(pattern: &str, name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    if pattern == "*" {
+        return true;
+    }
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => name
+            .strip_suffix(suffix)
+            .and_then(|head| head.strip_suffix('.'))
+            .is_some_and(|label| !label.is_empty() && !label.contains('.')),
+        None => name == pattern.trim_end_matches('.'),
+    }
+}
+
+/// Which part of a `via` rule an IR rule is, in words.
+pub fn role_note(role: RuleRole) -> Option<&'static str> {
+    match role {
+        RuleRole::Direct => None,
+        RuleRole::ToGateway => Some("to the egress gateway"),
+        RuleRole::FromGateway => Some("from the egress gateway to the host"),
+    }
+}

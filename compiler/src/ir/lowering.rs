@@ -1,0 +1,322 @@
+//! Resolved program → IR. Runs only on programs without errors; everything
+//! it reads was validated by `check` and `names`.
+
+use std::collections::HashMap;
+
+use ipnet::IpNet;
+
+use super::sets::{HttpMatch, PeerSet, PodSet, Service, L7, NAMESPACE_NAME_LABEL};
+use super::{Gateway, Ir, Isolation, Rule, RuleRole, Tier, Zone, DEFAULT_GATEWAY_PORT};
+use crate::algebra::fqdn::{FqdnPattern, FqdnSet};
+use crate::algebra::ipset::IpSet;
+use crate::algebra::labels::{KeySet, Term};
+use crate::algebra::ports::{PortSet, Protocol};
+use crate::db::{Db, Program};
+use crate::names::{self, DefId, DefKind, PeerRef, Resolved};
+use crate::syntax::ast::{self, ConstraintOp, Isolate, PeerLiteral, PortValue, ZoneLine};
+
+/// The IR of a program, or `None` when the program has errors.
+#[salsa::tracked(returns(ref))]
+pub fn lower(db: &dyn Db, program: Program) -> Option<Ir> {
+    if crate::db::diagnostics(db, program)
+        .iter()
+        .any(|d| d.is_error())
+    {
+        return None;
+    }
+    Some(lower_resolved(names::resolve(db, program)))
+}
+
+pub fn lower_resolved(resolved: &Resolved) -> Ir {
+    let mut lowering = Lowering {
+        resolved,
+        pods: HashMap::new(),
+    };
+    let zones: Vec<Zone> = resolved
+        .defs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, def)| {
+            let id = DefId(i as u32);
+            let isolation = match &def.kind {
+                DefKind::Zone(zone) => zone_isolation(zone),
+                DefKind::ZoneUnion(_) => Isolation {
+                    ingress: false,
+                    egress: false,
+                },
+                _ => return None,
+            };
+            Some(Zone {
+                def: id,
+                name: def.name.clone(),
+                pods: lowering.zone_pods(id),
+                isolation,
+                span: def.span,
+            })
+        })
+        .collect();
+    let gateways: Vec<Gateway> = resolved
+        .defs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, def)| match &def.kind {
+            DefKind::Gateway { zone, port, .. } => Some(Gateway {
+                def: DefId(i as u32),
+                name: def.name.clone(),
+                zone: *zone,
+                pods: zone.map(|z| lowering.zone_pods(z)).unwrap_or_default(),
+                port: port
+                    .and_then(|p| u16::try_from(p).ok())
+                    .unwrap_or(DEFAULT_GATEWAY_PORT),
+            }),
+            _ => None,
+        })
+        .collect();
+    let mut tiers: Vec<Tier> = resolved
+        .tiers
+        .iter()
+        .map(|&id| Tier {
+            def: Some(id),
+            name: resolved.def(id).name.clone(),
+            rules: Vec::new(),
+        })
+        .collect();
+    tiers.push(Tier {
+        def: None,
+        name: "default".to_string(),
+        rules: Vec::new(),
+    });
+    let default_index = tiers.len() - 1;
+    for rule in &resolved.rules {
+        let index = rule
+            .tier
+            .and_then(|t| resolved.tiers.iter().position(|x| *x == t))
+            .unwrap_or(default_index);
+        let lowered = lowering.rule(rule, &gateways);
+        tiers[index].rules.extend(lowered);
+    }
+    Ir {
+        zones,
+        tiers,
+        gateways,
+    }
+}
+
+struct Lowering<'r> {
+    resolved: &'r Resolved,
+    pods: HashMap<DefId, PodSet>,
+}
+
+impl Lowering<'_> {
+    fn zone_pods(&mut self, id: DefId) -> PodSet {
+        if let Some(p) = self.pods.get(&id) {
+            return p.clone();
+        }
+        // Insert first: union cycles were reported and broken by `names`, but
+        // this keeps lowering finite whatever it is given.
+        self.pods.insert(id, PodSet::none());
+        let pods = match &self.resolved.def(id).kind {
+            DefKind::Zone(zone) => zone_selector(zone),
+            DefKind::ZoneUnion(members) => {
+                let members = members.clone();
+                members
+                    .iter()
+                    .fold(PodSet::none(), |acc, m| acc.union(&self.zone_pods(*m)))
+            }
+            _ => PodSet::none(),
+        };
+        self.pods.insert(id, pods.clone());
+        pods
+    }
+
+    fn peer(&mut self, peer: &PeerRef) -> PeerSet {
+        match peer {
+            PeerRef::Def { def, .. } => match &self.resolved.def(*def).kind {
+                DefKind::Zone(_) | DefKind::ZoneUnion(_) => PeerSet::pods(self.zone_pods(*def)),
+                DefKind::External(lit) => literal(lit),
+                DefKind::Entity(e) => PeerSet::entity(*e),
+                DefKind::Tier | DefKind::Gateway { .. } => PeerSet::none(),
+            },
+            PeerRef::Literal { value, .. } => literal(value),
+            PeerRef::Set { members, .. } => members
+                .iter()
+                .fold(PeerSet::none(), |acc, m| acc.union(&self.peer(m))),
+        }
+    }
+
+    fn rule(&mut self, rule: &names::ResolvedRule, gateways: &[Gateway]) -> Vec<Rule> {
+        let source = self.peer(&rule.source);
+        let destination = self.peer(&rule.destination);
+        let service = Service {
+            ports: rule.ports.as_deref().map_or_else(PortSet::all, port_set),
+            l7: rule.l7.as_ref().map_or(L7::Any, l7),
+        };
+        let gateway = rule
+            .via
+            .and_then(|g| gateways.iter().find(|gw| gw.def == g));
+        match gateway {
+            None => vec![Rule {
+                action: rule.action,
+                source,
+                destination,
+                service,
+                span: rule.span,
+                role: RuleRole::Direct,
+            }],
+            // `via`: the source reaches the gateway pods on their pod port, and
+            // the gateway reaches the host; the direct path is not allowed.
+            Some(gw) => vec![
+                Rule {
+                    action: rule.action,
+                    source,
+                    destination: PeerSet::pods(gw.pods.clone()),
+                    service: Service {
+                        ports: PortSet::port(Protocol::Tcp, gw.port),
+                        l7: L7::Any,
+                    },
+                    span: rule.span,
+                    role: RuleRole::ToGateway,
+                },
+                Rule {
+                    action: rule.action,
+                    source: PeerSet::pods(gw.pods.clone()),
+                    destination,
+                    service,
+                    span: rule.span,
+                    role: RuleRole::FromGateway,
+                },
+            ],
+        }
+    }
+}
+
+fn zone_isolation(zone: &ast::Zone) -> Isolation {
+    let mode = zone.lines.iter().find_map(|l| match l {
+        ZoneLine::Isolate { mode, .. } => Some(*mode),
+        _ => None,
+    });
+    match mode.unwrap_or(Isolate::Both) {
+        Isolate::Both => Isolation {
+            ingress: true,
+            egress: true,
+        },
+        Isolate::Ingress => Isolation {
+            ingress: true,
+            egress: false,
+        },
+        Isolate::Egress => Isolation {
+            ingress: false,
+            egress: true,
+        },
+        Isolate::None => Isolation {
+            ingress: false,
+            egress: false,
+        },
+    }
+}
+
+/// A zone body as one pod term: the namespace line and the pods line.
+pub fn zone_selector(zone: &ast::Zone) -> PodSet {
+    let mut namespace = Term::all();
+    let mut pod = Term::all();
+    for line in &zone.lines {
+        match line {
+            ZoneLine::Namespace { name, .. } => {
+                namespace = Term::from_constraints([(
+                    NAMESPACE_NAME_LABEL.to_string(),
+                    KeySet::eq(&name.value),
+                )]);
+            }
+            ZoneLine::Namespaces { constraints, .. } => namespace = constraint_term(constraints),
+            ZoneLine::Pods { constraints, .. } => pod = constraint_term(constraints),
+            ZoneLine::Isolate { .. } => {}
+        }
+    }
+    PodSet::term(namespace, pod)
+}
+
+fn constraint_term(constraints: &[ast::Constraint]) -> Term {
+    Term::from_constraints(constraints.iter().map(|c| {
+        let values = |vs: &[ast::Str]| vs.iter().map(|v| v.value.clone()).collect::<Vec<_>>();
+        let set = match &c.op {
+            ConstraintOp::Eq(v) => KeySet::eq(&v.value),
+            ConstraintOp::NotEq(v) => KeySet::not_eq(&v.value),
+            ConstraintOp::In(vs) => KeySet::in_(values(vs)),
+            ConstraintOp::NotIn(vs) => KeySet::not_in(values(vs)),
+            ConstraintOp::Has => KeySet::has(),
+            ConstraintOp::NotHas => KeySet::not_has(),
+        };
+        (c.key.key.clone(), set)
+    }))
+}
+
+fn literal(lit: &PeerLiteral) -> PeerSet {
+    match lit {
+        PeerLiteral::Fqdn(name) => PeerSet {
+            fqdns: FqdnPattern::parse(&name.value)
+                .map(|p| FqdnSet::from_patterns([p]))
+                .unwrap_or_else(|_| FqdnSet::none()),
+            ..PeerSet::none()
+        },
+        PeerLiteral::Cidr { base, except } => {
+            let parse = |t: &ast::CidrText| t.text.parse::<IpNet>().ok().map(|n| n.trunc());
+            let Some(base) = parse(base) else {
+                return PeerSet::none();
+            };
+            let except: Vec<IpNet> = except.iter().filter_map(parse).collect();
+            PeerSet {
+                ips: IpSet::from_cidr_except(base, &except),
+                ..PeerSet::none()
+            }
+        }
+    }
+}
+
+fn protocol(p: ast::Protocol) -> Protocol {
+    match p {
+        ast::Protocol::Tcp => Protocol::Tcp,
+        ast::Protocol::Udp => Protocol::Udp,
+        ast::Protocol::Sctp => Protocol::Sctp,
+    }
+}
+
+pub fn port_set(ports: &[ast::Port]) -> PortSet {
+    let clamp = |n: u64| u16::try_from(n).unwrap_or(u16::MAX);
+    ports.iter().fold(PortSet::none(), |acc, p| {
+        let one = match &p.value {
+            PortValue::Number { protocol: pr, port } => PortSet::port(protocol(*pr), clamp(*port)),
+            PortValue::Range {
+                protocol: pr,
+                start,
+                end,
+            } => PortSet::range(protocol(*pr), clamp(*start), clamp(*end)),
+            PortValue::Named { protocol: pr, name } => PortSet::named(protocol(*pr), name.clone()),
+            PortValue::Icmp => PortSet::icmp(),
+        };
+        acc.union(&one)
+    })
+}
+
+fn l7(l7: &ast::L7) -> L7 {
+    match l7 {
+        ast::L7::Http { rules, .. } => {
+            let mut matches: Vec<HttpMatch> = rules
+                .iter()
+                .map(|r| HttpMatch {
+                    method: r.method.as_ref().map(|m| m.name.clone()),
+                    path: r.path.as_ref().map(|p| p.value.clone()),
+                })
+                .collect();
+            matches.sort();
+            matches.dedup();
+            L7::Http(matches)
+        }
+        ast::L7::Dns { names, .. } => {
+            let mut names: Vec<String> =
+                names.iter().map(|n| n.value.to_ascii_lowercase()).collect();
+            names.sort();
+            names.dedup();
+            L7::Dns(names)
+        }
+    }
+}

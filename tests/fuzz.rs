@@ -1,0 +1,126 @@
+//! Random input never panics the parser, the resolver or the checker, and
+//! parsing always yields a tree: errors are values.
+
+use nplc_compiler::{db, names, Database, Program};
+use proptest::prelude::*;
+
+const TOKENS: &[&str] = &[
+    "zone",
+    "external",
+    "import",
+    "allow",
+    "deny",
+    "tier",
+    "gateway",
+    "via",
+    "fqdn",
+    "cidr",
+    "except",
+    "namespace",
+    "namespaces",
+    "pods",
+    "isolate",
+    "ingress",
+    "egress",
+    "none",
+    "has",
+    "not",
+    "in",
+    "http",
+    "dns",
+    "istio",
+    "port",
+    "icmp",
+    "tcp/",
+    "udp/53",
+    "sctp/",
+    "80",
+    "8080-9090",
+    "0",
+    "99999999999999999999999",
+    "->",
+    ":",
+    ",",
+    ";",
+    "=",
+    "!=",
+    "|",
+    "{",
+    "}",
+    "(",
+    ")",
+    "\"",
+    "\"x\"",
+    "\"std/k8s\"",
+    "\"./missing.npl\"",
+    "\"\\q\"",
+    "\n",
+    " ",
+    "#",
+    "## doc\n",
+    "a",
+    "b",
+    "web",
+    "cluster",
+    "kube-dns",
+    "world",
+    "app",
+    "app.kubernetes.io/name",
+    "10.0.0.0/8",
+    "10.0.0.1/8",
+    "fd00::/8",
+    "GET",
+    "\"/api/(\"",
+    "é",
+    "\t",
+    "*.",
+    "\r\n",
+];
+
+fn check(text: &str) {
+    let mut database = Database::default();
+    let file = database.set_file("fuzz.npl", text.to_string());
+    let program = Program::new(&database, vec![file]);
+    let diags = db::diagnostics(&database, program);
+    for d in diags {
+        assert!(
+            d.span.end as usize <= text.len(),
+            "span past the end: {d:?}"
+        );
+        assert!(
+            text.is_char_boundary(d.span.start as usize),
+            "span inside a char: {d:?}"
+        );
+    }
+    let resolved = names::resolve(&database, program);
+    // The prelude always loads.
+    assert!(resolved.files.len() >= 2);
+    let _ = nplc_compiler::render::human(&database, diags, false);
+}
+
+fn token_soup() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(TOKENS), 0..60).prop_map(|t| t.join(" "))
+}
+
+fn glued_soup() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(TOKENS), 0..60).prop_map(|t| t.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        check(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn token_soups_never_panic(text in token_soup()) {
+        check(&text);
+    }
+
+    #[test]
+    fn glued_token_soups_never_panic(text in glued_soup()) {
+        check(&text);
+    }
+}
