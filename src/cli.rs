@@ -34,10 +34,12 @@ enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Compile programs to Kubernetes, Cilium, ... resources.
+    Build(crate::build::BuildArgs),
 }
 
 #[derive(clap::Args)]
-struct OutputArgs {
+pub struct OutputArgs {
     /// How diagnostics are printed.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -62,6 +64,7 @@ enum Color {
 pub fn run(args: Args) -> Outcome {
     match args.command {
         Command::Check { paths, output } => check(&paths, &output),
+        Command::Build(args) => crate::build::build(&args),
     }
 }
 
@@ -72,13 +75,24 @@ fn check(paths: &[PathBuf], output: &OutputArgs) -> Outcome {
         Err(message) => return Outcome::Misuse(message),
     };
     let diags = db::diagnostics(&db, program);
+    report_diagnostics(&db, diags, output, program)
+}
+
+/// Prints diagnostics (human on stderr, JSON on stdout) with a summary line;
+/// `InputErrors` when any is an error.
+pub fn report_diagnostics(
+    db: &Database,
+    diags: &[nplc_compiler::Diagnostic],
+    output: &OutputArgs,
+    program: nplc_compiler::Program,
+) -> Outcome {
     let errors = diags
         .iter()
         .filter(|d| d.severity() == Severity::Error)
         .count();
     let warnings = diags.len() - errors;
     match output.format {
-        Format::Json => print_stdout(&format!("{}\n", render::json(&db, diags))),
+        Format::Json => print_stdout(&format!("{}\n", render::json(db, diags))),
         Format::Human => {
             let color = match output.color {
                 Color::Always => true,
@@ -87,8 +101,8 @@ fn check(paths: &[PathBuf], output: &OutputArgs) -> Outcome {
                     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
                 }
             };
-            let files = names_count(&db, program);
-            let mut text = render::human(&db, diags, color);
+            let files = names_count(db, program);
+            let mut text = render::human(db, diags, color);
             text.push_str(&summary(files, errors, warnings));
             print_stderr(&text);
         }
@@ -121,7 +135,7 @@ fn summary(files: usize, errors: usize, warnings: usize) -> String {
 }
 
 /// Writes to stdout; a closed pipe (`nplc ... | head`) is not an error.
-fn print_stdout(text: &str) {
+pub fn print_stdout(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }

@@ -1,6 +1,7 @@
 //! `nplc`: the command line. Thin: parse arguments, run a command, turn its
 //! outcome into an exit status (0 clean, 1 problems in the input, 2 misuse).
 
+mod build;
 mod cli;
 mod inputs;
 

@@ -12,10 +12,12 @@
 //! stays unselected and keeps the platform's allow-all, which is exactly
 //! what the program says for it. See ARCHITECTURE.md.
 
+use std::collections::{BTreeSet, HashMap};
+
 use crate::algebra::ports::PortSet;
 use crate::diagnostic::Span;
 use crate::eval::{self, Connection, Endpoint};
-use crate::ir::{Ir, NotExact, PeerSet, PodSet, Rule, Service, L7};
+use crate::ir::{Ir, NotExact, PeerSet, PodSet, PodTerm, Rule, Service, L7};
 use crate::syntax::ast::Action;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -129,14 +131,15 @@ impl Region {
     }
 }
 
-/// The rule's connections seen from `direction`, restricted to `selected` pods.
-fn region(rule: &Rule, direction: Direction, selected: &PodSet) -> Region {
+/// The rule's connections seen from `direction`, its local pods restricted
+/// to `selected`.
+fn region(rule: &Rule, direction: Direction, selected: &PodIndex) -> Region {
     let (local, remote) = match direction {
         Direction::Ingress => (&rule.destination, &rule.source),
         Direction::Egress => (&rule.source, &rule.destination),
     };
     Region {
-        local: local.pods.intersection(selected),
+        local: selected.intersect(&local.pods),
         remote: remote.clone(),
         service: rule.service.clone(),
     }
@@ -151,41 +154,45 @@ pub fn allow_table(ir: &Ir) -> Result<AllowTable, AllowError> {
 
 /// Pods that need a policy in `direction` (see the module docs).
 pub fn selected(ir: &Ir, direction: Direction) -> PodSet {
-    let mut pods = match direction {
+    let isolated = match direction {
         Direction::Ingress => ir.isolated_ingress(),
         Direction::Egress => ir.isolated_egress(),
     };
-    for rule in ir.rules().filter(|r| r.action == Action::Deny) {
-        let named = match direction {
-            Direction::Ingress => rule.destination.pods.clone(),
-            Direction::Egress => {
-                let dst = &rule.destination;
-                let beyond_pods =
-                    !dst.ips.is_empty() || !dst.fqdns.is_empty() || !dst.entities.is_empty();
-                if beyond_pods {
-                    rule.source.pods.clone()
-                } else {
-                    PodSet::none()
+    let named = ir
+        .rules()
+        .filter(|r| r.action == Action::Deny)
+        .flat_map(|rule| {
+            let pods = match direction {
+                Direction::Ingress => &rule.destination.pods,
+                Direction::Egress => {
+                    let dst = &rule.destination;
+                    let beyond_pods =
+                        !dst.ips.is_empty() || !dst.fqdns.is_empty() || !dst.entities.is_empty();
+                    if beyond_pods {
+                        &rule.source.pods
+                    } else {
+                        return Vec::new();
+                    }
                 }
-            }
-        };
-        pods = pods.union(&named);
-    }
-    pods
+            };
+            pods.terms.clone()
+        });
+    PodSet::from_terms(isolated.terms.into_iter().chain(named))
 }
 
 fn direction_table(ir: &Ir, direction: Direction) -> Result<DirectionTable, AllowError> {
     let selected = selected(ir, direction);
+    let selected_index = PodIndex::new(selected.terms.clone());
     let mut entries = Vec::new();
-    let mut denies_so_far: Vec<(Region, Span)> = Vec::new();
+    let mut denies = DenyIndex::default();
     for tier in &ir.tiers {
         // Denies of this tier beat its allows, and every later tier's.
         for rule in tier.rules.iter().filter(|r| r.action == Action::Deny) {
-            denies_so_far.push((region(rule, direction, &selected), rule.span));
+            denies.push(region(rule, direction, &selected_index), rule.span);
         }
         for rule in tier.rules.iter().filter(|r| r.action == Action::Allow) {
-            let start = region(rule, direction, &selected);
-            for piece in subtract(start, &denies_so_far, Some(rule.span))? {
+            let start = region(rule, direction, &selected_index);
+            for piece in denies.subtract(start, Some(rule.span))? {
                 entries.push(Entry {
                     local: piece.local,
                     remote: piece.remote,
@@ -202,22 +209,23 @@ fn direction_table(ir: &Ir, direction: Direction) -> Result<DirectionTable, Allo
         Direction::Ingress => (ir.isolated_ingress(), ir.isolated_egress()),
         Direction::Egress => (ir.isolated_egress(), ir.isolated_ingress()),
     };
-    let default = Region {
-        local: selected.difference(&isolated_here),
-        remote: PeerSet::all()
-            .difference(&PeerSet::pods(isolated_there))
-            .map_err(|e| AllowError {
-                rule: None,
-                deny: None,
-                message: e.0,
-            })?,
-        service: Service {
-            ports: PortSet::all(),
-            l7: L7::Any,
-        },
-    };
-    if !default.is_empty() {
-        for piece in subtract(default, &denies_so_far, None)? {
+    let local = PodIndex::new(isolated_here.terms).subtract(&selected);
+    if !local.is_empty() {
+        let default = Region {
+            local,
+            remote: PeerSet::all()
+                .difference(&PeerSet::pods(isolated_there))
+                .map_err(|e| AllowError {
+                    rule: None,
+                    deny: None,
+                    message: e.0,
+                })?,
+            service: Service {
+                ports: PortSet::all(),
+                l7: L7::Any,
+            },
+        };
+        for piece in denies.subtract(default, None)? {
             entries.push(Entry {
                 local: piece.local,
                 remote: piece.remote,
@@ -229,38 +237,173 @@ fn direction_table(ir: &Ir, direction: Direction) -> Result<DirectionTable, Allo
     Ok(DirectionTable { selected, entries })
 }
 
-fn subtract(
-    start: Region,
-    denies: &[(Region, Span)],
-    rule: Option<Span>,
-) -> Result<Vec<Region>, AllowError> {
-    let mut pieces = if start.is_empty() {
-        Vec::new()
-    } else {
-        vec![start]
-    };
-    for (deny, deny_span) in denies {
-        let mut next = Vec::new();
-        for piece in &pieces {
-            let parts = piece.minus(deny).map_err(|e| AllowError {
-                rule,
-                deny: Some(*deny_span),
-                message: e.0,
-            })?;
-            next.extend(parts);
+/// Pod terms bucketed by the namespace they pin, so that overlap tests look
+/// only at terms that can share pods. Programs with thousands of zones are
+/// mostly one zone per namespace; this keeps their tables near-linear.
+struct PodIndex {
+    terms: Vec<PodTerm>,
+    by_namespace: HashMap<String, Vec<usize>>,
+    unpinned: Vec<usize>,
+}
+
+impl PodIndex {
+    fn new(terms: Vec<PodTerm>) -> PodIndex {
+        let mut by_namespace: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut unpinned = Vec::new();
+        for (i, t) in terms.iter().enumerate() {
+            match t.namespace_name() {
+                Some(ns) => by_namespace.entry(ns.to_string()).or_default().push(i),
+                None => unpinned.push(i),
+            }
         }
-        if next.len() > MAX_PIECES_PER_RULE {
-            return Err(AllowError {
-                rule,
-                deny: Some(*deny_span),
-                message: format!(
-                    "subtracting the deny rules splits this rule into more than {MAX_PIECES_PER_RULE} pieces"
-                ),
-            });
+        PodIndex {
+            terms,
+            by_namespace,
+            unpinned,
         }
-        pieces = next;
     }
-    Ok(pieces)
+
+    /// Terms that may overlap `term`, in index order.
+    fn candidates(&self, term: &PodTerm) -> Vec<&PodTerm> {
+        let indices: Vec<usize> = match term.namespace_name() {
+            Some(ns) => {
+                let mut v: Vec<usize> = self
+                    .by_namespace
+                    .get(ns)
+                    .into_iter()
+                    .flatten()
+                    .chain(self.unpinned.iter())
+                    .copied()
+                    .collect();
+                v.sort_unstable();
+                v
+            }
+            None => (0..self.terms.len()).collect(),
+        };
+        indices.into_iter().map(|i| &self.terms[i]).collect()
+    }
+
+    /// `set ∩ (union of the indexed terms)`.
+    fn intersect(&self, set: &PodSet) -> PodSet {
+        let mut out = Vec::new();
+        for term in &set.terms {
+            let candidates = self.candidates(term);
+            if candidates.iter().any(|c| term.subset(c)) {
+                out.push(term.clone());
+                continue;
+            }
+            out.extend(
+                candidates
+                    .iter()
+                    .map(|c| term.intersection(c))
+                    .filter(|t| !t.is_empty()),
+            );
+        }
+        PodSet::from_terms(out)
+    }
+
+    /// `set − (union of the indexed terms)`.
+    fn subtract(&self, set: &PodSet) -> PodSet {
+        let mut out = Vec::new();
+        for term in &set.terms {
+            let overlapping: Vec<PodTerm> = self
+                .candidates(term)
+                .into_iter()
+                .filter(|c| !term.intersection(c).is_empty())
+                .cloned()
+                .collect();
+            if overlapping.is_empty() {
+                out.push(term.clone());
+            } else {
+                let rest =
+                    PodSet::from_terms([term.clone()]).difference(&PodSet::from_terms(overlapping));
+                out.extend(rest.terms);
+            }
+        }
+        PodSet::from_terms(out)
+    }
+}
+
+/// Deny regions seen so far, bucketed like [`PodIndex`] by local namespace.
+#[derive(Default)]
+struct DenyIndex {
+    regions: Vec<(Region, Span)>,
+    by_namespace: HashMap<String, Vec<usize>>,
+    unpinned: Vec<usize>,
+}
+
+impl DenyIndex {
+    fn push(&mut self, region: Region, span: Span) {
+        if region.is_empty() {
+            return;
+        }
+        let i = self.regions.len();
+        let names: Option<BTreeSet<String>> = region
+            .local
+            .terms
+            .iter()
+            .map(|t| t.namespace_name().map(str::to_string))
+            .collect();
+        match names {
+            Some(names) => {
+                for ns in names {
+                    self.by_namespace.entry(ns).or_default().push(i);
+                }
+            }
+            None => self.unpinned.push(i),
+        }
+        self.regions.push((region, span));
+    }
+
+    /// Denies whose local pods may overlap `region`'s, in push order.
+    fn candidates(&self, region: &Region) -> Vec<usize> {
+        let names: Option<BTreeSet<&str>> = region
+            .local
+            .terms
+            .iter()
+            .map(PodTerm::namespace_name)
+            .collect();
+        let Some(names) = names else {
+            return (0..self.regions.len()).collect();
+        };
+        let mut found: BTreeSet<usize> = self.unpinned.iter().copied().collect();
+        for ns in names {
+            found.extend(self.by_namespace.get(ns).into_iter().flatten().copied());
+        }
+        found.into_iter().collect()
+    }
+
+    /// `start` minus every deny that overlaps it.
+    fn subtract(&self, start: Region, rule: Option<Span>) -> Result<Vec<Region>, AllowError> {
+        if start.is_empty() {
+            return Ok(Vec::new());
+        }
+        let candidates = self.candidates(&start);
+        let mut pieces = vec![start];
+        for i in candidates {
+            let (deny, deny_span) = &self.regions[i];
+            let mut next = Vec::new();
+            for piece in &pieces {
+                let parts = piece.minus(deny).map_err(|e| AllowError {
+                    rule,
+                    deny: Some(*deny_span),
+                    message: e.0,
+                })?;
+                next.extend(parts);
+            }
+            if next.len() > MAX_PIECES_PER_RULE {
+                return Err(AllowError {
+                    rule,
+                    deny: Some(*deny_span),
+                    message: format!(
+                        "subtracting the deny rules splits this rule into more than {MAX_PIECES_PER_RULE} pieces"
+                    ),
+                });
+            }
+            pieces = next;
+        }
+        Ok(pieces)
+    }
 }
 
 impl Entry {

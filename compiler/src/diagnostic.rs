@@ -116,7 +116,8 @@ impl Diagnostic {
 macro_rules! codes {
     ($( $variant:ident = $code:literal, $title:literal; )*) => {
         /// Every diagnostic code the compiler can emit. `E01xx` syntax,
-        /// `E02xx` names, `E03xx` validation, `W0xxx` warnings.
+        /// `E02xx` names, `E03xx` validation, `E04xx` target limits, `W0xxx`
+        /// warnings.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Code { $( $variant, )* }
 
@@ -167,6 +168,14 @@ codes! {
     ConflictingZoneLines = "E0316", "conflicting lines in a zone";
     InvalidGateway = "E0317", "invalid gateway";
     ViaNeedsFqdn = "E0318", "`via` needs an FQDN destination";
+    NotExact = "E0401", "allowed connections not exactly computable";
+    FqdnNeedsVia = "E0402", "target cannot match host names";
+    L7NotSupported = "E0403", "target cannot filter L7";
+    IcmpNotSupported = "E0404", "target cannot match ICMP";
+    EntityNotExpressible = "E0405", "target has no selector for this peer";
+    NeedsNamespaces = "E0406", "namespaces selected by label need an inventory";
+    MixedL4L7 = "E0407", "L4-only and L7 rules on the same port";
+    DenyNotExpressible = "E0408", "deny not expressible on target";
     UnusedDefinition = "W0001", "unused definition";
     AllowAllPorts = "W0002", "`allow` without ports";
     EmptyZone = "W0003", "zone selects nothing";

@@ -8,6 +8,7 @@ pub mod allow;
 pub mod check;
 pub mod db;
 pub mod diagnostic;
+pub mod emit;
 pub mod eval;
 pub mod ir;
 pub mod names;

@@ -29,18 +29,21 @@ impl Ir {
 
     /// Pods that are default-deny for incoming connections.
     pub fn isolated_ingress(&self) -> PodSet {
-        self.zones
-            .iter()
-            .filter(|z| z.isolation.ingress)
-            .fold(PodSet::none(), |acc, z| acc.union(&z.pods))
+        self.isolated(|i| i.ingress)
     }
 
     /// Pods that are default-deny for outgoing connections.
     pub fn isolated_egress(&self) -> PodSet {
-        self.zones
-            .iter()
-            .filter(|z| z.isolation.egress)
-            .fold(PodSet::none(), |acc, z| acc.union(&z.pods))
+        self.isolated(|i| i.egress)
+    }
+
+    fn isolated(&self, direction: impl Fn(&Isolation) -> bool) -> PodSet {
+        PodSet::from_terms(
+            self.zones
+                .iter()
+                .filter(|z| direction(&z.isolation))
+                .flat_map(|z| z.pods.terms.iter().cloned()),
+        )
     }
 
     pub fn rules(&self) -> impl Iterator<Item = &Rule> {

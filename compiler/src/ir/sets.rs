@@ -6,12 +6,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::algebra::fqdn::FqdnSet;
 use crate::algebra::ipset::IpSet;
-use crate::algebra::labels::Term;
+use crate::algebra::labels::{Term, ValueSet};
 use crate::algebra::ports::PortSet;
 use crate::names::Entity;
 
 /// The namespace label every namespace carries with its own name.
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// Above this many terms a union keeps contained terms: pruning them is
+/// quadratic and only saves output size, never changes meaning.
+const SUBSUMPTION_LIMIT: usize = 64;
 
 /// One product: pods whose namespace's labels satisfy `namespace` and whose
 /// own labels satisfy `pod`.
@@ -113,13 +117,25 @@ impl PodSet {
         set
     }
 
-    /// Drops empty and duplicate terms and terms contained in another, so
-    /// sets stay small and output stays deterministic.
+    /// A union of terms, as given (empty and duplicate terms dropped).
+    pub fn from_terms(terms: impl IntoIterator<Item = PodTerm>) -> PodSet {
+        let mut set = PodSet {
+            terms: terms.into_iter().collect(),
+        };
+        set.normalize();
+        set
+    }
+
+    /// Drops empty and duplicate terms, and — for sets small enough that the
+    /// quadratic check is cheap — terms contained in another, so sets stay
+    /// small and output stays deterministic.
     fn normalize(&mut self) {
-        self.terms
-            .retain(|t| !t.namespace.is_empty() && !t.pod.is_empty());
+        self.terms.retain(|t| !t.is_empty());
         self.terms.sort();
         self.terms.dedup();
+        if self.terms.len() > SUBSUMPTION_LIMIT {
+            return;
+        }
         let terms = std::mem::take(&mut self.terms);
         let mut kept: Vec<PodTerm> = Vec::with_capacity(terms.len());
         for (i, t) in terms.iter().enumerate() {
@@ -132,6 +148,35 @@ impl PodSet {
             }
         }
         self.terms = kept;
+    }
+}
+
+impl PodTerm {
+    /// The one namespace this term is pinned to by name, if it is.
+    pub fn namespace_name(&self) -> Option<&str> {
+        let keys = self.namespace.constraints()?;
+        let set = keys.get(NAMESPACE_NAME_LABEL)?;
+        match &set.values {
+            ValueSet::Only(names) if !set.absent && names.len() == 1 => {
+                names.iter().next().map(String::as_str)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn subset(&self, other: &PodTerm) -> bool {
+        term_subset(self, other)
+    }
+
+    pub fn intersection(&self, other: &PodTerm) -> PodTerm {
+        PodTerm {
+            namespace: self.namespace.intersection(&other.namespace),
+            pod: self.pod.intersection(&other.pod),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.namespace.is_empty() || self.pod.is_empty()
     }
 }
 

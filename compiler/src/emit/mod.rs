@@ -1,0 +1,219 @@
+//! Emission: from the IR (through the allow table) to typed Kubernetes
+//! resources, per target. Backends build typed values; `yaml` alone turns
+//! them into text. A backend that cannot express something exactly returns a
+//! coded diagnostic naming the construct, the target and the way out.
+
+pub mod cilium;
+pub mod kubernetes;
+mod names;
+pub mod selectors;
+pub mod yaml;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::allow::{self, AllowError};
+use crate::db::{self, Db, Program};
+use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::eval::Pod;
+use crate::ir;
+
+pub use names::resource_name;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    Kubernetes,
+    Cilium,
+}
+
+impl Target {
+    pub const ALL: [Target; 2] = [Target::Kubernetes, Target::Cilium];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Kubernetes => "kubernetes",
+            Target::Cilium => "cilium",
+        }
+    }
+}
+
+/// Label every emitted resource carries.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "nplc");
+/// Annotation naming the source lines a resource came from.
+pub const SOURCE_ANNOTATION: &str = "nplc.dev/source";
+
+/// One emitted resource: its identity and the typed value as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub document: serde_json::Value,
+}
+
+impl Resource {
+    /// The deterministic output order: kind, namespace, name.
+    pub fn sort_key(&self) -> (String, String, String) {
+        (
+            self.kind.clone(),
+            self.namespace.clone().unwrap_or_default(),
+            self.name.clone(),
+        )
+    }
+}
+
+/// What a build may know beyond the program.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The cluster's namespaces with their labels (`--namespaces`), needed by
+    /// the kubernetes target for zones that select namespaces by label.
+    pub namespaces: Option<Vec<Pod>>,
+}
+
+/// Builds one target. Errors are the program's own diagnostics, or the
+/// target's coded errors; nothing partial is returned.
+pub fn build(
+    db: &dyn Db,
+    program: Program,
+    target: Target,
+    options: &Options,
+) -> Result<Vec<Resource>, Vec<Diagnostic>> {
+    let diags = db::diagnostics(db, program);
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(diags.clone());
+    }
+    let Some(ir) = ir::lower(db, program) else {
+        return Err(diags.clone());
+    };
+    let table = allow::allow_table(ir).map_err(|e| vec![allow_error(db, program, &e)])?;
+    let sources = SourceLines::new(db);
+    let mut resources = match target {
+        Target::Kubernetes => kubernetes::emit(ir, &table, options, &sources)?,
+        Target::Cilium => cilium::emit(ir, &table, &sources)?,
+    };
+    resources.sort_by_key(Resource::sort_key);
+    Ok(resources)
+}
+
+fn allow_error(db: &dyn Db, program: Program, err: &AllowError) -> Diagnostic {
+    let anchor = err
+        .rule
+        .or(err.deny)
+        .unwrap_or_else(|| first_span(db, program));
+    let mut diag = Diagnostic::new(
+        Code::NotExact,
+        anchor,
+        format!(
+            "cannot compute the allowed connections exactly: {}",
+            err.message
+        ),
+    )
+    .with_label(if err.rule.is_some() {
+        "this allow"
+    } else {
+        "while applying the isolation default"
+    });
+    if let (Some(_), Some(deny)) = (err.rule, err.deny) {
+        diag = diag.with_secondary(deny, "minus this deny");
+    }
+    diag.with_help(
+        "rewrite the rules so the deny removes whole peers, ports or names from the allow (for example deny the same FQDN, or move the allow to an earlier tier)",
+    )
+}
+
+fn first_span(db: &dyn Db, program: Program) -> Span {
+    let file = program
+        .roots(db)
+        .first()
+        .copied()
+        .or_else(|| crate::names::resolve(db, program).files.first().copied());
+    match file {
+        Some(f) => Span::new(f, 0, 0),
+        // A program always has a root; this only keeps the type total.
+        None => Span::new(
+            crate::db::SourceFile::new(db, String::new(), String::new()),
+            0,
+            0,
+        ),
+    }
+}
+
+/// Renders spans as `file:line` for the source annotation.
+pub struct SourceLines<'db> {
+    db: &'db dyn Db,
+}
+
+impl<'db> SourceLines<'db> {
+    fn new(db: &'db dyn Db) -> SourceLines<'db> {
+        SourceLines { db }
+    }
+
+    /// `a.npl:3, a.npl:7-9, std/baseline:12`, sorted and deduplicated.
+    pub fn describe(&self, spans: &[Span]) -> String {
+        let mut by_file: BTreeMap<String, BTreeSet<(usize, usize)>> = BTreeMap::new();
+        for span in spans {
+            let text = span.file.text(self.db);
+            let line = |offset: u32| {
+                let offset = (offset as usize).min(text.len());
+                text.get(..offset)
+                    .map_or(1, |t| t.matches('\n').count() + 1)
+            };
+            by_file
+                .entry(span.file.path(self.db).clone())
+                .or_default()
+                .insert((
+                    line(span.start),
+                    line(span.end.saturating_sub(1).max(span.start)),
+                ));
+        }
+        let mut parts = Vec::new();
+        for (file, lines) in by_file {
+            for (a, b) in lines {
+                parts.push(if a == b {
+                    format!("{file}:{a}")
+                } else {
+                    format!("{file}:{a}-{b}")
+                });
+            }
+        }
+        parts.join(", ")
+    }
+}
+
+/// Standard metadata: name, namespace, managed-by label, source annotation.
+pub fn metadata(
+    name: &str,
+    namespace: Option<&str>,
+    sources: &str,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+    let mut annotations = BTreeMap::new();
+    if !sources.is_empty() {
+        annotations.insert(SOURCE_ANNOTATION.to_string(), sources.to_string());
+    }
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: namespace.map(str::to_string),
+        labels: Some(BTreeMap::from([(
+            MANAGED_BY.0.to_string(),
+            MANAGED_BY.1.to_string(),
+        )])),
+        annotations: (!annotations.is_empty()).then_some(annotations),
+        ..Default::default()
+    }
+}
+
+/// A target error at a rule.
+pub fn target_error(
+    code: Code,
+    span: Span,
+    target: Target,
+    message: String,
+    help: &str,
+) -> Diagnostic {
+    Diagnostic::new(code, span, message)
+        .with_label(format!(
+            "cannot be expressed exactly on `{}`",
+            target.as_str()
+        ))
+        .with_help(help.to_string())
+}

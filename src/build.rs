@@ -1,0 +1,309 @@
+//! `nplc build`: compile to one YAML stream on stdout, or to a directory that
+//! is replaced atomically (with a kustomization), or `--check` a directory for
+//! drift. Nothing is written when there are errors.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use nplc_compiler::emit::{self, yaml, Resource, Target};
+use nplc_compiler::{Database, Diagnostic};
+
+use crate::cli::{report_diagnostics, OutputArgs};
+use crate::{inputs, Outcome};
+
+/// The file in an output directory that lists what nplc wrote there.
+const MANIFEST: &str = ".nplc-manifest";
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Exit status: 0 built, 1 errors in the input (or drift with --check), 2 misuse.\n\nExamples:\n  nplc build examples/three-tier --target cilium\n  nplc build policy/ --target kubernetes -o deploy/netpol\n  nplc build policy/ -t kubernetes -t cilium -o deploy/ --check"
+)]
+pub struct BuildArgs {
+    /// Files, directories (searched recursively for *.npl) or `-` for standard input.
+    paths: Vec<PathBuf>,
+    /// The enforcement engine to compile for; repeat for several.
+    #[arg(long = "target", short = 't', value_enum, required = true)]
+    targets: Vec<TargetArg>,
+    /// Write one file per resource and a kustomization.yaml into this directory
+    /// (replaced atomically) instead of printing a stream.
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+    /// Write nothing; exit 1 and list the files when the directory differs
+    /// from what would be written.
+    #[arg(long, requires = "output")]
+    check: bool,
+    #[command(flatten)]
+    diagnostics: OutputArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+enum TargetArg {
+    Kubernetes,
+    Cilium,
+}
+
+impl TargetArg {
+    fn target(self) -> Target {
+        match self {
+            TargetArg::Kubernetes => Target::Kubernetes,
+            TargetArg::Cilium => Target::Cilium,
+        }
+    }
+}
+
+pub fn build(args: &BuildArgs) -> Outcome {
+    let mut db = Database::default();
+    let program = match inputs::load(&mut db, &args.paths) {
+        Ok(p) => p,
+        Err(message) => return Outcome::Misuse(message),
+    };
+    let mut targets: Vec<Target> = args.targets.iter().map(|t| t.target()).collect();
+    targets.sort();
+    targets.dedup();
+    let options = emit::Options::default();
+    let mut built: Vec<(Target, Vec<Resource>)> = Vec::new();
+    let mut errors: Vec<Diagnostic> = Vec::new();
+    for &target in &targets {
+        match emit::build(&db, program, target, &options) {
+            Ok(resources) => built.push((target, resources)),
+            Err(diags) => {
+                for d in diags {
+                    if !errors.contains(&d) {
+                        errors.push(d);
+                    }
+                }
+            }
+        }
+    }
+    let warnings: Vec<Diagnostic> = nplc_compiler::db::diagnostics(&db, program)
+        .iter()
+        .filter(|d| !d.is_error())
+        .cloned()
+        .collect();
+    if !errors.is_empty() {
+        let mut all = warnings;
+        all.extend(errors);
+        return report_diagnostics(&db, &all, &args.diagnostics, program);
+    }
+    if !warnings.is_empty() {
+        report_diagnostics(&db, &warnings, &args.diagnostics, program);
+    }
+    let Some(dir) = &args.output else {
+        let streams: Vec<String> = built
+            .iter()
+            .map(|(_, r)| yaml::stream(r))
+            .filter(|s| !s.is_empty())
+            .collect();
+        crate::cli::print_stdout(&streams.join("---\n"));
+        eprintln!("{}", summary(&built, None));
+        return Outcome::Clean;
+    };
+    let files = render_files(&built);
+    if args.check {
+        return check_dir(dir, &files);
+    }
+    match write_dir(dir, &files) {
+        Ok(()) => {
+            eprintln!("{}", summary(&built, Some(dir)));
+            Outcome::Clean
+        }
+        Err(message) => Outcome::Misuse(message),
+    }
+}
+
+/// `built 7 resources (kubernetes: 7 NetworkPolicy) → deploy/`
+fn summary(built: &[(Target, Vec<Resource>)], dir: Option<&Path>) -> String {
+    let total: usize = built.iter().map(|(_, r)| r.len()).sum();
+    let per_target: Vec<String> = built
+        .iter()
+        .map(|(target, resources)| {
+            let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+            for r in resources {
+                *kinds.entry(r.kind.as_str()).or_default() += 1;
+            }
+            let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            format!(
+                "{}: {}",
+                target.as_str(),
+                if kinds.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    kinds.join(", ")
+                }
+            )
+        })
+        .collect();
+    let place = dir.map_or("stdout".to_string(), |d| d.display().to_string());
+    format!(
+        "built {total} resource{} ({}) → {place}",
+        if total == 1 { "" } else { "s" },
+        per_target.join("; ")
+    )
+}
+
+/// Relative path → content, for every file of the output directory.
+fn render_files(built: &[(Target, Vec<Resource>)]) -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    let several = built.len() > 1;
+    for (target, resources) in built {
+        let prefix = if several {
+            format!("{}/", target.as_str())
+        } else {
+            String::new()
+        };
+        let mut names = Vec::new();
+        for r in resources {
+            let name = match &r.namespace {
+                Some(ns) => format!("{}.{ns}.{}.yaml", r.kind.to_ascii_lowercase(), r.name),
+                None => format!("{}.{}.yaml", r.kind.to_ascii_lowercase(), r.name),
+            };
+            files.insert(format!("{prefix}{name}"), yaml::document(r));
+            names.push(name);
+        }
+        files.insert(
+            format!("{prefix}kustomization.yaml"),
+            yaml::kustomization(&names),
+        );
+    }
+    files
+}
+
+/// Files below `dir` (relative, `/`-separated), the manifest excluded.
+fn existing_files(dir: &Path) -> Result<Vec<String>, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), String> {
+        let entries =
+            fs::read_dir(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out)?;
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                let rel = rel.to_string_lossy().replace('\\', "/");
+                if rel != MANIFEST {
+                    out.push(rel);
+                }
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// Refuses a directory holding files nplc did not write.
+fn check_ownership(dir: &Path) -> Result<(), String> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    if !dir.is_dir() {
+        return Err(format!("`{}` exists and is not a directory", dir.display()));
+    }
+    let present = existing_files(dir)?;
+    let manifest = fs::read_to_string(dir.join(MANIFEST)).unwrap_or_default();
+    let owned: Vec<&str> = manifest.lines().collect();
+    let foreign: Vec<&String> = present
+        .iter()
+        .filter(|f| !owned.contains(&f.as_str()))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = foreign.iter().take(10).map(|f| format!("  {f}")).collect();
+    Err(format!(
+        "`{}` holds files nplc did not write; refusing to replace it:\n{}\nchoose an empty or new directory, or remove those files",
+        dir.display(),
+        list.join("\n")
+    ))
+}
+
+/// Writes the whole directory next to `dir`, then swaps it in.
+fn write_dir(dir: &Path, files: &BTreeMap<String, String>) -> Result<(), String> {
+    check_ownership(dir)?;
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".to_string());
+    let staging = parent.join(format!(".{base}.nplc-new-{}", std::process::id()));
+    let old = parent.join(format!(".{base}.nplc-old-{}", std::process::id()));
+    let result = stage(&staging, files).and_then(|()| swap(dir, &staging, &old));
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    result
+}
+
+fn stage(staging: &Path, files: &BTreeMap<String, String>) -> Result<(), String> {
+    let fail = |p: &Path, e: std::io::Error| format!("cannot write `{}`: {e}", p.display());
+    fs::create_dir_all(staging).map_err(|e| fail(staging, e))?;
+    for (rel, content) in files {
+        let path = staging.join(rel);
+        if let Some(p) = path.parent() {
+            fs::create_dir_all(p).map_err(|e| fail(p, e))?;
+        }
+        fs::write(&path, content).map_err(|e| fail(&path, e))?;
+    }
+    let manifest: String = files.keys().map(|k| format!("{k}\n")).collect();
+    let path = staging.join(MANIFEST);
+    fs::write(&path, manifest).map_err(|e| fail(&path, e))
+}
+
+fn swap(dir: &Path, staging: &Path, old: &Path) -> Result<(), String> {
+    let had_old = dir.exists();
+    if had_old {
+        fs::rename(dir, old).map_err(|e| format!("cannot replace `{}`: {e}", dir.display()))?;
+    }
+    if let Err(e) = fs::rename(staging, dir) {
+        if had_old {
+            let _ = fs::rename(old, dir);
+        }
+        return Err(format!("cannot write `{}`: {e}", dir.display()));
+    }
+    if had_old {
+        let _ = fs::remove_dir_all(old);
+    }
+    Ok(())
+}
+
+/// `--check`: exit 1 and list the files when the directory would change.
+fn check_dir(dir: &Path, files: &BTreeMap<String, String>) -> Outcome {
+    let present = if dir.is_dir() {
+        match existing_files(dir) {
+            Ok(f) => f,
+            Err(message) => return Outcome::Misuse(message),
+        }
+    } else {
+        Vec::new()
+    };
+    let mut drift = Vec::new();
+    for (rel, content) in files {
+        match fs::read_to_string(dir.join(rel)) {
+            Ok(current) if &current == content => {}
+            Ok(_) => drift.push(format!("  changed  {rel}")),
+            Err(_) => drift.push(format!("  missing  {rel}")),
+        }
+    }
+    for rel in &present {
+        if !files.contains_key(rel) {
+            drift.push(format!("  extra    {rel}"));
+        }
+    }
+    if drift.is_empty() {
+        eprintln!("`{}` is up to date", dir.display());
+        Outcome::Clean
+    } else {
+        eprintln!(
+            "`{}` differs from what `nplc build` would write:\n{}",
+            dir.display(),
+            drift.join("\n")
+        );
+        Outcome::InputErrors
+    }
+}
