@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use nplc_compiler::emit::{self, yaml, Resource, Target};
+use nplc_compiler::inventory;
 use nplc_compiler::{Database, Diagnostic};
 
 use crate::cli::{report_diagnostics, OutputArgs};
@@ -33,6 +34,10 @@ pub struct BuildArgs {
     /// from what would be written.
     #[arg(long, requires = "output")]
     check: bool,
+    /// The cluster's namespaces (`kubectl get ns -o yaml`), for the kubernetes
+    /// target when zones select namespaces by label.
+    #[arg(long, value_name = "NS.yaml")]
+    namespaces: Option<PathBuf>,
     #[command(flatten)]
     diagnostics: OutputArgs,
 }
@@ -61,7 +66,10 @@ pub fn build(args: &BuildArgs) -> Outcome {
     let mut targets: Vec<Target> = args.targets.iter().map(|t| t.target()).collect();
     targets.sort();
     targets.dedup();
-    let options = emit::Options::default();
+    let options = match namespaces_option(args.namespaces.as_deref()) {
+        Ok(o) => o,
+        Err(message) => return Outcome::Misuse(message),
+    };
     let mut built: Vec<(Target, Vec<Resource>)> = Vec::new();
     let mut errors: Vec<Diagnostic> = Vec::new();
     for &target in &targets {
@@ -110,6 +118,20 @@ pub fn build(args: &BuildArgs) -> Outcome {
         }
         Err(message) => Outcome::Misuse(message),
     }
+}
+
+fn namespaces_option(path: Option<&Path>) -> Result<emit::Options, String> {
+    let Some(path) = path else {
+        return Ok(emit::Options::default());
+    };
+    let text = fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let name = path.display().to_string();
+    let source = inventory::Source { name: &name, text: &text };
+    let empty = inventory::Source { name: &name, text: "" };
+    let found = inventory::load(source, empty).map_err(|e| e.to_string())?;
+    Ok(emit::Options {
+        namespaces: Some(found.namespaces),
+    })
 }
 
 /// `built 7 resources (kubernetes: 7 NetworkPolicy) → deploy/`

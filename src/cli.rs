@@ -36,6 +36,12 @@ enum Command {
     },
     /// Compile programs to Kubernetes, Cilium, ... resources.
     Build(crate::build::BuildArgs),
+    /// Is one connection allowed, and which rules decided it?
+    Query(crate::query::QueryArgs),
+    /// Everything a zone may reach and be reached by, with the rules behind it.
+    Explain(crate::explain::ExplainArgs),
+    /// The connectivity of a concrete inventory of namespaces and pods, as nca prints it.
+    Matrix(crate::matrix::MatrixArgs),
 }
 
 #[derive(clap::Args)]
@@ -55,16 +61,53 @@ enum Format {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Color {
+pub enum Color {
     Auto,
     Always,
     Never,
+}
+
+impl OutputArgs {
+    /// Human diagnostics with the given colour choice.
+    pub fn human(color: Color) -> OutputArgs {
+        OutputArgs {
+            format: Format::Human,
+            color,
+        }
+    }
+
+    pub fn is_json(&self) -> bool {
+        matches!(self.format, Format::Json)
+    }
+
+    /// Whether to colour what is written to stdout.
+    pub fn stdout_color(&self) -> bool {
+        self.color.enabled(std::io::stdout().is_terminal())
+    }
+
+    /// Whether to colour what is written to stderr.
+    pub fn stderr_color(&self) -> bool {
+        self.color.enabled(std::io::stderr().is_terminal())
+    }
+}
+
+impl Color {
+    fn enabled(self, terminal: bool) -> bool {
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => terminal && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
 }
 
 pub fn run(args: Args) -> Outcome {
     match args.command {
         Command::Check { paths, output } => check(&paths, &output),
         Command::Build(args) => crate::build::build(&args),
+        Command::Query(args) => crate::query::query(&args),
+        Command::Explain(args) => crate::explain::explain(&args),
+        Command::Matrix(args) => crate::matrix::matrix(&args),
     }
 }
 
@@ -140,7 +183,7 @@ pub fn print_stdout(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }
 
-fn print_stderr(text: &str) {
+pub fn print_stderr(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes());
 }

@@ -3,7 +3,13 @@
 
 mod build;
 mod cli;
+mod describe;
+mod endpoint;
+mod explain;
 mod inputs;
+mod matrix;
+mod program;
+mod query;
 
 use std::process::ExitCode;
 

@@ -60,7 +60,7 @@ fn check_name(name: &Ident, out: &mut Vec<Diagnostic>) {
                 format!("`{n}` is not a valid name"),
             )
             .with_label(
-                "names are lowercase letters, digits and single dashes, starting with a letter",
+                "names are lowercase ASCII letters, digits and single dashes, starting with a letter",
             )
             .with_help(format!(
                 "names become parts of Kubernetes resource names; try `{suggestion}`"
@@ -191,10 +191,16 @@ fn contradiction(zone: &Zone, constraints: &[Constraint]) -> Option<Diagnostic> 
                     )
                     .with_label("contradicts the earlier constraint")
                     .with_secondary(a.span, "no label value satisfies both")
-                    .with_help(format!(
-                        "constraints on one line are ANDed; for either value write `{} in (...)`",
-                        a.key.key
-                    )),
+                    .with_help(if matches!(a.op, ConstraintOp::Has | ConstraintOp::NotHas)
+                        || matches!(b.op, ConstraintOp::Has | ConstraintOp::NotHas)
+                    {
+                        format!("a label cannot be both present and absent; keep one constraint on `{}`", a.key.key)
+                    } else {
+                        format!(
+                            "constraints on one line are ANDed; for either value write `{} in (...)`",
+                            a.key.key
+                        )
+                    }),
                 );
             }
         }
@@ -465,6 +471,9 @@ fn port_range_diag(span: Span, value: u64) -> Diagnostic {
 
 fn check_port(port: &Port, out: &mut Vec<Diagnostic>) {
     match &port.value {
+        // u64::MAX stands for a number too large to read, already reported.
+        PortValue::Number { port: u64::MAX, .. } => {}
+        PortValue::Range { start, end, .. } if *start == u64::MAX || *end == u64::MAX => {}
         PortValue::Number { port: n, .. } => {
             if !(1..=65535).contains(n) {
                 out.push(port_range_diag(port.span, *n));
@@ -569,7 +578,8 @@ fn check_l7(rule: &Rule, l7: &L7, out: &mut Vec<Diagnostic>) {
                 if let Some(path) = &r.path {
                     if let Err(err) = Regex::new(&format!("^(?:{})$", path.value)) {
                         let reason = err.to_string();
-                        let last = reason.lines().last().unwrap_or("").trim().to_string();
+                        let last = reason.lines().last().unwrap_or("").trim();
+                        let last = last.strip_prefix("error: ").unwrap_or(last).to_string();
                         out.push(
                             Diagnostic::new(Code::InvalidPathRegex, path.span, "the HTTP path is not a valid regular expression")
                                 .with_label(last)

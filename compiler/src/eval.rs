@@ -11,7 +11,6 @@ use std::net::IpAddr;
 
 use regex::Regex;
 
-use crate::algebra::ipset::IpSet;
 use crate::algebra::ports::Protocol;
 use crate::diagnostic::Span;
 use crate::ir::{Ir, PeerSet, Rule, RuleRole, Service, L7, NAMESPACE_NAME_LABEL};
@@ -96,6 +95,12 @@ pub struct Verdict {
     /// Allowed only for the requests the L7 filters of the deciding rules accept.
     pub l7_restricted: bool,
 }
+
+/// `world` as an endpoint of a question stands for one address outside the
+/// cluster that programs do not usually single out: 192.0.2.1 (TEST-NET-1,
+/// RFC 5737). "Every external address at once" has no single verdict when a
+/// rule covers part of them; to ask about a specific address, use `ip:`.
+pub const WORLD_ADDRESS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
 
 pub fn evaluate(ir: &Ir, conn: &Connection) -> Verdict {
     for tier in &ir.tiers {
@@ -188,9 +193,7 @@ pub fn peer_contains(peers: &PeerSet, endpoint: &Endpoint) -> bool {
             .matches(&pod.effective_namespace_labels(), &pod.labels),
         Endpoint::Ip(ip) => peers.ips.contains(*ip),
         Endpoint::Fqdn(name) => peers.fqdns.matches(name),
-        // `world` as an endpoint stands for every external address and name:
-        // only a peer that covers all of them contains it.
-        Endpoint::Entity(Entity::World) => peers.ips == IpSet::all() && peers.fqdns.is_all(),
+        Endpoint::Entity(Entity::World) => peers.ips.contains(WORLD_ADDRESS),
         Endpoint::Entity(e) => peers.entities.contains(e),
     }
 }
@@ -261,5 +264,6 @@ pub fn role_note(role: RuleRole) -> Option<&'static str> {
         RuleRole::Direct => None,
         RuleRole::ToGateway => Some("to the egress gateway"),
         RuleRole::FromGateway => Some("from the egress gateway to the host"),
+        RuleRole::DnsForFqdn => Some("the DNS lookups of the allowed names"),
     }
 }

@@ -10,6 +10,7 @@ pub mod db;
 pub mod diagnostic;
 pub mod emit;
 pub mod eval;
+pub mod inventory;
 pub mod ir;
 pub mod names;
 pub mod render;

@@ -102,6 +102,13 @@ impl DefKind {
         }
     }
 
+    /// The noun with its article: "a zone", "an external".
+    pub fn a_noun(&self) -> String {
+        let noun = self.noun();
+        let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        format!("{article} {noun}")
+    }
+
     fn is_zone(&self) -> bool {
         matches!(self, DefKind::Zone(_) | DefKind::ZoneUnion(_))
     }
@@ -388,9 +395,9 @@ impl Resolver<'_> {
                     diag = match first_def.name_span {
                         Some(first_span) => diag.with_secondary(first_span, "first defined here"),
                         None => diag.with_help(format!(
-                            "`{}` is a {}; choose another name",
+                            "`{}` is {}; choose another name",
                             def.name,
-                            first_def.kind.noun()
+                            first_def.kind.a_noun()
                         )),
                     };
                     if first_def.name_span.is_some() {
@@ -534,9 +541,9 @@ impl Resolver<'_> {
             Code::WrongKind,
             span,
             format!(
-                "`{}` is a {}, but {expected} is needed here",
+                "`{}` is {}, but {expected} is needed here",
                 def.name,
-                def.kind.noun()
+                def.kind.a_noun()
             ),
         )
         .with_label(format!("expected {expected}"));

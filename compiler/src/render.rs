@@ -180,3 +180,32 @@ pub fn json(db: &dyn Db, diags: &[Diagnostic]) -> String {
     let values: Vec<JsonDiagnostic> = diags.iter().map(|d| json_value(db, d)).collect();
     serde_json::to_string_pretty(&values).unwrap_or_else(|_| "[]".to_string())
 }
+
+/// Source snippets for people: each `(span, message)` renders as a `note`
+/// headed by the message, pointing at the span (used by `nplc query` and
+/// `nplc explain` to show the rules behind an answer).
+pub fn snippets(db: &dyn Db, notes: &[(Span, String)], color: bool) -> String {
+    let mut table = FileTable::new();
+    let config = term::Config::default();
+    let mut out = Vec::new();
+    for (span, message) in notes {
+        let file = table.id(db, span.file);
+        let note = cs::Diagnostic::note()
+            .with_message(message.clone())
+            .with_labels(vec![cs::Label::primary(file, clamp(db, *span))]);
+        let result = if color {
+            let styles = term::Styles::default();
+            let mut buffer = term::termcolor::Buffer::ansi();
+            let mut writer = term::StylesWriter::new(&mut buffer, &styles);
+            let r = term::emit_to_write_style(&mut writer, &config, &table.files, &note);
+            out.extend_from_slice(buffer.as_slice());
+            r
+        } else {
+            term::emit_to_io_write(&mut out, &config, &table.files, &note)
+        };
+        if let Err(err) = result {
+            out.extend_from_slice(format!("note: {message} ({err})\n").as_bytes());
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -54,6 +54,14 @@ pub fn emit(
 pub(super) fn dedup_errors(errors: &mut Vec<Diagnostic>) {
     let mut seen = BTreeSet::new();
     errors.retain(|d| seen.insert((d.span.start, d.span.end, d.code, d.message.clone())));
+    // An FQDN allow also allows the DNS lookups of its names (an L7 rule);
+    // the name error already says what to do about that rule.
+    let fqdn_rules: Vec<Span> = errors
+        .iter()
+        .filter(|d| d.code == Code::FqdnNeedsVia)
+        .map(|d| d.span)
+        .collect();
+    errors.retain(|d| !(d.code == Code::L7NotSupported && fqdn_rules.contains(&d.span)));
 }
 
 /// A policy in the making: its subject and the rules collected for it.
@@ -137,10 +145,15 @@ fn group_policies(
 }
 
 fn needs_namespaces(ir: &Ir, term: &PodTerm, fallback: Span) -> Diagnostic {
+    // The zone the policy is for: the one that is exactly this term, else one
+    // containing it other than `cluster` (which contains every pod).
+    let containing = |z: &&crate::ir::Zone| z.pods.terms.iter().any(|t| term.subset(t));
     let zone = ir
         .zones
         .iter()
-        .find(|z| z.pods.terms.iter().any(|t| term.subset(t)));
+        .find(|z| z.pods.terms.len() == 1 && z.pods.terms[0] == *term)
+        .or_else(|| ir.zones.iter().filter(containing).find(|z| z.pods != PodSet::all()))
+        .or_else(|| ir.zones.iter().find(containing));
     let span = zone.and_then(|z| z.span).unwrap_or(fallback);
     let name = zone.map_or("a zone", |z| z.name.as_str());
     let what = if term.namespace == crate::algebra::labels::Term::all() {

@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::allow::{self, AllowError};
 use crate::db::{self, Db, Program};
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::eval::Pod;
 use crate::ir;
 
 pub use names::resource_name;
@@ -67,7 +66,7 @@ impl Resource {
 pub struct Options {
     /// The cluster's namespaces with their labels (`--namespaces`), needed by
     /// the kubernetes target for zones that select namespaces by label.
-    pub namespaces: Option<Vec<Pod>>,
+    pub namespaces: Option<Vec<crate::inventory::Namespace>>,
 }
 
 /// Builds one target. Errors are the program's own diagnostics, or the

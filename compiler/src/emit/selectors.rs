@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
 use crate::algebra::labels::{Operator, Requirement, Term, ValueSet};
-use crate::eval::Pod;
+use crate::inventory::Namespace;
 use crate::ir::{PodTerm, NAMESPACE_NAME_LABEL};
 
 /// A term as alternatives of Kubernetes selectors (most terms give one; a key
@@ -55,15 +55,19 @@ fn requirement(key: &str, op: &Operator) -> LabelSelectorRequirement {
 /// The namespaces a pod term lives in: the names it pins when it constrains
 /// nothing but the name; otherwise the inventory's namespaces that match, or
 /// `None` when it would take an inventory to know.
-pub fn namespaces_of(term: &PodTerm, inventory: Option<&[Pod]>) -> Option<Vec<String>> {
+pub fn namespaces_of(term: &PodTerm, inventory: Option<&[Namespace]>) -> Option<Vec<String>> {
     if let Some(names) = pinned_names(&term.namespace) {
         return Some(names);
     }
     let inventory = inventory?;
     let mut names: Vec<String> = inventory
         .iter()
-        .filter(|ns| term.namespace.matches(&ns.effective_namespace_labels()))
-        .map(|ns| ns.namespace.clone())
+        .filter(|ns| {
+            let mut labels = ns.labels.clone();
+            labels.insert(NAMESPACE_NAME_LABEL.to_string(), ns.name.clone());
+            term.namespace.matches(&labels)
+        })
+        .map(|ns| ns.name.clone())
         .collect();
     names.sort();
     names.dedup();

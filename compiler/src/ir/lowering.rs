@@ -155,14 +155,19 @@ impl Lowering<'_> {
             .via
             .and_then(|g| gateways.iter().find(|gw| gw.def == g));
         match gateway {
-            None => vec![Rule {
-                action: rule.action,
-                source,
-                destination,
-                service,
-                span: rule.span,
-                role: RuleRole::Direct,
-            }],
+            None => {
+                let dns = self.dns_for_fqdn(rule, &source, &destination);
+                let mut rules = vec![Rule {
+                    action: rule.action,
+                    source,
+                    destination,
+                    service,
+                    span: rule.span,
+                    role: RuleRole::Direct,
+                }];
+                rules.extend(dns);
+                rules
+            }
             // `via`: the source reaches the gateway pods on their pod port, and
             // the gateway reaches the host; the direct path is not allowed.
             Some(gw) => vec![
@@ -187,6 +192,32 @@ impl Lowering<'_> {
                 },
             ],
         }
+    }
+}
+
+impl Lowering<'_> {
+    /// Allowing a name means allowing its lookup: `allow a -> fqdn "n" : P`
+    /// also lets `a` ask kube-dns for `n` (udp and tcp 53). Name-matching
+    /// targets need that lookup to learn the addresses, so it is part of the
+    /// program's meaning, not a backend's addition.
+    fn dns_for_fqdn(&mut self, rule: &names::ResolvedRule, source: &PeerSet, destination: &PeerSet) -> Option<Rule> {
+        let names = &destination.fqdns;
+        if rule.action != ast::Action::Allow || names.is_empty() || names.is_all() {
+            return None;
+        }
+        let kube_dns = self.resolved.lookup("kube-dns")?;
+        let patterns: Vec<String> = names.patterns().iter().map(|p| p.to_string()).collect();
+        Some(Rule {
+            action: rule.action,
+            source: source.clone(),
+            destination: PeerSet::pods(self.zone_pods(kube_dns)),
+            service: Service {
+                ports: PortSet::port(Protocol::Udp, 53).union(&PortSet::port(Protocol::Tcp, 53)),
+                l7: L7::Dns(patterns),
+            },
+            span: rule.span,
+            role: RuleRole::DnsForFqdn,
+        })
     }
 }
 

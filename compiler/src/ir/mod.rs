@@ -95,6 +95,9 @@ pub enum RuleRole {
     ToGateway,
     /// `via`: the gateway pods to the external host.
     FromGateway,
+    /// An FQDN allow without `via`: the DNS lookups of those names, which
+    /// name-matching targets (Cilium's DNS proxy) need to see.
+    DnsForFqdn,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

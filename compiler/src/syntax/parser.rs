@@ -34,7 +34,7 @@ pub fn parse(file: SourceFile, text: &str) -> Parsed {
         // The grammar accepts every input; this is only reachable through a
         // pest resource limit, which we still report rather than crash on.
         Err(err) => {
-            let diag = parser.pest_error(err, 0);
+            let diag = parser.pest_error(err, 0, Rule::item_alone);
             parser.diagnostics.push(diag);
             Module::default()
         }
@@ -574,8 +574,17 @@ impl<'t> ModuleParser<'t> {
     fn junk(&mut self, pair: &Pair<'_, Rule>, alone: Rule) {
         let start = pair.as_span().start();
         let slice = pair.as_str();
-        let diag = match NplParser::parse(alone, slice) {
-            Err(err) => self.pest_error(err, start),
+        if let Some(diag) = self.unclosed_brace(slice, start) {
+            self.diagnostics.push(diag);
+            return;
+        }
+        // Detailed attempts name the punctuation that was expected too; only
+        // the re-parse of a bad slice pays for them.
+        pest::set_error_detail(true);
+        let reparsed = NplParser::parse(alone, slice);
+        pest::set_error_detail(false);
+        let diag = match reparsed {
+            Err(err) => self.pest_error(err, start, alone),
             // It parses alone but not in place: what follows it is the problem.
             Ok(_) => {
                 let end = pair.as_span().end();
@@ -590,7 +599,34 @@ impl<'t> ModuleParser<'t> {
         self.diagnostics.push(diag);
     }
 
-    fn pest_error(&self, err: pest::error::Error<Rule>, offset: usize) -> Diagnostic {
+    /// A `{` in a bad slice that is never closed: name it rather than what
+    /// the parser expected at the end of the slice.
+    fn unclosed_brace(&self, slice: &str, offset: usize) -> Option<Diagnostic> {
+        let mut open: Vec<usize> = Vec::new();
+        let mut in_string = false;
+        let mut escaped = false;
+        for (i, c) in slice.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if in_string => escaped = true,
+                '"' => in_string = !in_string,
+                '\n' => in_string = false,
+                '{' if !in_string => open.push(i),
+                '}' if !in_string => {
+                    open.pop();
+                }
+                _ => {}
+            }
+        }
+        let at = offset + *open.first()?;
+        Some(
+            Diagnostic::new(Code::SyntaxError, Span::new(self.file, at, at + 1), "this `{` is never closed")
+                .with_label("opened here")
+                .with_help("add the closing `}` at the end of the block"),
+        )
+    }
+
+    fn pest_error(&self, err: pest::error::Error<Rule>, offset: usize, alone: Rule) -> Diagnostic {
         let pos = match err.location {
             pest::error::InputLocation::Pos(p) => p,
             pest::error::InputLocation::Span((s, _)) => s,
@@ -601,9 +637,28 @@ impl<'t> ModuleParser<'t> {
             return diag;
         }
         let found = found_token(rest);
+        let punctuation: Vec<String> = err
+            .parse_attempts()
+            .filter(|a| a.max_position == pos)
+            .map(|a| {
+                a.expected_tokens()
+                    .into_iter()
+                    .map(|t| t.to_string())
+                    // `#` starts a comment anywhere and `"` a string (named
+                    // already): neither helps.
+                    .filter(|t| {
+                        !t.is_empty()
+                            && t != "#"
+                            && t != "\""
+                            && t.chars().all(|c| c.is_ascii_punctuation())
+                    })
+                    .map(|t| format!("`{t}`"))
+                    .collect()
+            })
+            .unwrap_or_default();
         let expected = match &err.variant {
             pest::error::ErrorVariant::ParsingError { positives, .. } => {
-                describe_expected(positives)
+                describe_expected(positives, &punctuation, alone)
             }
             pest::error::ErrorVariant::CustomError { message } => message.clone(),
         };
@@ -686,8 +741,18 @@ fn found_token(rest: &str) -> &str {
     &line[..first]
 }
 
-fn describe_expected(rules: &[Rule]) -> String {
+fn describe_expected(rules: &[Rule], punctuation: &[String], alone: Rule) -> String {
     let mut names: Vec<&str> = rules.iter().filter_map(|r| rule_name(*r)).collect();
+    names.extend(punctuation.iter().map(String::as_str));
+    if names.is_empty() {
+        // Nothing more precise: say what the slice as a whole should be.
+        names.push(match alone {
+            Rule::zone_line_alone => "`namespace`, `namespaces`, `pods` or `isolate`",
+            Rule::rule_alone => "`allow` or `deny`",
+            Rule::gateway_line_alone => "`zone` or `port`",
+            _ => "`import`, `zone`, `external`, `tier`, `gateway`, `allow` or `deny`",
+        });
+    }
     names.sort_unstable();
     names.dedup();
     match names.as_slice() {
@@ -714,7 +779,8 @@ fn rule_name(r: Rule) -> Option<&'static str> {
         Rule::isolate_mode => "`ingress`, `egress`, `both` or `none`",
         Rule::ident | Rule::peer_name => "a name",
         Rule::string | Rule::value_list => "a string",
-        Rule::number | Rule::port_number | Rule::bare_number | Rule::gateway_port => "a number",
+        Rule::gateway_port => "`port`",
+        Rule::number | Rule::port_number | Rule::bare_number => "a number",
         Rule::label_key | Rule::constraints => "a label constraint",
         Rule::not_has_c | Rule::has_c | Rule::kw_has => "`has`",
         Rule::kw_not => "`not`",
@@ -746,7 +812,7 @@ fn syntax_help(found: &str, expected: &str) -> Option<String> {
             "`{found}` is a reserved word; choose another name (for example `{found}-zone`)"
         ));
     }
-    if expected.contains("a string") && !found.is_empty() && !found.starts_with('"') {
+    if expected.contains("a string") && found.chars().next().is_some_and(char::is_alphanumeric) {
         return Some(format!("strings are quoted: \"{found}\""));
     }
     None
