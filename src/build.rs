@@ -124,10 +124,17 @@ fn namespaces_option(path: Option<&Path>) -> Result<emit::Options, String> {
     let Some(path) = path else {
         return Ok(emit::Options::default());
     };
-    let text = fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let text =
+        fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let name = path.display().to_string();
-    let source = inventory::Source { name: &name, text: &text };
-    let empty = inventory::Source { name: &name, text: "" };
+    let source = inventory::Source {
+        name: &name,
+        text: &text,
+    };
+    let empty = inventory::Source {
+        name: &name,
+        text: "",
+    };
     let found = inventory::load(source, empty).map_err(|e| e.to_string())?;
     Ok(emit::Options {
         namespaces: Some(found.namespaces),

@@ -46,7 +46,7 @@ enum Command {
 
 #[derive(clap::Args)]
 pub struct OutputArgs {
-    /// How diagnostics are printed.
+    /// How the output (diagnostics, and the answers of query and explain) is printed.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
     /// Colour in human output: `auto` colours only on a terminal (and not with NO_COLOR).

@@ -13,7 +13,11 @@ pub fn pods(set: &PodSet) -> String {
     if set.is_empty() {
         return "no pods".to_string();
     }
-    set.terms.iter().map(pod_term).collect::<Vec<_>>().join(" or ")
+    set.terms
+        .iter()
+        .map(pod_term)
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 /// `pods(set)`, or `every pod except …` when that is shorter.
@@ -23,7 +27,12 @@ pub fn pods_or_complement(set: &PodSet, zones: &[Zone]) -> String {
 
 /// `pods(part)` of a `whole` set, or `{whole_words} except …` when that is
 /// shorter; what is excepted is named by zones when it is exactly some zones.
-pub fn within_or_except(part: &PodSet, whole: &PodSet, whole_words: &str, zones: &[Zone]) -> String {
+pub fn within_or_except(
+    part: &PodSet,
+    whole: &PodSet,
+    whole_words: &str,
+    zones: &[Zone],
+) -> String {
     let direct = pods(part);
     let rest = whole.difference(part);
     if rest.is_empty() {
@@ -190,7 +199,13 @@ pub fn ports(set: &PortSet) -> String {
         } else {
             ranges
                 .iter()
-                .map(|&(lo, hi)| if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") })
+                .map(|&(lo, hi)| {
+                    if lo == hi {
+                        lo.to_string()
+                    } else {
+                        format!("{lo}-{hi}")
+                    }
+                })
                 .collect()
         };
         items.extend(
@@ -244,4 +259,44 @@ pub fn location(db: &dyn Db, span: Span) -> String {
 pub fn source_text(db: &dyn Db, span: Span) -> String {
     let text = span.file.text(db);
     text.get(span.range()).unwrap_or("").trim().to_string()
+}
+
+/// The span without trailing blanks and a trailing `# comment` (the parser's
+/// rule spans can run over the comment that ends the line).
+pub fn tidy(db: &dyn Db, span: Span) -> Span {
+    let text = span.file.text(db);
+    let Some(body) = text.get(span.range()) else {
+        return span;
+    };
+    let mut end = body.trim_end().len();
+    loop {
+        let line_start = body[..end].rfind('\n').map_or(0, |i| i + 1);
+        match comment_start(&body[line_start..end]) {
+            Some(i) => end = body[..line_start + i].trim_end().len(),
+            None => break,
+        }
+    }
+    if end == 0 {
+        return span;
+    }
+    Span {
+        end: span.start + u32::try_from(end).unwrap_or(0),
+        ..span
+    }
+}
+
+/// Where a `#` comment starts in one line, outside strings.
+fn comment_start(line: &str) -> Option<usize> {
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            '#' if !in_string => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }

@@ -31,8 +31,7 @@ macro_rules! endpoint_forms {
 
 pub const ENDPOINT_FORMS: &str = endpoint_forms!();
 
-pub const PORT_FORMS: &str =
-    "PORT is 8080 (TCP), tcp/8080, udp/53, sctp/3868 or icmp";
+pub const PORT_FORMS: &str = "PORT is 8080 (TCP), tcp/8080, udp/53, sctp/3868 or icmp";
 
 /// An endpoint as given, or why it is not one.
 pub fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
@@ -57,9 +56,9 @@ pub fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
             .map_err(|e| e.to_string())
             .and_then(|p| match p {
                 FqdnPattern::Name(n) => Ok(Endpoint::Fqdn(n)),
-                FqdnPattern::Wildcard(_) => {
-                    Err(format!("`{name}` is a pattern; a connection goes to one name"))
-                }
+                FqdnPattern::Wildcard(_) => Err(format!(
+                    "`{name}` is a pattern; a connection goes to one name"
+                )),
             });
     }
     parse_pod(text).map(Endpoint::Pod)
@@ -103,7 +102,9 @@ fn parse_pod(text: &str) -> Result<Pod, String> {
         }
         let Some((key, value)) = body.split_once('=') else {
             if Entity::ALL.iter().any(|(_, name, _)| *name == item) {
-                return Err(format!("`{item}` is a built-in peer; write it alone, not as a pod item"));
+                return Err(format!(
+                    "`{item}` is a built-in peer; write it alone, not as a pod item"
+                ));
             }
             return Err(format!("`{item}` is not KEY=VALUE"));
         };
@@ -141,7 +142,11 @@ fn parse_pod(text: &str) -> Result<Pod, String> {
 
 /// `NAME=NUMBER[/PROTO]`.
 fn parse_named_port(text: &str) -> Result<ContainerPort, String> {
-    let bad = || format!("`port:{text}` is not port:NAME=NUMBER[/PROTO], e.g. port:http=8080 or port:dns=53/udp");
+    let bad = || {
+        format!(
+            "`port:{text}` is not port:NAME=NUMBER[/PROTO], e.g. port:http=8080 or port:dns=53/udp"
+        )
+    };
     let (name, number) = text.split_once('=').ok_or_else(bad)?;
     let (number, protocol) = match number.split_once('/') {
         Some((n, p)) => (n, protocol(p).ok_or_else(bad)?),
@@ -184,8 +189,8 @@ pub fn parse_port(text: &str) -> Result<Transport, String> {
         ),
         None => (Protocol::Tcp, t),
     };
-    let number = port_number(number)
-        .ok_or_else(|| format!("`{number}` is not a port number (1-65535)"))?;
+    let number =
+        port_number(number).ok_or_else(|| format!("`{number}` is not a port number (1-65535)"))?;
     Ok(Transport::Port(protocol, number))
 }
 
@@ -245,9 +250,9 @@ mod tests {
 
     #[test]
     fn pods_with_sections_and_ports() {
-        let Ok(Endpoint::Pod(pod)) =
-            parse_endpoint("ns=shop,app=web,nslabels:env=prod,tier=data,labels:track=stable,port:http=8080")
-        else {
+        let Ok(Endpoint::Pod(pod)) = parse_endpoint(
+            "ns=shop,app=web,nslabels:env=prod,tier=data,labels:track=stable,port:http=8080",
+        ) else {
             panic!("not a pod");
         };
         assert_eq!(pod.namespace, "shop");
@@ -263,13 +268,26 @@ mod tests {
     #[test]
     fn errors() {
         assert!(parse_endpoint("app=web").unwrap_err().contains("ns=NAME"));
-        assert!(parse_endpoint("ip:1.2.3").unwrap_err().contains("not an IPv4"));
-        assert!(parse_endpoint("ns=a,,b=c").unwrap_err().contains("empty item"));
-        assert!(parse_endpoint("ns=a,foo:b=c").unwrap_err().contains("unknown prefix"));
-        assert!(parse_endpoint("ns=a,web").unwrap_err().contains("KEY=VALUE"));
+        assert!(parse_endpoint("ip:1.2.3")
+            .unwrap_err()
+            .contains("not an IPv4"));
+        assert!(parse_endpoint("ns=a,,b=c")
+            .unwrap_err()
+            .contains("empty item"));
+        assert!(parse_endpoint("ns=a,foo:b=c")
+            .unwrap_err()
+            .contains("unknown prefix"));
+        assert!(parse_endpoint("ns=a,web")
+            .unwrap_err()
+            .contains("KEY=VALUE"));
         assert!(parse_port("tcp/0").is_err());
-        assert!(parse_port("http/80").unwrap_err().contains("unknown protocol"));
-        assert_eq!(parse_port("53").ok(), Some(Transport::Port(Protocol::Tcp, 53)));
+        assert!(parse_port("http/80")
+            .unwrap_err()
+            .contains("unknown protocol"));
+        assert_eq!(
+            parse_port("53").ok(),
+            Some(Transport::Port(Protocol::Tcp, 53))
+        );
         assert!(parse_http("GET").is_err());
     }
 }

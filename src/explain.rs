@@ -113,7 +113,10 @@ fn side(db: &dyn Db, ir: &Ir, zone: &Zone, direction: Direction, table: &Directi
 }
 
 /// The entries that concern the zone, with their local pods cut to it.
-fn entries<'t>(zone: &'t Zone, table: &'t DirectionTable) -> impl Iterator<Item = (PodSet, &'t Entry)> {
+fn entries<'t>(
+    zone: &'t Zone,
+    table: &'t DirectionTable,
+) -> impl Iterator<Item = (PodSet, &'t Entry)> {
     table.entries.iter().filter_map(|entry| {
         let local = entry.local.intersection(&zone.pods);
         (!local.is_empty()).then_some((local, entry))
@@ -166,7 +169,14 @@ fn heading(ir: &Ir, zone: &Zone, direction: Direction, any: bool) -> String {
     }
 }
 
-fn entry_line(db: &dyn Db, ir: &Ir, zone: &Zone, direction: Direction, local: &PodSet, entry: &Entry) -> String {
+fn entry_line(
+    db: &dyn Db,
+    ir: &Ir,
+    zone: &Zone,
+    direction: Direction,
+    local: &PodSet,
+    entry: &Entry,
+) -> String {
     let mut line = String::new();
     if !zone.pods.difference(local).is_empty() {
         let words = describe::within_or_except(local, &zone.pods, "its pods", &ir.zones);
@@ -199,7 +209,13 @@ fn rules(db: &dyn Db, spans: &[Span]) -> String {
         .join(", ")
 }
 
-fn json_side(db: &dyn Db, ir: &Ir, zone: &Zone, direction: Direction, table: &DirectionTable) -> Value {
+fn json_side(
+    db: &dyn Db,
+    ir: &Ir,
+    zone: &Zone,
+    direction: Direction,
+    table: &DirectionTable,
+) -> Value {
     let entries: Vec<Value> = entries(zone, table)
         .map(|(local, entry)| {
             let whole = zone.pods.difference(&local).is_empty();
@@ -225,7 +241,11 @@ fn unknown_zone(db: &dyn Db, program: Program, ir: &Ir, wanted: &str) -> String 
     if let Some(id) = resolved.lookup(wanted) {
         let def = resolved.def(id);
         let noun = def.kind.noun();
-        let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
         return format!("`{wanted}` is {article} {noun}, not a zone; `explain` takes a zone");
     }
     let names = ir.zones.iter().map(|z| z.name.as_str());
@@ -245,14 +265,18 @@ fn allow_error(db: &dyn Db, err: &AllowError, color: bool) -> String {
     );
     let mut notes = Vec::new();
     if let Some(rule) = err.rule {
-        notes.push((rule, "this allow rule".to_string()));
+        notes.push((describe::tidy(db, rule), "this allow rule".to_string()));
     }
     if let Some(deny) = err.deny {
-        notes.push((deny, "minus this deny rule".to_string()));
+        notes.push((describe::tidy(db, deny), "minus this deny rule".to_string()));
     }
     if !notes.is_empty() {
         out.push('\n');
         out.push_str(&render::snippets(db, &notes, color));
     }
+    out.push_str(
+        "help: `explain` reads the allow table, which needs this subtraction; \
+         `nplc query` still answers about single connections\n",
+    );
     out
 }

@@ -117,10 +117,7 @@ fn read_inventory(namespaces: &Path, pods: &Path) -> Result<Inventory, String> {
         std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
     };
     let (ns_text, pods_text) = (read(namespaces)?, read(pods)?);
-    let (ns_name, pods_name) = (
-        namespaces.display().to_string(),
-        pods.display().to_string(),
-    );
+    let (ns_name, pods_name) = (namespaces.display().to_string(), pods.display().to_string());
     inventory::load(
         Source {
             name: &ns_name,
@@ -209,7 +206,8 @@ fn reduce(ir: &Ir, src: &Endpoint, dst: &Endpoint) -> Ir {
                 .collect(),
         })
         .collect();
-    let holds = |zone: &ir::Zone, e: &Endpoint| eval::peer_contains(&PeerSet::pods(zone.pods.clone()), e);
+    let holds =
+        |zone: &ir::Zone, e: &Endpoint| eval::peer_contains(&PeerSet::pods(zone.pods.clone()), e);
     Ir {
         zones: ir
             .zones
@@ -393,7 +391,10 @@ fn protocol_name(protocol: Protocol) -> &'static str {
 
 /// Protocols grouped by identical port ranges (ICMP joins the group with
 /// every port, or stands alone): `(protocol names, ranges or None for all)`.
-fn groups(conns: &Conns) -> Vec<(Vec<&'static str>, Option<Vec<(u16, u16)>>)> {
+/// Protocol names and their port ranges (`None`: every port, or ICMP).
+type Group = (Vec<&'static str>, Option<Vec<(u16, u16)>>);
+
+fn groups(conns: &Conns) -> Vec<Group> {
     let mut by_ranges: BTreeMap<Vec<(u16, u16)>, Vec<&'static str>> = BTreeMap::new();
     let mut order: Vec<Vec<(u16, u16)>> = Vec::new();
     for (i, protocol) in Protocol::ALL.into_iter().enumerate() {
@@ -410,7 +411,7 @@ fn groups(conns: &Conns) -> Vec<(Vec<&'static str>, Option<Vec<(u16, u16)>>)> {
             .push(protocol_name(protocol));
     }
     let full = vec![(1u16, 65535u16)];
-    let mut out: Vec<(Vec<&'static str>, Option<Vec<(u16, u16)>>)> = Vec::new();
+    let mut out: Vec<Group> = Vec::new();
     if conns.icmp && !by_ranges.contains_key(&full) {
         out.push((vec!["ICMP"], None));
     }
@@ -449,7 +450,13 @@ fn nca_connections(conns: &Conns) -> Vec<String> {
 fn ports_text(ranges: &[(u16, u16)]) -> String {
     ranges
         .iter()
-        .map(|&(lo, hi)| if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") })
+        .map(|&(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -491,6 +498,9 @@ mod tests {
         c.ports = [vec![(1, 65535)], vec![(1, 65535)], vec![(1, 65535)]];
         assert_eq!(nca_connections(&c), vec!["All connections".to_string()]);
         c.icmp = false;
-        assert_eq!(nca_connections(&c), vec!["{protocols:TCP, UDP, SCTP}".to_string()]);
+        assert_eq!(
+            nca_connections(&c),
+            vec!["{protocols:TCP, UDP, SCTP}".to_string()]
+        );
     }
 }

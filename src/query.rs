@@ -11,7 +11,7 @@ use nplc_compiler::{render, Db};
 use serde_json::{json, Value};
 
 use crate::cli::{print_stdout, OutputArgs};
-use crate::describe::{location, source_text};
+use crate::describe::{location, source_text, tidy};
 use crate::endpoint::{self, ENDPOINT_FORMS, PORT_FORMS};
 use crate::{program, Outcome};
 
@@ -79,8 +79,12 @@ pub fn query(args: &QueryArgs) -> Outcome {
 
 /// The connection the arguments describe, or a misuse message.
 fn connection(args: &QueryArgs) -> Result<Connection, String> {
-    let source = endpoint::parse_endpoint(&args.from)
-        .map_err(|e| format!("bad --from endpoint `{}`: {e}\n\n{ENDPOINT_FORMS}", args.from))?;
+    let source = endpoint::parse_endpoint(&args.from).map_err(|e| {
+        format!(
+            "bad --from endpoint `{}`: {e}\n\n{ENDPOINT_FORMS}",
+            args.from
+        )
+    })?;
     let destination = endpoint::parse_endpoint(&args.to)
         .map_err(|e| format!("bad --to endpoint `{}`: {e}\n\n{ENDPOINT_FORMS}", args.to))?;
     let transport = endpoint::parse_port(&args.port)
@@ -154,7 +158,7 @@ fn human(db: &dyn Db, ir: &Ir, conn: &Connection, verdict: &Verdict, color: bool
             out.push_str(":\n\n");
             let notes: Vec<(Span, String)> = rules
                 .iter()
-                .map(|span| (*span, rule_note(ir, tier, *span, conn, action)))
+                .map(|span| (tidy(db, *span), rule_note(ir, tier, *span, conn, action)))
                 .collect();
             out.push_str(&render::snippets(db, &notes, color));
         }
@@ -258,6 +262,7 @@ fn json_answer(db: &dyn Db, verdict: &Verdict) -> Value {
 
 /// A rule for machines: file, start and end positions, source text.
 fn json_span(db: &dyn Db, span: Span) -> Value {
+    let span = tidy(db, span);
     let text = span.file.text(db);
     json!({
         "file": span.file.path(db),

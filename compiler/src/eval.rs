@@ -103,6 +103,10 @@ pub struct Verdict {
 pub const WORLD_ADDRESS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
 
 pub fn evaluate(ir: &Ir, conn: &Connection) -> Verdict {
+    // Judged at L4, an L7-filtered deny stops exactly the requests of its
+    // filter: an allow with the same filter, in its tier or a later one, lets
+    // nothing through and so does not decide.
+    let mut l7_denied: Vec<&L7> = Vec::new();
     for tier in &ir.tiers {
         let matching = |action: Action| -> Vec<&Rule> {
             tier.rules
@@ -121,7 +125,23 @@ pub fn evaluate(ir: &Ir, conn: &Connection) -> Verdict {
                 l7_restricted: false,
             };
         }
-        let allows = matching(Action::Allow);
+        if conn.request.is_none() {
+            l7_denied.extend(
+                tier.rules
+                    .iter()
+                    .filter(|r| r.action == Action::Deny && !r.service.l7.is_any())
+                    .filter(|r| {
+                        peer_contains(&r.source, &conn.source)
+                            && peer_contains(&r.destination, &conn.destination)
+                            && transport_matches(&r.service, conn)
+                    })
+                    .map(|r| &r.service.l7),
+            );
+        }
+        let allows: Vec<&Rule> = matching(Action::Allow)
+            .into_iter()
+            .filter(|r| r.service.l7.is_any() || !l7_denied.contains(&&r.service.l7))
+            .collect();
         if !allows.is_empty() {
             let l7_restricted =
                 conn.request.is_none() && allows.iter().all(|r| !r.service.l7.is_any());

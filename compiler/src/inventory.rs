@@ -241,7 +241,10 @@ fn kind(object: &Value, default: Kind) -> Result<Kind, String> {
         Some(Value::String(k)) => Err(format!(
             "an object of kind `{k}`; only Namespace and Pod objects (or a List of them) are read"
         )),
-        Some(other) => Err(format!("`kind` should be a string, found {}", describe(other))),
+        Some(other) => Err(format!(
+            "`kind` should be a string, found {}",
+            describe(other)
+        )),
     }
 }
 
@@ -301,11 +304,20 @@ fn labels(metadata: &Value) -> Result<BTreeMap<String, String>, String> {
     };
     for (key, value) in map {
         let Value::String(key) = key else {
-            return Err(format!("a label key should be a string, found {}", describe(key)));
+            return Err(format!(
+                "a label key should be a string, found {}",
+                describe(key)
+            ));
         };
-        out.insert(key.clone(), scalar(value).ok_or_else(|| {
-            format!("label `{key}` should have a string value, found {}", describe(value))
-        })?);
+        out.insert(
+            key.clone(),
+            scalar(value).ok_or_else(|| {
+                format!(
+                    "label `{key}` should have a string value, found {}",
+                    describe(value)
+                )
+            })?,
+        );
     }
     Ok(out)
 }
@@ -382,7 +394,10 @@ fn container_port(port: &Value) -> Result<Option<ContainerPort>, String> {
             protocol,
             number,
         })),
-        Some(other) => Err(format!("`name` should be a string, found {}", describe(other))),
+        Some(other) => Err(format!(
+            "`name` should be a string, found {}",
+            describe(other)
+        )),
     }
 }
 
@@ -390,7 +405,10 @@ fn container_port(port: &Value) -> Result<Option<ContainerPort>, String> {
 fn field<'v>(value: &'v Value, key: &str) -> Result<Option<&'v Value>, String> {
     match value {
         Value::Mapping(map) => Ok(map.get(key)),
-        other => Err(format!("expected a map with `{key}`, found {}", describe(other))),
+        other => Err(format!(
+            "expected a map with `{key}`, found {}",
+            describe(other)
+        )),
     }
 }
 
@@ -399,7 +417,10 @@ fn list<'v>(value: &'v Value, key: &str, place: &str) -> Result<&'v [Value], Str
     match field(value, key)? {
         None | Some(Value::Null) => Ok(&[]),
         Some(Value::Sequence(items)) => Ok(items),
-        Some(other) => Err(format!("`{place}` should be a list, found {}", describe(other))),
+        Some(other) => Err(format!(
+            "`{place}` should be a list, found {}",
+            describe(other)
+        )),
     }
 }
 
@@ -433,28 +454,50 @@ mod tests {
         assert_eq!(inv.pods.len(), 2);
         let a = &inv.pods[0];
         assert_eq!(a.qualified_name(), "shop/a");
-        assert_eq!(a.pod.namespace_labels.get("env").map(String::as_str), Some("prod"));
+        assert_eq!(
+            a.pod.namespace_labels.get("env").map(String::as_str),
+            Some("prod")
+        );
         assert_eq!(a.pod.ports.len(), 2);
-        assert!(a.pod.ports.iter().any(|p| p.name == "dns" && p.protocol == Protocol::Udp));
+        assert!(a
+            .pod
+            .ports
+            .iter()
+            .any(|p| p.name == "dns" && p.protocol == Protocol::Udp));
     }
 
     #[test]
     fn errors_name_the_file_and_the_object() {
-        let err = load(src("ns.yaml", NS), src("pods.yaml", "items:\n- metadata: {namespace: shop}\n"))
-            .expect_err("no name");
+        let err = load(
+            src("ns.yaml", NS),
+            src("pods.yaml", "items:\n- metadata: {namespace: shop}\n"),
+        )
+        .expect_err("no name");
         assert_eq!(err.to_string(), "pods.yaml: items[0]: no `metadata.name`");
         let err = load(src("ns.yaml", "a: [b"), src("pods.yaml", "")).expect_err("bad yaml");
-        assert!(err.to_string().starts_with("ns.yaml: not valid YAML"), "{err}");
-        let err = load(src("ns.yaml", NS), src("p.yaml", "kind: Pod\nmetadata: {name: x, namespace: gone}\n"))
-            .expect_err("unknown namespace");
+        assert!(
+            err.to_string().starts_with("ns.yaml: not valid YAML"),
+            "{err}"
+        );
+        let err = load(
+            src("ns.yaml", NS),
+            src(
+                "p.yaml",
+                "kind: Pod\nmetadata: {name: x, namespace: gone}\n",
+            ),
+        )
+        .expect_err("unknown namespace");
         assert!(err.message.contains("namespace `gone`"), "{err}");
         let bad_port = "kind: Pod\nmetadata: {name: x, namespace: shop}\nspec: {containers: [{ports: [{containerPort: 70000}]}]}\n";
         let err = load(src("ns.yaml", NS), src("p.yaml", bad_port)).expect_err("bad port");
         assert!(err.message.contains("70000"), "{err}");
         let err = load(src("ns.yaml", "- 1\n"), src("p.yaml", "")).expect_err("sequence");
         assert!(err.message.contains("found a list"), "{err}");
-        let err = load(src("ns.yaml", "kind: Service\nmetadata: {name: s}\n"), src("p.yaml", ""))
-            .expect_err("service");
+        let err = load(
+            src("ns.yaml", "kind: Service\nmetadata: {name: s}\n"),
+            src("p.yaml", ""),
+        )
+        .expect_err("service");
         assert!(err.message.contains("`Service`"), "{err}");
     }
 }

@@ -105,7 +105,11 @@ impl DefKind {
     /// The noun with its article: "a zone", "an external".
     pub fn a_noun(&self) -> String {
         let noun = self.noun();
-        let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
         format!("{article} {noun}")
     }
 

@@ -15,9 +15,8 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::names::short_hash;
 use super::selectors::{label_selector, label_selectors, namespaces_of};
-use super::{metadata, resource_name, target_error, Options, Resource, SourceLines, Target};
+use super::{metadata, target_error, Options, Resource, SourceLines, Target};
 use crate::algebra::ipset::IpSet;
 use crate::algebra::labels::Requirement;
 use crate::algebra::ports::{PortSet, Protocol, FIRST_PORT, LAST_PORT};
@@ -130,7 +129,13 @@ fn group_policies(
         add(term, None, errors);
     }
     for entry in &table.entries {
-        let anchor = entry.rules.first().copied().unwrap_or(fallback);
+        let selecting_deny = selecting_deny(ir, entry, direction);
+        let anchor = entry
+            .rules
+            .first()
+            .copied()
+            .or(selecting_deny)
+            .unwrap_or(fallback);
         match policy_rule(entry, direction, anchor) {
             Ok(Some(rule)) => {
                 for term in &entry.local.terms {
@@ -138,7 +143,16 @@ fn group_policies(
                 }
             }
             Ok(None) => {}
-            Err(diag) => errors.push(diag),
+            Err(mut diag) => {
+                if entry.rules.is_empty() {
+                    // The isolation default written out: say why it exists.
+                    diag.message = format!(
+                        "{}: this deny gives pods that are not isolated a policy, and that policy must allow everything else the program allows",
+                        diag.message
+                    );
+                }
+                errors.push(diag)
+            }
         }
     }
     groups
@@ -152,7 +166,12 @@ fn needs_namespaces(ir: &Ir, term: &PodTerm, fallback: Span) -> Diagnostic {
         .zones
         .iter()
         .find(|z| z.pods.terms.len() == 1 && z.pods.terms[0] == *term)
-        .or_else(|| ir.zones.iter().filter(containing).find(|z| z.pods != PodSet::all()))
+        .or_else(|| {
+            ir.zones
+                .iter()
+                .filter(containing)
+                .find(|z| z.pods != PodSet::all())
+        })
         .or_else(|| ir.zones.iter().find(containing));
     let span = zone.and_then(|z| z.span).unwrap_or(fallback);
     let name = zone.map_or("a zone", |z| z.name.as_str());
@@ -168,6 +187,23 @@ fn needs_namespaces(ir: &Ir, term: &PodTerm, fallback: Span) -> Diagnostic {
         format!("`{name}` {what}, and a NetworkPolicy lives in one namespace"),
         "pass the cluster's namespaces with `--namespaces NS.yaml` (from `kubectl get ns -o yaml`) to expand the policy per namespace, or use `--target cilium`, which selects namespaces by label",
     )
+}
+
+/// The deny rule that made an isolation-default entry's pods selected.
+fn selecting_deny(ir: &Ir, entry: &Entry, direction: Direction) -> Option<Span> {
+    if !entry.rules.is_empty() {
+        return None;
+    }
+    ir.rules()
+        .filter(|r| r.action == crate::syntax::ast::Action::Deny)
+        .find(|r| {
+            let local = match direction {
+                Direction::Ingress => &r.destination.pods,
+                Direction::Egress => &r.source.pods,
+            };
+            !local.intersection(&entry.local).is_empty()
+        })
+        .map(|r| r.span)
 }
 
 /// An allow-table entry as one NetworkPolicy rule; `Ok(None)` when nothing of
@@ -380,25 +416,17 @@ fn policies(
 }
 
 /// `ZONE-DIRECTION` when the policy's subject is exactly a zone; otherwise
-/// the containing zone plus a hash of the selector, so a name depends only on
-/// what the policy selects, never on unrelated rules.
+/// the containing zone plus a hash of the selector (see
+/// [`super::names::policy_name`]).
 fn policy_name(ir: &Ir, group: &Group, dir: &str, used: &BTreeSet<(String, String)>) -> String {
-    let exact = ir
-        .zones
-        .iter()
-        .find(|z| z.pods.terms.len() == 1 && z.pods.terms[0] == group.term);
     let single_conj = group.term.pod.to_requirements().len() == 1;
-    if let (Some(zone), true) = (exact, single_conj) {
-        let name = resource_name(&[&zone.name, dir]);
-        if !used.contains(&(group.namespace.clone(), name.clone())) {
-            return name;
-        }
-    }
-    let base = ir
-        .zones
-        .iter()
-        .find(|z| z.pods.terms.iter().any(|t| group.term.subset(t)))
-        .map_or("pods", |z| z.name.as_str());
-    let hash = short_hash(&format!("{:?}{:?}", group.term, group.conjunction));
-    resource_name(&[base, dir, &hash])
+    super::names::policy_name(
+        ir,
+        &group.term,
+        single_conj,
+        dir,
+        super::names::first_containing_zone(ir, &group.term),
+        &format!("{:?}{:?}", group.term, group.conjunction),
+        |name| used.contains(&(group.namespace.clone(), name.to_string())),
+    )
 }

@@ -3,6 +3,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::ir::{Ir, PodTerm};
+
 /// Kubernetes object names are DNS subdomains (≤ 253), but many tools show or
 /// label them; keep them to a DNS label's 63 characters.
 pub const MAX_NAME: usize = 63;
@@ -41,6 +43,43 @@ pub fn resource_name(parts: &[&str]) -> String {
     let keep = MAX_NAME - hash.len() - 1;
     let head = name[..keep].trim_end_matches(['-', '.']);
     format!("{head}-{hash}")
+}
+
+/// A policy's name, shared by the backends: `ZONE-DIRECTION` when the
+/// policy's subject is exactly a zone written as one selector
+/// (`single_selector`) and that name is not `taken` yet; otherwise `base` (a
+/// zone containing the subject), the direction and a hash of `identity` (what
+/// the policy selects), so a name depends only on what the policy selects,
+/// never on unrelated rules.
+pub fn policy_name(
+    ir: &Ir,
+    term: &PodTerm,
+    single_selector: bool,
+    dir: &str,
+    base: &str,
+    identity: &str,
+    taken: impl Fn(&str) -> bool,
+) -> String {
+    let exact = ir
+        .zones
+        .iter()
+        .find(|z| z.pods.terms.len() == 1 && z.pods.terms[0] == *term);
+    if let (Some(zone), true) = (exact, single_selector) {
+        let name = resource_name(&[&zone.name, dir]);
+        if !taken(&name) {
+            return name;
+        }
+    }
+    resource_name(&[base, dir, &short_hash(identity)])
+}
+
+/// The first zone (in declaration order, the prelude first) containing the
+/// term, or `pods`.
+pub fn first_containing_zone<'a>(ir: &'a Ir, term: &PodTerm) -> &'a str {
+    ir.zones
+        .iter()
+        .find(|z| z.pods.terms.iter().any(|t| term.subset(t)))
+        .map_or("pods", |z| z.name.as_str())
 }
 
 /// Eight hex digits of SHA-256: stable across runs and platforms.

@@ -200,7 +200,12 @@ impl Lowering<'_> {
     /// also lets `a` ask kube-dns for `n` (udp and tcp 53). Name-matching
     /// targets need that lookup to learn the addresses, so it is part of the
     /// program's meaning, not a backend's addition.
-    fn dns_for_fqdn(&mut self, rule: &names::ResolvedRule, source: &PeerSet, destination: &PeerSet) -> Option<Rule> {
+    fn dns_for_fqdn(
+        &mut self,
+        rule: &names::ResolvedRule,
+        source: &PeerSet,
+        destination: &PeerSet,
+    ) -> Option<Rule> {
         let names = &destination.fqdns;
         if rule.action != ast::Action::Allow || names.is_empty() || names.is_all() {
             return None;

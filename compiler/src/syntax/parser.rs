@@ -52,9 +52,32 @@ struct ModuleParser<'t> {
 }
 
 impl<'t> ModuleParser<'t> {
+    /// The pair's span, ending at its last token: pest keeps the spaces and
+    /// comment it skipped before an optional part that was absent.
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, s.start(), s.end())
+        let end = pair
+            .clone()
+            .into_inner()
+            .last()
+            .map_or(s.end(), |last| last.as_span().end());
+        let end = if matches!(
+            pair.as_rule(),
+            Rule::zone
+                | Rule::tier
+                | Rule::gateway
+                | Rule::peer_set
+                | Rule::http_block
+                | Rule::dns_block
+                | Rule::value_list
+                | Rule::string
+        ) {
+            // Blocks and strings end at a closing brace or quote, not a pair.
+            s.end()
+        } else {
+            end
+        };
+        Span::new(self.file, s.start(), end)
     }
 
     fn module(&mut self, root: Pair<'_, Rule>) -> Module {
@@ -620,9 +643,13 @@ impl<'t> ModuleParser<'t> {
         }
         let at = offset + *open.first()?;
         Some(
-            Diagnostic::new(Code::SyntaxError, Span::new(self.file, at, at + 1), "this `{` is never closed")
-                .with_label("opened here")
-                .with_help("add the closing `}` at the end of the block"),
+            Diagnostic::new(
+                Code::SyntaxError,
+                Span::new(self.file, at, at + 1),
+                "this `{` is never closed",
+            )
+            .with_label("opened here")
+            .with_help("add the closing `}` at the end of the block"),
         )
     }
 

@@ -1,0 +1,191 @@
+//! Typed `cilium.io/v2` CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy,
+//! the subset nplc writes. Field names follow the CRD
+//! (`/work/shared/schemas/cilium.io`); absent options are not serialised.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use serde::Serialize;
+
+pub const API_VERSION: &str = "cilium.io/v2";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// Namespaced: selects pods of its namespace.
+    CiliumNetworkPolicy,
+    /// Cluster-wide: selects pods of every namespace.
+    CiliumClusterwideNetworkPolicy,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::CiliumNetworkPolicy => "CiliumNetworkPolicy",
+            Kind::CiliumClusterwideNetworkPolicy => "CiliumClusterwideNetworkPolicy",
+        }
+    }
+}
+
+/// Both kinds have the same shape; `kind` tells them apart.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Policy {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: ObjectMeta,
+    pub spec: Spec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Spec {
+    pub endpoint_selector: LabelSelector,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_default_deny: Option<DefaultDeny>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<Vec<IngressRule>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub egress: Option<Vec<EgressRule>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DefaultDeny {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub egress: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressRule {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_endpoints: Option<Vec<LabelSelector>>,
+    #[serde(rename = "fromCIDRSet", skip_serializing_if = "Option::is_none")]
+    pub from_cidr_set: Option<Vec<CidrRule>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_entities: Option<Vec<Entity>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_ports: Option<Vec<PortRule>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmps: Option<Vec<IcmpRule>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EgressRule {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_endpoints: Option<Vec<LabelSelector>>,
+    #[serde(rename = "toCIDRSet", skip_serializing_if = "Option::is_none")]
+    pub to_cidr_set: Option<Vec<CidrRule>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_entities: Option<Vec<Entity>>,
+    #[serde(rename = "toFQDNs", skip_serializing_if = "Option::is_none")]
+    pub to_fqdns: Option<Vec<NameMatch>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_ports: Option<Vec<PortRule>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmps: Option<Vec<IcmpRule>>,
+}
+
+/// A CIDR minus sub-prefixes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct CidrRule {
+    pub cidr: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub except: Option<Vec<String>>,
+}
+
+/// The entities nplc uses (of Cilium's `world`, `cluster`, `host`,
+/// `remote-node`, `kube-apiserver`, `ingress`, `init`, `health`,
+/// `unmanaged`, `none`, `all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Entity {
+    All,
+    World,
+    Host,
+    KubeApiserver,
+    Health,
+    /// Selects nothing: a rule that allows nothing but puts the selected
+    /// endpoints in default deny.
+    None,
+}
+
+/// `toFQDNs` selectors and `rules.dns` entries: one of the two fields.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NameMatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub match_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub match_pattern: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortRule {
+    /// At most [`MAX_PORTS`] entries.
+    pub ports: Vec<PortProtocol>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<L7Rules>,
+}
+
+/// Cilium's limit of ports in one `toPorts` entry.
+pub const MAX_PORTS: usize = 40;
+/// Cilium's limit of fields in one `icmps` entry.
+pub const MAX_ICMP_FIELDS: usize = 40;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortProtocol {
+    /// A number or a named container port.
+    pub port: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_port: Option<i32>,
+    pub protocol: L4Proto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum L4Proto {
+    #[serde(rename = "TCP")]
+    Tcp,
+    #[serde(rename = "UDP")]
+    Udp,
+    #[serde(rename = "SCTP")]
+    Sctp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct L7Rules {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<Vec<HttpRule>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<Vec<NameMatch>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct HttpRule {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct IcmpRule {
+    /// At most [`MAX_ICMP_FIELDS`] entries.
+    pub fields: Vec<IcmpField>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct IcmpField {
+    pub family: IcmpFamily,
+    #[serde(rename = "type")]
+    pub icmp_type: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum IcmpFamily {
+    IPv4,
+    IPv6,
+}
