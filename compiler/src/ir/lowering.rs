@@ -197,7 +197,7 @@ impl Lowering<'_> {
 
 impl Lowering<'_> {
     /// Allowing a name means allowing its lookup: `allow a -> fqdn "n" : P`
-    /// also lets `a` ask kube-dns for `n` (udp and tcp 53). Name-matching
+    /// also lets `a` ask kube-dns for names (udp and tcp 53). Name-matching
     /// targets need that lookup to learn the addresses, so it is part of the
     /// program's meaning, not a backend's addition.
     fn dns_for_fqdn(
@@ -211,14 +211,16 @@ impl Lowering<'_> {
             return None;
         }
         let kube_dns = self.resolved.lookup("kube-dns")?;
-        let patterns: Vec<String> = names.patterns().iter().map(|p| p.to_string()).collect();
         Some(Rule {
             action: rule.action,
             source: source.clone(),
             destination: PeerSet::pods(self.zone_pods(kube_dns)),
             service: Service {
                 ports: PortSet::port(Protocol::Udp, 53).union(&PortSet::port(Protocol::Tcp, 53)),
-                l7: L7::Dns(patterns),
+                // Every name, not only the allowed ones: resolvers try the
+                // search-path names first (`ndots:5`), and a refused lookup
+                // can end the resolution (seed 004 uses `*` for the same reason).
+                l7: L7::Dns(vec!["*".to_string()]),
             },
             span: rule.span,
             role: RuleRole::DnsForFqdn,
