@@ -42,6 +42,10 @@ enum Command {
     Explain(crate::explain::ExplainArgs),
     /// The connectivity of a concrete inventory of namespaces and pods, as nca prints it.
     Matrix(crate::matrix::MatrixArgs),
+    /// Language server (LSP) on stdin/stdout, for editors.
+    Lsp,
+    /// Rewrite .npl files in the canonical layout, or list those that are not (--check).
+    Fmt(crate::fmt_cmd::FmtArgs),
 }
 
 #[derive(clap::Args)]
@@ -108,6 +112,11 @@ pub fn run(args: Args) -> Outcome {
         Command::Query(args) => crate::query::query(&args),
         Command::Explain(args) => crate::explain::explain(&args),
         Command::Matrix(args) => crate::matrix::matrix(&args),
+        Command::Lsp => match nplc_lsp::run_stdio() {
+            Ok(()) => Outcome::Clean,
+            Err(err) => Outcome::Misuse(format!("the language server could not start: {err}")),
+        },
+        Command::Fmt(args) => crate::fmt_cmd::fmt(&args),
     }
 }
 

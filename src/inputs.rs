@@ -25,7 +25,9 @@ pub fn load(db: &mut Database, paths: &[PathBuf]) -> Result<Program, String> {
     Ok(Program::new(db, roots))
 }
 
-fn read_path(path: &Path) -> Result<Vec<(String, String)>, String> {
+/// The `(name, text)` of a file, of every `*.npl` file below a directory
+/// (sorted), or of standard input (`-`, named `<stdin>`).
+pub fn read_path(path: &Path) -> Result<Vec<(String, String)>, String> {
     if path == Path::new("-") {
         let mut text = String::new();
         std::io::stdin()

@@ -6,6 +6,7 @@ mod cli;
 mod describe;
 mod endpoint;
 mod explain;
+mod fmt_cmd;
 mod inputs;
 mod matrix;
 mod program;

@@ -35,7 +35,7 @@ fn runner(cases: u32) -> TestRunner {
     TestRunner::new(Config {
         cases,
         source_file: Some(file!()),
-        failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel(
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
             "proptest-regressions",
         ))),
         ..Config::default()
@@ -538,6 +538,51 @@ allow web -> api : 8080 http { POST "/b" }
     assert!(!evaluate(&ir, &l4).allowed);
     assert_both(&ir, &post, false);
     assert_both(&ir, &l4, false);
+}
+
+// Found by the properties above (then fixed in the evaluator): `world` as a
+// connection end was judged "contained only by a peer that covers every
+// address and name", so a deny of part of the world did not match it while
+// the table's `world − 10.0.0.0/8` did not contain it either. The evaluator
+// now reads `world` as one representative address (eval::WORLD_ADDRESS).
+#[test]
+fn world_endpoint_against_a_partial_deny() {
+    let ir = lower(
+        r#"
+zone z0 {}
+allow z0 -> world
+deny z0 -> cidr 10.0.0.0/8
+"#,
+    );
+    let pod = simple_pod("ns-a", &[]);
+    assert_both(
+        &ir,
+        &tcp(pod.clone(), Endpoint::Entity(Entity::World), 443),
+        true,
+    );
+    assert_both(&ir, &tcp(pod.clone(), ip("10.1.2.3"), 443), false);
+    assert_both(&ir, &tcp(pod, ip("8.8.8.8"), 443), true);
+}
+
+// Found by `allow_table_agrees_with_evaluator_on_l7_filters` (then fixed in
+// the evaluator): judged at L4, a DNS allow whose filter an equal DNS deny
+// covers let nothing through in the table but decided "allowed" in the
+// evaluator.
+#[test]
+fn dns_allow_covered_by_an_equal_dns_deny() {
+    let ir = lower(
+        r#"
+zone z0 {}
+deny z0 -> z0 : udp/53, tcp/53 dns { "*.example.com" }
+allow z0 -> z0 : udp/53 dns { "*.example.com" }
+"#,
+    );
+    let a = simple_pod("ns-a", &[]);
+    let b = simple_pod("ns-b", &[("app", "web")]);
+    let udp53 = on(a, b, Transport::Port(Protocol::Udp, 53));
+    assert_both(&ir, &udp53, false);
+    assert_both(&ir, &dns(udp53.clone(), "api.example.com"), false);
+    assert_both(&ir, &dns(udp53, "other.net"), false);
 }
 
 /// `cargo test --test allow_table print_samples -- --ignored --nocapture`

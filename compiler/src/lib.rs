@@ -10,6 +10,8 @@ pub mod db;
 pub mod diagnostic;
 pub mod emit;
 pub mod eval;
+pub mod fmt;
+pub mod ide;
 pub mod inventory;
 pub mod ir;
 pub mod names;

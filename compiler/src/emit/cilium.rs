@@ -75,6 +75,9 @@ pub fn emit(
     ] {
         let pieces = prepare(direction, here, there, fallback, &mut errors);
         let pieces = resolve_mixed_l7(direction, pieces, fallback, &mut errors);
+        if direction == Direction::Egress {
+            check_lookups(ir, &pieces, fallback, &mut errors);
+        }
         let groups = group_policies(here, &pieces);
         resources.extend(policies(ir, direction, groups, sources));
     }
@@ -374,6 +377,57 @@ fn resolve_mixed_l7(
         }
     }
     out
+}
+
+/// Cilium matches `toFQDNs` against the answers of the DNS lookups its proxy
+/// has seen: a pod allowed to reach a name must be allowed to look it up with
+/// a `dns` rule (the IR adds one to kube-dns for every FQDN allow). Names
+/// whose lookups the program denies would never be reached: an error.
+fn check_lookups(ir: &Ir, pieces: &[Piece], fallback: Span, errors: &mut Vec<Diagnostic>) {
+    let lookups: Vec<(&Piece, &Vec<String>)> = pieces
+        .iter()
+        .filter_map(|p| match &p.l7 {
+            L7::Dns(names) => Some((p, names)),
+            _ => None,
+        })
+        .collect();
+    for piece in pieces {
+        let fqdns = &piece.remote.fqdns;
+        if fqdns.is_empty() || fqdns.is_all() {
+            continue;
+        }
+        for pattern in fqdns.patterns() {
+            let covering = lookups
+                .iter()
+                .filter(|(_, names)| names.iter().any(|n| lookup_covers(n, pattern)))
+                .fold(PodSet::none(), |acc, (p, _)| acc.union(&p.local));
+            let blind = piece.local.difference(&covering);
+            if blind.is_empty() {
+                continue;
+            }
+            let zone = blind.terms.first().map_or("these pods", |t| {
+                most_specific_zone(ir, t, Direction::Egress)
+            });
+            errors.push(target_error(
+                Code::FqdnNeedsVia,
+                piece.anchor(fallback),
+                TARGET,
+                format!(
+                    "Cilium matches `{pattern}` by the DNS answers its proxy sees, and no rule lets `{zone}` look `{pattern}` up"
+                ),
+                &format!(
+                    "allow the lookup (`allow {zone} -> kube-dns : udp/53, tcp/53`, or remove the deny that stops it); for gateway pods reaching names through `via`, allow the gateway's lookups"
+                ),
+            ));
+        }
+    }
+}
+
+/// Whether a `dns` rule name covers every name of an FQDN pattern.
+fn lookup_covers(rule: &str, pattern: &FqdnPattern) -> bool {
+    rule == "*"
+        || rule == pattern.to_string()
+        || matches!(pattern, FqdnPattern::Name(name) if crate::eval::dns_matches(rule, name))
 }
 
 fn mixed_error(l7: &Piece, plain: &Piece, fallback: Span) -> Diagnostic {
@@ -763,6 +817,8 @@ struct Group {
 }
 
 impl Group {
+    /// Adds a rule, merged into one with the same kind of peers and the same
+    /// service (peers × service is a product: the peer lists unite).
     fn add(&mut self, item: &Item) {
         let same = self
             .items
@@ -772,6 +828,32 @@ impl Group {
             Some(existing) => existing.peers.absorb(&item.peers),
             None => self.items.push(item.clone()),
         }
+    }
+
+    /// The rules, those with the same peers and ports merged into one with
+    /// all their `toPorts` entries (a rule allows the union of its entries).
+    fn rules(&self) -> Vec<Item> {
+        let mut out: Vec<Item> = Vec::new();
+        for item in &self.items {
+            let same = out.iter_mut().find(|i| {
+                i.peers == item.peers
+                    && matches!(i.service, Service::Ports(_))
+                    && matches!(item.service, Service::Ports(_))
+            });
+            match (same, &item.service) {
+                (Some(existing), Service::Ports(more)) => {
+                    if let Service::Ports(list) = &mut existing.service {
+                        for rule in more {
+                            if !list.contains(rule) {
+                                list.push(rule.clone());
+                            }
+                        }
+                    }
+                }
+                _ => out.push(item.clone()),
+            }
+        }
+        out
     }
 }
 
@@ -827,11 +909,10 @@ fn policies(
         let single_selector =
             group.term.pod.to_requirements().len() == 1 && namespace_conjunctions(&group) == 1;
         let name = super::names::policy_name(
-            ir,
-            &group.term,
+            exact_zone(ir, &group.term, direction),
             single_selector,
             dir,
-            most_specific_zone(ir, &group.term),
+            most_specific_zone(ir, &group.term, direction),
             &format!("{:?}{:?}{:?}", group.scope, group.term, group.requirements),
             |name| used.contains(&(group.scope.clone(), name.to_string())),
         );
@@ -840,7 +921,7 @@ fn policies(
             Scope::Cluster => (Kind::CiliumClusterwideNetworkPolicy, None),
             Scope::Namespace(ns) => (Kind::CiliumNetworkPolicy, Some(ns.clone())),
         };
-        let mut items = group.items.clone();
+        let mut items = group.rules();
         if items.is_empty() {
             // Allows nothing, and makes the policy a valid one with rules.
             items.push(Item {
@@ -877,27 +958,50 @@ fn policies(
     out
 }
 
+/// The zone whose pods are exactly the subject, preferring one isolated in
+/// the policy's direction (`zone everything {}` over the prelude's
+/// `cluster`), then the first declared.
+fn exact_zone<'a>(ir: &'a Ir, term: &PodTerm, direction: Direction) -> Option<&'a str> {
+    let exact = |z: &&crate::ir::Zone| z.pods.terms.len() == 1 && z.pods.terms[0] == *term;
+    ir.zones
+        .iter()
+        .filter(exact)
+        .find(|z| match direction {
+            Direction::Ingress => z.isolation.ingress,
+            Direction::Egress => z.isolation.egress,
+        })
+        .or_else(|| ir.zones.iter().find(exact))
+        .map(|z| z.name.as_str())
+}
+
 /// The zone to name a policy after when its subject is not exactly a zone:
-/// of the zones whose single term contains the subject, one that contains no
-/// other (the last declared, so a program's own zones win over the library's).
-fn most_specific_zone<'a>(ir: &'a Ir, term: &PodTerm) -> &'a str {
-    let containing: Vec<(&str, &PodTerm)> = ir
+/// of the zones containing the subject, preferably one isolated in the
+/// policy's direction (the reason the pods have a policy), then one
+/// containing no other, then the last declared (a program's own zones come
+/// after the library's, unions after their members).
+fn most_specific_zone<'a>(ir: &'a Ir, term: &PodTerm, direction: Direction) -> &'a str {
+    let containing: Vec<(&crate::ir::Zone, &PodTerm)> = ir
         .zones
         .iter()
-        .filter_map(|z| {
-            z.pods
-                .terms
-                .iter()
-                .find(|t| term.subset(t))
-                .map(|t| (z.name.as_str(), t))
-        })
+        .filter_map(|z| z.pods.terms.iter().find(|t| term.subset(t)).map(|t| (z, t)))
         .collect();
-    containing
-        .iter()
-        .rev()
-        .find(|(_, t)| !containing.iter().any(|(_, u)| u != t && u.subset(t)))
-        .or(containing.last())
-        .map_or("pods", |(name, _)| name)
+    let isolated = |z: &crate::ir::Zone| match direction {
+        Direction::Ingress => z.isolation.ingress,
+        Direction::Egress => z.isolation.egress,
+    };
+    let minimal = |t: &PodTerm| !containing.iter().any(|(_, u)| *u != t && u.subset(t));
+    let pick = |pred: &dyn Fn(&crate::ir::Zone, &PodTerm) -> bool| {
+        containing
+            .iter()
+            .rev()
+            .find(|(z, t)| pred(z, t))
+            .map(|(z, _)| z.name.as_str())
+    };
+    pick(&|z, t| isolated(z) && minimal(t))
+        .or_else(|| pick(&|z, _| isolated(z)))
+        .or_else(|| pick(&|z, t| minimal(t) && z.pods.terms.len() == 1))
+        .or_else(|| pick(&|_, t| minimal(t)))
+        .unwrap_or("pods")
 }
 
 /// How many selectors the namespace part of the group's term takes.

@@ -421,8 +421,7 @@ fn policies(
 fn policy_name(ir: &Ir, group: &Group, dir: &str, used: &BTreeSet<(String, String)>) -> String {
     let single_conj = group.term.pod.to_requirements().len() == 1;
     super::names::policy_name(
-        ir,
-        &group.term,
+        super::names::first_exact_zone(ir, &group.term),
         single_conj,
         dir,
         super::names::first_containing_zone(ir, &group.term),

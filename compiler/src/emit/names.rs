@@ -46,31 +46,35 @@ pub fn resource_name(parts: &[&str]) -> String {
 }
 
 /// A policy's name, shared by the backends: `ZONE-DIRECTION` when the
-/// policy's subject is exactly a zone written as one selector
+/// policy's subject is exactly the zone `exact` written as one selector
 /// (`single_selector`) and that name is not `taken` yet; otherwise `base` (a
 /// zone containing the subject), the direction and a hash of `identity` (what
 /// the policy selects), so a name depends only on what the policy selects,
 /// never on unrelated rules.
 pub fn policy_name(
-    ir: &Ir,
-    term: &PodTerm,
+    exact: Option<&str>,
     single_selector: bool,
     dir: &str,
     base: &str,
     identity: &str,
     taken: impl Fn(&str) -> bool,
 ) -> String {
-    let exact = ir
-        .zones
-        .iter()
-        .find(|z| z.pods.terms.len() == 1 && z.pods.terms[0] == *term);
     if let (Some(zone), true) = (exact, single_selector) {
-        let name = resource_name(&[&zone.name, dir]);
+        let name = resource_name(&[zone, dir]);
         if !taken(&name) {
             return name;
         }
     }
     resource_name(&[base, dir, &short_hash(identity)])
+}
+
+/// The first zone (in declaration order, the prelude first) whose pods are
+/// exactly the term.
+pub fn first_exact_zone<'a>(ir: &'a Ir, term: &PodTerm) -> Option<&'a str> {
+    ir.zones
+        .iter()
+        .find(|z| z.pods.terms.len() == 1 && z.pods.terms[0] == *term)
+        .map(|z| z.name.as_str())
 }
 
 /// The first zone (in declaration order, the prelude first) containing the

@@ -1,0 +1,111 @@
+//! Keystroke latency: a 5,000-line program is open; one keystroke-sized
+//! edit (a port digit changes) is applied to the session, and the time is
+//! measured until the diagnostics of every open document are computed and
+//! converted for LSP (what the server publishes after an edit).
+//!
+//! Two shapes: the whole program in one file (every keystroke re-parses
+//! 5,000 lines), and the same program in ten files of 500 lines, all open
+//! (a keystroke re-parses one file; the other nine programs are reused).
+//!
+//! `cargo bench -p nplc-lsp --bench lsp`; numbers go in docs/performance.md.
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use nplc_lsp::diagnostics;
+use nplc_lsp::session::Session;
+use tower_lsp::lsp_types::{Position, Range, TextDocumentContentChangeEvent, Url};
+
+/// Zones of four lines and rules between them, `lines` lines in all.
+fn program(prefix: &str, lines: usize) -> String {
+    let zones = lines / 10;
+    let mut text = String::new();
+    for z in 0..zones {
+        text.push_str(&format!(
+            "zone {prefix}z{z} {{\n  namespace \"{prefix}ns{z}\"\n  pods app = \"app{z}\"\n}}\n"
+        ));
+    }
+    let mut r = 0;
+    while text.lines().count() < lines {
+        let (a, b) = (r % zones, (r * 7 + 3) % zones);
+        text.push_str(&format!(
+            "allow {prefix}z{a} -> {prefix}z{b} : {}\n",
+            8000 + (r % 1000)
+        ));
+        r += 1;
+    }
+    text
+}
+
+fn uri(name: &str) -> Url {
+    Url::parse(&format!("file:///bench/{name}")).expect("url")
+}
+
+/// The edit of one digit on the last line of the first document: `8xyz`
+/// becomes `9xyz` and back.
+fn keystroke(text: &str, to: &str) -> TextDocumentContentChangeEvent {
+    let line = text.lines().count() - 1;
+    let last = text.lines().last().unwrap_or("");
+    let at = last.rfind(": ").map_or(0, |i| i + 2) as u32;
+    TextDocumentContentChangeEvent {
+        range: Some(Range::new(
+            Position::new(line as u32, at),
+            Position::new(line as u32, at + 1),
+        )),
+        range_length: None,
+        text: to.to_string(),
+    }
+}
+
+fn bench_shape(c: &mut Criterion, name: &str, files: Vec<(Url, String)>) {
+    let mut session = Session::default();
+    for (uri, text) in &files {
+        session.open(uri.clone(), text.clone(), 1);
+    }
+    let (first_uri, first_text) = &files[0];
+    let snapshot = session.snapshot();
+    let errors = diagnostics::to_publish(&snapshot);
+    assert!(
+        errors.values().all(|(_, d)| d.is_empty()),
+        "the bench program checks clean"
+    );
+    drop(snapshot);
+    let mut version = 1;
+    let mut digit = ["9", "8"].iter().cycle();
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            version += 1;
+            let change = keystroke(first_text, digit.next().unwrap_or(&"8"));
+            session.change(first_uri, version, vec![change]);
+            let snapshot = session.snapshot();
+            let published = diagnostics::to_publish(&snapshot);
+            drop(snapshot);
+            published
+        })
+    });
+}
+
+fn bench(c: &mut Criterion) {
+    let one = program("", 5_000);
+    assert_eq!(one.lines().count(), 5_000);
+    bench_shape(
+        c,
+        "keystroke_to_diagnostics/1x5000_lines",
+        vec![(uri("main.npl"), one)],
+    );
+
+    let ten: Vec<(Url, String)> = (0..10)
+        .map(|i| (uri(&format!("f{i}.npl")), program(&format!("f{i}"), 500)))
+        .collect();
+    bench_shape(c, "keystroke_to_diagnostics/10x500_lines", ten);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(5));
+    targets = bench
+}
+criterion_main!(benches);

@@ -1,0 +1,37 @@
+//! `nplc lsp`: the NPL language server.
+//!
+//! The only crate of the workspace that knows LSP. It keeps one salsa
+//! database per session ([`session`]), answers requests with the compiler's
+//! IDE layer (`nplc_compiler::ide`) on snapshots of it ([`handlers`]), and
+//! publishes diagnostics for every open document after every change
+//! ([`diagnostics`]). [`server`] explains the ordering and cancellation
+//! rules; [`position`] converts byte offsets to LSP's UTF-16 positions.
+
+pub mod diagnostics;
+pub mod handlers;
+pub mod position;
+pub mod server;
+pub mod session;
+
+pub use server::{Backend, Inspector};
+
+use tower_lsp::{ClientSocket, LspService, Server};
+
+/// The service, for running over any transport (and for tests).
+pub fn service() -> (LspService<Backend>, ClientSocket) {
+    LspService::build(Backend::new)
+        .custom_method("nplc/stdlibSource", Backend::stdlib_source)
+        .finish()
+}
+
+/// Serves LSP on stdin/stdout until the client exits.
+pub fn run_stdio() -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().build()?;
+    runtime.block_on(async {
+        let (service, socket) = service();
+        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+            .serve(service)
+            .await;
+    });
+    Ok(())
+}

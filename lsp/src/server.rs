@@ -1,0 +1,392 @@
+//! The tower-lsp backend. Thin: notifications update the session, requests
+//! run a function of `handlers` on a snapshot.
+//!
+//! **Ordering.** tower-lsp may run several handlers concurrently, but it
+//! first polls them in arrival order, and a handler runs synchronously up to
+//! its first `.await`. So every `didOpen` / `didChange` / `didClose` applies
+//! its edit to the session at the very top of its handler, before any
+//! `.await`: edits are applied exactly in the order they were sent.
+//!
+//! **Cancellation.** A request takes a snapshot (a clone of the database) on a
+//! blocking thread, computes under `salsa::Cancelled::catch`, and drops the
+//! snapshot on that thread: no snapshot lives across an `.await`. Writing an
+//! input cancels the snapshots in flight (salsa waits for them to drop); a
+//! cancelled request is retried on a fresh snapshot a few times, then answered
+//! with `ContentModified`. Diagnostics runs are not retried past a newer edit:
+//! each edit schedules a run, and a run publishes only if no edit came after
+//! its snapshot.
+
+use std::collections::BTreeSet;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Deserialize;
+use tower_lsp::jsonrpc::{Error, ErrorCode, Result};
+use tower_lsp::lsp_types::*;
+use tower_lsp::{Client, LanguageServer};
+
+use crate::diagnostics;
+use crate::handlers;
+use crate::session::{Session, Snapshot};
+
+/// How many times a cancelled request is retried on a fresh snapshot.
+const RETRIES: usize = 3;
+
+pub struct Backend {
+    client: Client,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    session: Mutex<Session>,
+    /// A diagnostics run is scheduled and has not taken its snapshot yet.
+    scheduled: AtomicBool,
+    /// URIs with diagnostics published last time (to clear them later);
+    /// also serialises publishing, so an older run never overwrites a newer one.
+    published: tokio::sync::Mutex<BTreeSet<Url>>,
+}
+
+impl Shared {
+    fn session(&self) -> MutexGuard<'_, Session> {
+        self.session
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on a fresh snapshot under salsa cancellation, retrying.
+    /// Call on a blocking thread.
+    fn with_snapshot<T>(&self, f: impl Fn(&Snapshot) -> T) -> Option<T> {
+        for _ in 0..RETRIES {
+            let snapshot = self.session().snapshot();
+            if let Ok(value) = salsa::Cancelled::catch(AssertUnwindSafe(|| f(&snapshot))) {
+                return Some(value);
+            }
+        }
+        None
+    }
+}
+
+/// A handle on the server's state, for tests: what text the server has.
+#[derive(Clone)]
+pub struct Inspector {
+    shared: Arc<Shared>,
+}
+
+impl Inspector {
+    pub fn text(&self, uri: &Url) -> Option<String> {
+        self.shared.session().text(uri)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StdlibSourceParams {
+    pub uri: Url,
+}
+
+impl Backend {
+    pub fn new(client: Client) -> Backend {
+        Backend {
+            client,
+            shared: Arc::new(Shared {
+                session: Mutex::new(Session::default()),
+                scheduled: AtomicBool::new(false),
+                published: tokio::sync::Mutex::new(BTreeSet::new()),
+            }),
+        }
+    }
+
+    pub fn inspector(&self) -> Inspector {
+        Inspector {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Runs a request on a snapshot on a blocking thread.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl Fn(&Snapshot) -> T + Send + 'static,
+    ) -> Result<T> {
+        let shared = self.shared.clone();
+        match tokio::task::spawn_blocking(move || shared.with_snapshot(f)).await {
+            Ok(Some(value)) => Ok(value),
+            Ok(None) => Err(Error {
+                code: ErrorCode::ServerError(-32801), // ContentModified
+                message: "the document changed while the request ran".into(),
+                data: None,
+            }),
+            Err(_) => Err(Error::internal_error()),
+        }
+    }
+
+    /// Applies an edit to the session now (synchronously), then schedules
+    /// diagnostics for every open document.
+    fn edit(&self, apply: impl FnOnce(&mut Session)) {
+        apply(&mut self.shared.session());
+        self.schedule_diagnostics();
+    }
+
+    fn schedule_diagnostics(&self) {
+        if self.shared.scheduled.swap(true, Ordering::SeqCst) {
+            return; // the scheduled run has not started: it will see this edit
+        }
+        let shared = self.shared.clone();
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let worker = shared.clone();
+            let computed = tokio::task::spawn_blocking(move || {
+                worker.scheduled.store(false, Ordering::SeqCst);
+                worker.with_snapshot(|snap| (snap.revision, diagnostics::to_publish(snap)))
+            })
+            .await;
+            let Ok(Some((revision, publish))) = computed else {
+                return; // cancelled by newer edits, which scheduled their own run
+            };
+            let mut published = shared.published.lock().await;
+            if shared.session().revision() != revision {
+                return;
+            }
+            let stale: Vec<Url> = published
+                .iter()
+                .filter(|uri| !publish.contains_key(*uri))
+                .cloned()
+                .collect();
+            for uri in stale {
+                client.publish_diagnostics(uri, Vec::new(), None).await;
+            }
+            published.clear();
+            for (uri, (version, diags)) in publish {
+                published.insert(uri.clone());
+                client.publish_diagnostics(uri, diags, version).await;
+            }
+        });
+    }
+
+    /// `nplc/stdlibSource`: the text of a `nplc-std:` document, for clients
+    /// that open one (after go-to-definition into the standard library).
+    pub async fn stdlib_source(&self, params: StdlibSourceParams) -> Result<String> {
+        handlers::stdlib_source(&params.uri).ok_or_else(|| {
+            Error::invalid_params(format!("no standard library module at {}", params.uri))
+        })
+    }
+
+    async fn warn_unknown_targets(&self, unknown: Vec<String>) {
+        if !unknown.is_empty() {
+            let known: Vec<&str> = nplc_compiler::emit::Target::ALL
+                .iter()
+                .map(|t| t.as_str())
+                .collect();
+            self.client
+                .show_message(
+                    MessageType::WARNING,
+                    format!(
+                        "nplc.targets: unknown target {}; the targets are {}",
+                        unknown.join(", "),
+                        known.join(", ")
+                    ),
+                )
+                .await;
+        }
+    }
+}
+
+fn capabilities() -> ServerCapabilities {
+    ServerCapabilities {
+        position_encoding: Some(PositionEncodingKind::UTF16),
+        text_document_sync: Some(TextDocumentSyncCapability::Options(
+            TextDocumentSyncOptions {
+                open_close: Some(true),
+                change: Some(TextDocumentSyncKind::INCREMENTAL),
+                ..TextDocumentSyncOptions::default()
+            },
+        )),
+        hover_provider: Some(HoverProviderCapability::Simple(true)),
+        definition_provider: Some(OneOf::Left(true)),
+        references_provider: Some(OneOf::Left(true)),
+        rename_provider: Some(OneOf::Right(RenameOptions {
+            prepare_provider: Some(true),
+            work_done_progress_options: WorkDoneProgressOptions::default(),
+        })),
+        completion_provider: Some(CompletionOptions {
+            trigger_characters: Some(
+                ["\"", "/", ":", ">", "{", ",", "="]
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect(),
+            ),
+            ..CompletionOptions::default()
+        }),
+        document_symbol_provider: Some(OneOf::Left(true)),
+        workspace_symbol_provider: Some(OneOf::Left(true)),
+        folding_range_provider: Some(FoldingRangeProviderCapability::Simple(true)),
+        semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(
+            SemanticTokensOptions {
+                legend: handlers::semantic_legend(),
+                full: Some(SemanticTokensFullOptions::Bool(true)),
+                range: None,
+                work_done_progress_options: WorkDoneProgressOptions::default(),
+            },
+        )),
+        document_formatting_provider: Some(OneOf::Left(true)),
+        code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+            code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
+            ..CodeActionOptions::default()
+        })),
+        ..ServerCapabilities::default()
+    }
+}
+
+#[tower_lsp::async_trait]
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let unknown = match &params.initialization_options {
+            Some(options) => self.shared.session().config_mut().update(options),
+            None => Vec::new(),
+        };
+        self.warn_unknown_targets(unknown).await;
+        Ok(InitializeResult {
+            capabilities: capabilities(),
+            server_info: Some(ServerInfo {
+                name: "nplc".to_string(),
+                version: Some(env!("CARGO_PKG_VERSION").to_string()),
+            }),
+        })
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let doc = params.text_document;
+        self.edit(|s| s.open(doc.uri, doc.text, doc.version));
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let doc = params.text_document;
+        self.edit(|s| s.change(&doc.uri, doc.version, params.content_changes));
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        self.edit(|s| s.close(&params.text_document.uri));
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        self.edit(|s| {
+            for change in &params.changes {
+                s.file_changed_on_disk(&change.uri);
+            }
+        });
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        let mut unknown = Vec::new();
+        self.edit(|s| unknown = s.config_mut().update(&params.settings));
+        self.warn_unknown_targets(unknown).await;
+    }
+
+    async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
+        let at = params.text_document_position_params;
+        self.run(move |snap| handlers::hover(snap, &at)).await
+    }
+
+    async fn goto_definition(
+        &self,
+        params: GotoDefinitionParams,
+    ) -> Result<Option<GotoDefinitionResponse>> {
+        let at = params.text_document_position_params;
+        let found = self
+            .run(move |snap| handlers::definition(snap, &at))
+            .await?;
+        Ok(found.map(GotoDefinitionResponse::Scalar))
+    }
+
+    async fn references(&self, params: ReferenceParams) -> Result<Option<Vec<Location>>> {
+        Ok(Some(
+            self.run(move |snap| handlers::references(snap, &params))
+                .await?,
+        ))
+    }
+
+    async fn prepare_rename(
+        &self,
+        params: TextDocumentPositionParams,
+    ) -> Result<Option<PrepareRenameResponse>> {
+        self.run(move |snap| handlers::prepare_rename(snap, &params))
+            .await?
+            .map_err(Error::invalid_params)
+    }
+
+    async fn rename(&self, params: RenameParams) -> Result<Option<WorkspaceEdit>> {
+        self.run(move |snap| handlers::rename(snap, &params))
+            .await?
+            .map_err(Error::invalid_params)
+    }
+
+    async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+        let at = params.text_document_position;
+        let items = self
+            .run(move |snap| handlers::completion(snap, &at))
+            .await?;
+        Ok(Some(CompletionResponse::Array(items)))
+    }
+
+    async fn document_symbol(
+        &self,
+        params: DocumentSymbolParams,
+    ) -> Result<Option<DocumentSymbolResponse>> {
+        let uri = params.text_document.uri;
+        let symbols = self
+            .run(move |snap| handlers::document_symbols(snap, &uri))
+            .await?;
+        Ok(Some(DocumentSymbolResponse::Nested(symbols)))
+    }
+
+    async fn symbol(
+        &self,
+        params: WorkspaceSymbolParams,
+    ) -> Result<Option<Vec<SymbolInformation>>> {
+        let query = params.query;
+        Ok(Some(
+            self.run(move |snap| handlers::workspace_symbols(snap, &query))
+                .await?,
+        ))
+    }
+
+    async fn folding_range(&self, params: FoldingRangeParams) -> Result<Option<Vec<FoldingRange>>> {
+        let uri = params.text_document.uri;
+        Ok(Some(
+            self.run(move |snap| handlers::folding_ranges(snap, &uri))
+                .await?,
+        ))
+    }
+
+    async fn semantic_tokens_full(
+        &self,
+        params: SemanticTokensParams,
+    ) -> Result<Option<SemanticTokensResult>> {
+        let uri = params.text_document.uri;
+        let tokens = self
+            .run(move |snap| handlers::semantic_tokens(snap, &uri))
+            .await?;
+        Ok(tokens.map(SemanticTokensResult::Tokens))
+    }
+
+    async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
+        let uri = params.text_document.uri;
+        self.run(move |snap| handlers::formatting(snap, &uri))
+            .await?
+            .map_err(|message| Error {
+                code: ErrorCode::InternalError,
+                message: message.into(),
+                data: None,
+            })
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        Ok(Some(
+            self.run(move |snap| handlers::code_actions(snap, &params))
+                .await?,
+        ))
+    }
+}

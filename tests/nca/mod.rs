@@ -1,0 +1,841 @@
+//! Test-side helpers for `tests/kubernetes.rs`: the Python tools of `.venv`
+//! (network-config-analyzer, kubernetes-validate), generated inventories as
+//! kubectl YAML, and connectivity — as `nca --connectivity --output_format
+//! txt_no_fw_rules` prints it and as `nplc matrix --format json` prints it —
+//! parsed into one exact model and compared.
+//!
+//! The model is what both can say about a pair of endpoints: per protocol
+//! (TCP, UDP, SCTP) a set of destination ports, and ICMP. nca knows 256 IP
+//! protocols; it is projected onto these four, which is exact for everything
+//! a NetworkPolicy can allow (ports of TCP/UDP/SCTP, or every protocol).
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+// ------------------------------------------------------------------ tools
+
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A tool of `.venv/bin`, or a loud failure: these tests never skip.
+pub fn venv_tool(name: &str) -> PathBuf {
+    let path = root().join(".venv/bin").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: tests/kubernetes.rs checks the emitted NetworkPolicies with `{name}`. \
+         run scripts/test (it creates .venv and installs the pinned tools of \
+         scripts/requirements.txt, then runs cargo test) instead of plain `cargo test`.",
+        path.display()
+    );
+    path
+}
+
+/// A fresh directory under the system temp dir, unique per process and call.
+pub fn temp_dir(label: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "nplc-k8s-{label}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating a temporary directory");
+    dir
+}
+
+/// `kubernetes-validate --strict` for Kubernetes `version` on `files`;
+/// panics with the tool's report when one does not validate.
+pub fn kubernetes_validate(files: &[PathBuf], version: &str) {
+    let tool = venv_tool("kubernetes-validate");
+    for chunk in files.chunks(200) {
+        let output = Command::new(&tool)
+            .args(["--strict", "--quiet", "-k", version])
+            .args(chunk)
+            .output()
+            .expect("running kubernetes-validate");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success() && !stdout.contains("ERROR") && !stderr.contains("ERROR"),
+            "kubernetes-validate --strict -k {version} rejects emitted documents:\n{stdout}\n{stderr}"
+        );
+    }
+}
+
+/// nca's command line, run by the venv's Python with two corrections
+/// (network-config-analyzer 2.1.0):
+///
+/// - "Live simulation" off. When a policy's `matchLabels` selects no pod of
+///   the inventory (say `k8s-app: kube-dns` together with a label no pod
+///   has), nca adds pods of its own (`kube-system/kube-dns-livesim`, ingress
+///   controllers, Istio gateways) *and replaces* the inventory's
+///   `kube-system` namespace with its own, labels and all: the connectivity
+///   is then that of another cluster.
+/// - `Exists` / `DoesNotExist` in a peer's `podSelector` see every
+///   namespace. nca evaluates them among the pods of the *policy's own*
+///   namespace only (`get_peers_with_key(self.namespace, ...)`), so `to:
+///   [{namespaceSelector: {}, podSelector: {matchExpressions: [{key: app,
+///   operator: Exists}]}}]` reaches no pod outside it, where Kubernetes
+///   reaches every pod with an `app` label. `In` / `NotIn` look at every
+///   namespace, and both callers intersect the result with the right
+///   namespaces afterwards, so looking everywhere is exact.
+const NCA_CORRECTED: &str = concat!(
+    "import sys\n",
+    "from nca.NetworkConfig.ResourcesHandler import ResourcesHandler\n",
+    "ResourcesHandler.analyze_livesim = staticmethod(lambda policy_finder: [])\n",
+    "from nca.Parsers.K8sPolicyYamlParser import K8sPolicyYamlParser\n",
+    "_requirement = K8sPolicyYamlParser.parse_label_selector_requirement\n",
+    "def requirement_in_every_namespace(self, requirement, namespace_selector):\n",
+    "    saved = self.namespace\n",
+    "    self.namespace = None\n",
+    "    try:\n",
+    "        return _requirement(self, requirement, namespace_selector)\n",
+    "    finally:\n",
+    "        self.namespace = saved\n",
+    "K8sPolicyYamlParser.parse_label_selector_requirement = requirement_in_every_namespace\n",
+    "from nca.nca_cli import nca_main\n",
+    "sys.exit(nca_main(sys.argv[1:]))\n",
+);
+
+/// Runs nca's connectivity query on `policies` (a file or directory) with an
+/// inventory. nca reports a policy it cannot read as an `Error:` line (exit
+/// 7) but a YAML file it cannot parse only as a message (exit 0, as if there
+/// were no policies), so any `Error` in its output fails.
+pub fn nca_connectivity(
+    policies: &Path,
+    namespaces: &Path,
+    pods: &Path,
+) -> Result<Connectivity, String> {
+    venv_tool("nca");
+    let out_dir = temp_dir("nca-out");
+    let out = out_dir.join("connectivity.txt");
+    let output = Command::new(venv_tool("python"))
+        .args(["-c", NCA_CORRECTED])
+        .arg("--connectivity")
+        .arg(policies)
+        .arg("--ns_list")
+        .arg(namespaces)
+        .arg("--pod_list")
+        .arg(pods)
+        .args([
+            "--output_format",
+            "txt_no_fw_rules",
+            "--output_endpoints",
+            "pods",
+            "--print_ipv6",
+            "--file_out",
+        ])
+        .arg(&out)
+        .output()
+        .map_err(|e| format!("running nca: {e}"))?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if !output.status.success() || said.contains("Error") {
+        return Err(format!("nca failed ({}):\n{said}", output.status));
+    }
+    let text =
+        std::fs::read_to_string(&out).map_err(|e| format!("nca wrote no output: {e}\n{said}"))?;
+    let _ = std::fs::remove_dir_all(&out_dir);
+    parse_nca(&text)
+}
+
+/// `nplc matrix --format json` on the same inventory.
+pub fn matrix_connectivity(
+    nplc: &Path,
+    program: &[PathBuf],
+    namespaces: &Path,
+    pods: &Path,
+) -> Result<Connectivity, String> {
+    let output = Command::new(nplc)
+        .arg("matrix")
+        .args(program)
+        .arg("--namespaces")
+        .arg(namespaces)
+        .arg("--pods")
+        .arg(pods)
+        .args(["--format", "json", "--color", "never"])
+        .output()
+        .map_err(|e| format!("running nplc matrix: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "nplc matrix failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    parse_matrix_json(&String::from_utf8_lossy(&output.stdout))
+}
+
+// ------------------------------------------------------------------ model
+
+pub const PROTOCOLS: [&str; 3] = ["TCP", "UDP", "SCTP"];
+const ALL_PORTS: (u32, u32) = (1, 65535);
+
+/// Allowed connections between two endpoints, projected on TCP/UDP/SCTP
+/// destination ports and ICMP.
+#[derive(Debug, Clone, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]
+pub struct Conns {
+    /// Merged, sorted, disjoint port ranges per protocol of [`PROTOCOLS`].
+    pub ports: [Vec<(u32, u32)>; 3],
+    pub icmp: bool,
+}
+
+fn normalize(ranges: &mut Vec<(u32, u32)>) {
+    ranges.sort_unstable();
+    let mut out: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
+    for &(lo, hi) in ranges.iter() {
+        match out.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    *ranges = out;
+}
+
+fn complement(ranges: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    let mut next = ALL_PORTS.0;
+    for &(lo, hi) in ranges {
+        if lo > next {
+            out.push((next, lo - 1));
+        }
+        next = hi + 1;
+    }
+    if next <= ALL_PORTS.1 {
+        out.push((next, ALL_PORTS.1));
+    }
+    out
+}
+
+impl Conns {
+    pub fn all() -> Conns {
+        Conns {
+            ports: [vec![ALL_PORTS], vec![ALL_PORTS], vec![ALL_PORTS]],
+            icmp: true,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.icmp && self.ports.iter().all(Vec::is_empty)
+    }
+
+    pub fn union(&self, other: &Conns) -> Conns {
+        let mut out = self.clone();
+        for (mine, theirs) in out.ports.iter_mut().zip(&other.ports) {
+            mine.extend(theirs.iter().copied());
+            normalize(mine);
+        }
+        out.icmp |= other.icmp;
+        out
+    }
+
+    pub fn complement(&self) -> Conns {
+        Conns {
+            ports: [
+                complement(&self.ports[0]),
+                complement(&self.ports[1]),
+                complement(&self.ports[2]),
+            ],
+            icmp: !self.icmp,
+        }
+    }
+}
+
+impl fmt::Display for Conns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == Conns::all() {
+            return write!(f, "All connections");
+        }
+        if self.is_empty() {
+            return write!(f, "nothing");
+        }
+        let mut parts = Vec::new();
+        for (name, ranges) in PROTOCOLS.iter().zip(&self.ports) {
+            if ranges.is_empty() {
+                continue;
+            }
+            let list: Vec<String> = ranges
+                .iter()
+                .map(|&(lo, hi)| {
+                    if lo == hi {
+                        lo.to_string()
+                    } else {
+                        format!("{lo}-{hi}")
+                    }
+                })
+                .collect();
+            parts.push(format!("{name} {}", list.join(",")));
+        }
+        if self.icmp {
+            parts.push("ICMP".to_string());
+        }
+        write!(f, "{}", parts.join("; "))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+/// An inclusive range of addresses of one family, as numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IpRange {
+    pub family: Family,
+    pub lo: u128,
+    pub hi: u128,
+}
+
+fn address_number(ip: IpAddr) -> (Family, u128) {
+    match ip {
+        IpAddr::V4(a) => (Family::V4, u128::from(u32::from(a))),
+        IpAddr::V6(a) => (Family::V6, u128::from(a)),
+    }
+}
+
+fn number_address(family: Family, n: u128) -> IpAddr {
+    match family {
+        Family::V4 => IpAddr::V4((n as u32).into()),
+        Family::V6 => IpAddr::V6(n.into()),
+    }
+}
+
+impl fmt::Display for IpRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (lo, hi) = (
+            number_address(self.family, self.lo),
+            number_address(self.family, self.hi),
+        );
+        if self.lo == self.hi {
+            write!(f, "{lo}")
+        } else {
+            write!(f, "{lo}-{hi}")
+        }
+    }
+}
+
+/// `1.2.3.4`, `1.2.3.0-1.2.3.255`, `1.2.3.0/24` (and IPv6), or `None`.
+pub fn parse_ip_range(text: &str) -> Option<IpRange> {
+    let text = text.trim();
+    if let Some((addr, len)) = text.split_once('/') {
+        let (family, base) = address_number(addr.parse().ok()?);
+        let bits = if family == Family::V4 { 32 } else { 128 };
+        let len: u32 = len.parse().ok()?;
+        if len > bits {
+            return None;
+        }
+        let host = if bits - len == 128 {
+            u128::MAX
+        } else {
+            (1u128 << (bits - len)) - 1
+        };
+        return Some(IpRange {
+            family,
+            lo: base & !host,
+            hi: (base & !host) | host,
+        });
+    }
+    if let Some((a, b)) = text.split_once('-') {
+        if let (Ok(a), Ok(b)) = (a.parse::<IpAddr>(), b.parse::<IpAddr>()) {
+            let ((fa, lo), (fb, hi)) = (address_number(a), address_number(b));
+            return (fa == fb && lo <= hi).then_some(IpRange { family: fa, lo, hi });
+        }
+        return None;
+    }
+    let (family, n) = address_number(text.parse().ok()?);
+    Some(IpRange {
+        family,
+        lo: n,
+        hi: n,
+    })
+}
+
+/// Who talks to whom: pod pairs, and each pod to and from address ranges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Connectivity {
+    /// (source pod, destination pod) → connections; pods are `ns/name`.
+    pub pods: BTreeMap<(String, String), Conns>,
+    /// (pod, egress?) → address ranges and their connections (may overlap:
+    /// read as a union).
+    pub addresses: BTreeMap<(String, bool), Vec<(IpRange, Conns)>>,
+}
+
+enum End {
+    Pod(String),
+    Ips(Vec<IpRange>),
+}
+
+fn end(text: &str) -> End {
+    let text = text.trim();
+    let ranges: Option<Vec<IpRange>> = text.split(',').map(parse_ip_range).collect();
+    match ranges {
+        Some(r) if !r.is_empty() => End::Ips(r),
+        _ => End::Pod(text.trim_end_matches("[Pod]").to_string()),
+    }
+}
+
+impl Connectivity {
+    fn add(&mut self, source: &str, destination: &str, conns: Conns) -> Result<(), String> {
+        match (end(source), end(destination)) {
+            (End::Pod(s), End::Pod(d)) => {
+                let slot = self.pods.entry((s, d)).or_default();
+                *slot = slot.union(&conns);
+            }
+            (End::Pod(p), End::Ips(r)) => {
+                let list = self.addresses.entry((p, true)).or_default();
+                list.extend(r.into_iter().map(|r| (r, conns.clone())));
+            }
+            (End::Ips(r), End::Pod(p)) => {
+                let list = self.addresses.entry((p, false)).or_default();
+                list.extend(r.into_iter().map(|r| (r, conns.clone())));
+            }
+            (End::Ips(_), End::Ips(_)) => {
+                return Err(format!(
+                    "a line between two address ranges: {source} => {destination}"
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops empty entries, so that "no line" and "nothing" read the same.
+    fn tidy(mut self) -> Connectivity {
+        self.pods.retain(|_, c| !c.is_empty());
+        for list in self.addresses.values_mut() {
+            list.retain(|(_, c)| !c.is_empty());
+        }
+        self.addresses.retain(|_, l| !l.is_empty());
+        self
+    }
+
+    pub fn pod_names(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for (s, d) in self.pods.keys() {
+            out.insert(s.clone());
+            out.insert(d.clone());
+        }
+        for (p, _) in self.addresses.keys() {
+            out.insert(p.clone());
+        }
+        out
+    }
+
+    /// Number of (pair, protocol) facts, for statistics.
+    pub fn pair_count(&self) -> usize {
+        self.pods.len() + self.addresses.values().map(Vec::len).sum::<usize>()
+    }
+}
+
+// ------------------------------------------------------------------ parsing
+
+/// A protocol list as nca prints it: `TCP, UDP`, `all but ICMP, TCP`, or a
+/// number. Returns which of TCP/UDP/SCTP and ICMP it holds.
+fn parse_protocols(text: &str) -> Result<([bool; 3], bool), String> {
+    let text = text.trim();
+    let (negated, list) = match text.strip_prefix("all but ") {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let names: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if list == "*" {
+        return Ok(([true; 3], true));
+    }
+    if let Some(bad) = names.iter().find(|n| {
+        !n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    }) {
+        return Err(format!("not a protocol: `{bad}` in `{text}`"));
+    }
+    let has = |name: &str, number: &str| {
+        names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name) || *n == number)
+    };
+    let mut ports = [has("TCP", "6"), has("UDP", "17"), has("SCTP", "132")];
+    let mut icmp = has("ICMP", "1");
+    if negated {
+        for p in &mut ports {
+            *p = !*p;
+        }
+        icmp = !icmp;
+    }
+    Ok((ports, icmp))
+}
+
+fn parse_ports(text: &str) -> Result<Vec<(u32, u32)>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (a.trim(), b.trim()),
+            None => (part, part),
+        };
+        let lo: u32 = lo.parse().map_err(|_| format!("not a port: `{part}`"))?;
+        let hi: u32 = hi.parse().map_err(|_| format!("not a port: `{part}`"))?;
+        out.push((lo, hi));
+    }
+    normalize(&mut out);
+    Ok(out)
+}
+
+/// One `{protocols:...,dst_ports:...}` cube.
+fn parse_cube(cube: &str) -> Result<Conns, String> {
+    let inner = cube
+        .trim()
+        .strip_prefix('{')
+        .and_then(|c| c.strip_suffix('}'))
+        .ok_or_else(|| format!("not a cube: `{cube}`"))?;
+    // Values hold commas, keys never do: split at `,key:`.
+    const KEYS: [&str; 2] = ["protocols", "dst_ports"];
+    let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut rest = inner;
+    while !rest.is_empty() {
+        let key = KEYS
+            .iter()
+            .find(|k| rest.starts_with(&format!("{k}:")))
+            .ok_or_else(|| {
+                format!("unexpected dimension in `{cube}` (the parser knows {KEYS:?})")
+            })?;
+        let value_start = key.len() + 1;
+        let next = KEYS
+            .iter()
+            .filter_map(|k| rest[value_start..].find(&format!(",{k}:")))
+            .min()
+            .map(|i| i + value_start);
+        let (value, tail) = match next {
+            Some(i) => (&rest[value_start..i], &rest[i + 1..]),
+            None => (&rest[value_start..], ""),
+        };
+        fields.insert(key, value);
+        rest = tail;
+    }
+    let (protocols, icmp) = match fields.get("protocols") {
+        Some(p) => parse_protocols(p)?,
+        None => ([true; 3], true),
+    };
+    let ports = match fields.get("dst_ports") {
+        Some(p) => parse_ports(p)?,
+        None => vec![ALL_PORTS],
+    };
+    if icmp && fields.contains_key("dst_ports") {
+        return Err(format!("ICMP with destination ports in `{cube}`"));
+    }
+    let mut out = Conns {
+        icmp,
+        ..Conns::default()
+    };
+    for (i, on) in protocols.iter().enumerate() {
+        if *on {
+            out.ports[i] = ports.clone();
+        }
+    }
+    Ok(out)
+}
+
+/// `All connections`, `All but {...}`, or `{...},{...}`.
+pub fn parse_conns(text: &str) -> Result<Conns, String> {
+    let text = text.trim();
+    if text == "All connections" {
+        return Ok(Conns::all());
+    }
+    if text == "No connections" {
+        return Ok(Conns::default());
+    }
+    if let Some(rest) = text.strip_prefix("All but ") {
+        return Ok(parse_conns(rest)?.complement());
+    }
+    let mut out = Conns::default();
+    let mut depth = 0usize;
+    let mut start = 0usize;
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => {
+                if depth == 0 {
+                    start = i;
+                }
+                depth += 1;
+            }
+            '}' => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| format!("unbalanced `{text}`"))?;
+                if depth == 0 {
+                    out = out.union(&parse_cube(&text[start..=i])?);
+                }
+            }
+            ',' | ' ' if depth == 0 => {}
+            _ if depth == 0 => return Err(format!("unexpected text in `{text}`")),
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return Err(format!("unbalanced `{text}`"));
+    }
+    Ok(out)
+}
+
+/// nca's `txt_no_fw_rules`: `SRC => DST : CONNECTIONS` lines.
+pub fn parse_nca(text: &str) -> Result<Connectivity, String> {
+    let mut out = Connectivity::default();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (source, rest) = line
+            .split_once(" => ")
+            .ok_or_else(|| format!("unexpected nca line: `{line}`"))?;
+        let (destination, conns) = rest
+            .split_once(" : ")
+            .ok_or_else(|| format!("unexpected nca line: `{line}`"))?;
+        let conns = parse_conns(conns).map_err(|e| format!("{e} (in nca line `{line}`)"))?;
+        out.add(source, destination, conns)?;
+    }
+    Ok(out.tidy())
+}
+
+/// `nplc matrix --format json`.
+pub fn parse_matrix_json(text: &str) -> Result<Connectivity, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("matrix JSON: {e}"))?;
+    let rows = value.as_array().ok_or("matrix JSON: not a list")?;
+    let mut out = Connectivity::default();
+    for row in rows {
+        let field = |k: &str| {
+            row.get(k)
+                .ok_or_else(|| format!("matrix JSON: no `{k}` in {row}"))
+        };
+        let source = field("source")?.as_str().ok_or("matrix JSON: source")?;
+        let destination = field("destination")?
+            .as_str()
+            .ok_or("matrix JSON: destination")?;
+        let conns = match field("connections")? {
+            Value::String(s) => parse_conns(s)?,
+            Value::Array(groups) => {
+                let mut conns = Conns::default();
+                for g in groups {
+                    let names: Vec<&str> = g
+                        .get("protocols")
+                        .and_then(Value::as_array)
+                        .ok_or_else(|| format!("matrix JSON: protocols in {g}"))?
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    let ports: Vec<(u32, u32)> = match g.get("dst_ports") {
+                        None | Some(Value::Null) => vec![ALL_PORTS],
+                        Some(Value::Array(list)) => list
+                            .iter()
+                            .map(|r| {
+                                let n =
+                                    |i: usize| r.get(i).and_then(Value::as_u64).map(|v| v as u32);
+                                n(0).zip(n(1))
+                                    .ok_or_else(|| format!("matrix JSON: range {r}"))
+                            })
+                            .collect::<Result<_, _>>()?,
+                        Some(other) => return Err(format!("matrix JSON: dst_ports {other}")),
+                    };
+                    for name in names {
+                        match PROTOCOLS.iter().position(|p| *p == name) {
+                            Some(i) => {
+                                conns.ports[i].extend(ports.iter().copied());
+                                normalize(&mut conns.ports[i]);
+                            }
+                            None if name == "ICMP" => conns.icmp = true,
+                            None => return Err(format!("matrix JSON: protocol {name}")),
+                        }
+                    }
+                }
+                conns
+            }
+            other => return Err(format!("matrix JSON: connections {other}")),
+        };
+        out.add(source, destination, conns)?;
+    }
+    Ok(out.tidy())
+}
+
+// ------------------------------------------------------------------ comparing
+
+/// One disagreement, for the failure message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub source: String,
+    pub destination: String,
+    pub left: Conns,
+    pub right: Conns,
+}
+
+impl Difference {
+    pub fn render(&self, left: &str, right: &str) -> String {
+        format!(
+            "  {} => {}\n      {left}: {}\n      {right}: {}",
+            self.source, self.destination, self.left, self.right
+        )
+    }
+}
+
+/// The union of the connections of `list` over each elementary piece
+/// between `cuts` (sorted starts of pieces, per family).
+fn pieces(list: &[(IpRange, Conns)], family: Family, cuts: &[u128]) -> Vec<Conns> {
+    cuts.iter()
+        .map(|&start| {
+            list.iter()
+                .filter(|(r, _)| r.family == family && r.lo <= start && start <= r.hi)
+                .fold(Conns::default(), |acc, (_, c)| acc.union(c))
+        })
+        .collect()
+}
+
+/// Every difference between two connectivities, pod pairs first, then
+/// address ranges (cut where either side changes, merged where both agree).
+pub fn compare(left: &Connectivity, right: &Connectivity) -> Vec<Difference> {
+    let mut out = Vec::new();
+    let keys: BTreeSet<&(String, String)> = left.pods.keys().chain(right.pods.keys()).collect();
+    for key in keys {
+        let l = left.pods.get(key).cloned().unwrap_or_default();
+        let r = right.pods.get(key).cloned().unwrap_or_default();
+        if l != r {
+            out.push(Difference {
+                source: key.0.clone(),
+                destination: key.1.clone(),
+                left: l,
+                right: r,
+            });
+        }
+    }
+    let keys: BTreeSet<&(String, bool)> = left
+        .addresses
+        .keys()
+        .chain(right.addresses.keys())
+        .collect();
+    let empty = Vec::new();
+    for key in keys {
+        let l = left.addresses.get(key).unwrap_or(&empty);
+        let r = right.addresses.get(key).unwrap_or(&empty);
+        for family in [Family::V4, Family::V6] {
+            let max = if family == Family::V4 {
+                u128::from(u32::MAX)
+            } else {
+                u128::MAX
+            };
+            let mut cuts: Vec<u128> = vec![0];
+            for (range, _) in l.iter().chain(r.iter()).filter(|(x, _)| x.family == family) {
+                cuts.push(range.lo);
+                if range.hi < max {
+                    cuts.push(range.hi + 1);
+                }
+            }
+            cuts.sort_unstable();
+            cuts.dedup();
+            let (lp, rp) = (pieces(l, family, &cuts), pieces(r, family, &cuts));
+            let mut i = 0;
+            while i < cuts.len() {
+                if lp[i] == rp[i] {
+                    i += 1;
+                    continue;
+                }
+                let mut j = i;
+                while j + 1 < cuts.len() && lp[j + 1] == lp[i] && rp[j + 1] == rp[i] {
+                    j += 1;
+                }
+                let hi = if j + 1 < cuts.len() {
+                    cuts[j + 1] - 1
+                } else {
+                    max
+                };
+                let range = IpRange {
+                    family,
+                    lo: cuts[i],
+                    hi,
+                };
+                let (source, destination) = if key.1 {
+                    (key.0.clone(), range.to_string())
+                } else {
+                    (range.to_string(), key.0.clone())
+                };
+                out.push(Difference {
+                    source,
+                    destination,
+                    left: lp[i].clone(),
+                    right: rp[i].clone(),
+                });
+                i = j + 1;
+            }
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------------------ inventories
+
+/// A namespace list as `kubectl get ns -o yaml` prints it.
+pub fn namespaces_yaml(namespaces: &[(String, BTreeMap<String, String>)]) -> String {
+    let items: Vec<Value> = namespaces
+        .iter()
+        .map(|(name, labels)| {
+            let mut labels = labels.clone();
+            labels.insert("kubernetes.io/metadata.name".to_string(), name.clone());
+            json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name, "labels": labels},
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            })
+        })
+        .collect();
+    list_yaml(items)
+}
+
+/// A pod for [`pods_yaml`]: namespace, name, labels, container ports
+/// (name, protocol, number).
+pub struct PodYaml {
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub ports: Vec<(String, String, u16)>,
+}
+
+/// A pod list as `kubectl get pods -A -o yaml` prints it (trimmed).
+pub fn pods_yaml(pods: &[PodYaml]) -> String {
+    let items: Vec<Value> = pods
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let ports: Vec<Value> = p
+                .ports
+                .iter()
+                .map(|(name, protocol, number)| {
+                    json!({"containerPort": number, "name": name, "protocol": protocol})
+                })
+                .collect();
+            let mut container = json!({"name": "main", "image": "registry.example/app:1.0"});
+            if !ports.is_empty() {
+                container["ports"] = Value::Array(ports);
+            }
+            json!({
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": p.name, "namespace": p.namespace, "labels": p.labels},
+                "spec": {"containers": [container], "serviceAccountName": "default"},
+                "status": {"phase": "Running", "podIP": format!("10.244.{}.{}", i / 200, i % 200 + 10)},
+            })
+        })
+        .collect();
+    list_yaml(items)
+}
+
+fn list_yaml(items: Vec<Value>) -> String {
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}});
+    serde_yaml::to_string(&list).expect("YAML of JSON values")
+}
