@@ -10,7 +10,7 @@ use nplc_compiler::emit::{self, yaml, Resource, Target};
 use nplc_compiler::inventory;
 use nplc_compiler::{Database, Diagnostic};
 
-use crate::cli::{report_diagnostics, OutputArgs};
+use crate::cli::{report_diagnostics_to, JsonStream, OutputArgs};
 use crate::{inputs, Outcome};
 
 /// The file in an output directory that lists what nplc wrote there.
@@ -92,10 +92,16 @@ pub fn build(args: &BuildArgs) -> Outcome {
     if !errors.is_empty() {
         let mut all = warnings;
         all.extend(errors);
-        return report_diagnostics(&db, &all, &args.diagnostics, program);
+        return report_diagnostics_to(&db, &all, &args.diagnostics, program, JsonStream::Stderr);
     }
     if !warnings.is_empty() {
-        report_diagnostics(&db, &warnings, &args.diagnostics, program);
+        report_diagnostics_to(
+            &db,
+            &warnings,
+            &args.diagnostics,
+            program,
+            JsonStream::Stderr,
+        );
     }
     let Some(dir) = &args.output else {
         let streams: Vec<String> = built
@@ -104,7 +110,9 @@ pub fn build(args: &BuildArgs) -> Outcome {
             .filter(|s| !s.is_empty())
             .collect();
         crate::cli::print_stdout(&streams.join("---\n"));
-        eprintln!("{}", summary(&built, None));
+        if !args.diagnostics.is_json() {
+            eprintln!("{}", summary(&built, None));
+        }
         return Outcome::Clean;
     };
     let files = render_files(&built);
@@ -113,7 +121,9 @@ pub fn build(args: &BuildArgs) -> Outcome {
     }
     match write_dir(dir, &files) {
         Ok(()) => {
-            eprintln!("{}", summary(&built, Some(dir)));
+            if !args.diagnostics.is_json() {
+                eprintln!("{}", summary(&built, Some(dir)));
+            }
             Outcome::Clean
         }
         Err(message) => Outcome::Misuse(message),

@@ -50,7 +50,9 @@ enum Command {
 
 #[derive(clap::Args)]
 pub struct OutputArgs {
-    /// How the output (diagnostics, and the answers of query and explain) is printed.
+    /// How the output (diagnostics, and the answers of query and explain) is
+    /// printed. JSON diagnostics go to standard output, except for `build`,
+    /// whose YAML owns it: there they go to standard error.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
     /// Colour in human output: `auto` colours only on a terminal (and not with NO_COLOR).
@@ -138,13 +140,37 @@ pub fn report_diagnostics(
     output: &OutputArgs,
     program: nplc_compiler::Program,
 ) -> Outcome {
+    report_diagnostics_to(db, diags, output, program, JsonStream::Stdout)
+}
+
+/// Where JSON diagnostics go: standard output, unless a command's own output
+/// (`nplc build`'s YAML) owns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonStream {
+    Stdout,
+    Stderr,
+}
+
+pub fn report_diagnostics_to(
+    db: &Database,
+    diags: &[nplc_compiler::Diagnostic],
+    output: &OutputArgs,
+    program: nplc_compiler::Program,
+    json: JsonStream,
+) -> Outcome {
     let errors = diags
         .iter()
         .filter(|d| d.severity() == Severity::Error)
         .count();
     let warnings = diags.len() - errors;
     match output.format {
-        Format::Json => print_stdout(&format!("{}\n", render::json(db, diags))),
+        Format::Json => {
+            let text = format!("{}\n", render::json(db, diags));
+            match json {
+                JsonStream::Stdout => print_stdout(&text),
+                JsonStream::Stderr => print_stderr(&text),
+            }
+        }
         Format::Human => {
             let color = match output.color {
                 Color::Always => true,

@@ -207,8 +207,16 @@ pub fn parse_http(text: &str) -> Result<Request, String> {
             "`{text}` is not \"METHOD /path\", e.g. --http \"GET /api/v1/products\""
         ));
     }
+    // Methods are case-sensitive (`get` is not `GET`), and every method a
+    // rule can name is upper-case: a lower-case one is a typo.
+    if method.chars().any(|c| c.is_ascii_lowercase()) {
+        return Err(format!(
+            "HTTP methods are case-sensitive: `{method}` matches no rule; did you mean `{}`?",
+            method.to_ascii_uppercase()
+        ));
+    }
     Ok(Request::Http {
-        method: method.to_ascii_uppercase(),
+        method: method.to_string(),
         path: path.to_string(),
     })
 }

@@ -85,6 +85,17 @@ fn codes(diags: &[Diagnostic]) -> BTreeSet<&'static str> {
 // ------------------------------------------------------------------ schemas
 
 /// `.venv/bin/check-jsonschema`, or a loud failure.
+/// The CRD schemas of the design (`../shared/schemas`, beside the repository).
+fn shared_schemas() -> PathBuf {
+    let path = root().join("../shared/schemas");
+    assert!(
+        path.is_dir(),
+        "{} is missing: the schema checks need the shared CRD schemas beside the repository",
+        path.display()
+    );
+    path
+}
+
 fn check_jsonschema() -> PathBuf {
     let path = root().join(".venv/bin/check-jsonschema");
     assert!(
@@ -115,13 +126,27 @@ fn validate_schemas(resources: &[(String, Resource)]) {
             "CiliumClusterwideNetworkPolicy" => "ciliumclusterwidenetworkpolicy_v2.json",
             other => panic!("{origin}: unexpected kind {other}"),
         };
+        let meta = &resource.document["metadata"];
+        assert_eq!(
+            meta["labels"]["app.kubernetes.io/managed-by"].as_str(),
+            Some("nplc"),
+            "{origin}: {} lacks the managed-by label",
+            resource.name
+        );
+        assert!(
+            meta["annotations"]["nplc.dev/source"]
+                .as_str()
+                .is_some_and(|s| s.contains(':')),
+            "{origin}: {} lacks the source annotation",
+            resource.name
+        );
         let file = dir.join(format!("{i:05}-{}.yaml", resource.name));
         let text = format!("# {origin}\n{}", yaml::document(resource));
         std::fs::write(&file, text).expect("writing a document");
         by_kind.entry(schema).or_default().push(file);
     }
     for (schema, files) in by_kind {
-        let schema_path = root().join("tests/schemas/cilium.io").join(schema);
+        let schema_path = shared_schemas().join("cilium.io").join(schema);
         for chunk in files.chunks(400) {
             let output = Command::new(&tool)
                 .arg("--regex-variant")

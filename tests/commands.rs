@@ -192,6 +192,16 @@ fn query_l7_with_and_without_a_request() {
     );
     assert!(run.stdout.starts_with("denied: "), "{}", run.stdout);
     assert!(run.stdout.contains("isolated for ingress"));
+    // Methods are case-sensitive, as HTTP and Cilium read them.
+    let run = query(
+        L7,
+        "ns=edge",
+        "ns=shop",
+        "8080",
+        &["--http", "get /api/v1/products/42"],
+    );
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stderr.contains("did you mean `GET`?"), "{}", run.stderr);
 }
 
 #[test]

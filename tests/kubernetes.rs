@@ -111,7 +111,9 @@ fn build_kubernetes(program: &Path, namespaces: Option<&Path>) -> Built {
                 json.code, 1,
                 "nplc build --format json disagrees with the human run"
             );
-            let diags: Value = serde_json::from_str(&json.stdout).unwrap_or_else(|e| {
+            // Standard output belongs to the YAML: diagnostics go to stderr.
+            assert_eq!(json.stdout, "", "nplc build printed diagnostics on stdout");
+            let diags: Value = serde_json::from_str(&json.stderr).unwrap_or_else(|e| {
                 panic!(
                     "nplc build --format json printed no JSON ({e}):\n{}\n{}",
                     json.stdout, json.stderr
@@ -222,6 +224,12 @@ fn check_documents(stream: &str, what: &str) {
             meta["labels"]["app.kubernetes.io/managed-by"].as_str(),
             Some("nplc"),
             "{what}: {name} lacks the managed-by label"
+        );
+        assert!(
+            meta["annotations"]["nplc.dev/source"]
+                .as_str()
+                .is_some_and(|s| s.contains(':')),
+            "{what}: {name} lacks the source annotation"
         );
         let types = doc["spec"]["policyTypes"].as_sequence().map(Vec::len);
         assert_eq!(types, Some(1), "{what}: {name} should have one policy type");
@@ -1375,5 +1383,35 @@ fn several_targets_get_one_subdirectory_each() {
         None,
     );
     assert_eq!(check.code, 0, "{}", check.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn json_diagnostics_of_a_build_leave_stdout_to_the_yaml() {
+    let dir = nca::temp_dir("json-warnings");
+    let program = dir.join("policy.npl");
+    // `allow` without ports: a warning, and the build succeeds.
+    std::fs::write(
+        &program,
+        "zone web { namespace \"web\" }\nzone api { namespace \"api\" }\nallow web -> api\n",
+    )
+    .expect("writing");
+    let p = path_str(&program).to_string();
+    let built = run(
+        &["build", "--target", "kubernetes", "--format", "json", &p],
+        None,
+    );
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let docs = documents(&built.stdout);
+    assert!(!docs.is_empty(), "no YAML on stdout:\n{}", built.stdout);
+    let diags: Value = serde_json::from_str(&built.stderr)
+        .unwrap_or_else(|e| panic!("stderr is not JSON ({e}):\n{}", built.stderr));
+    let codes: Vec<&str> = diags
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["W0002"]);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -242,10 +242,9 @@ fn l7_matches(l7: &L7, action: Action, conn: &Connection) -> bool {
         // Judged at L4: an allow may let some requests through, a deny may not
         // stop them all.
         (_, None) => allow,
+        // Methods are case-sensitive (RFC 9110 §9.1), as Cilium matches them.
         (L7::Http(matches), Some(Request::Http { method, path })) => matches.iter().any(|m| {
-            m.method
-                .as_ref()
-                .is_none_or(|x| x.eq_ignore_ascii_case(method))
+            m.method.as_ref().is_none_or(|x| x == method)
                 && m.path.as_ref().is_none_or(|p| path_matches(p, path))
         }),
         (L7::Dns(names), Some(Request::Dns { name })) => {

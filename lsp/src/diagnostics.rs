@@ -107,7 +107,11 @@ pub fn to_lsp(snap: &Snapshot, diag: &Diagnostic) -> lsp::Diagnostic {
             })
         })
         .collect();
-    let href = Url::parse(&format!("{}#{}", snap.config.errors_url, anchor(diag.code))).ok();
+    let href = snap
+        .config
+        .errors_url
+        .as_ref()
+        .and_then(|url| Url::parse(&format!("{url}#{}", anchor(diag.code))).ok());
     lsp::Diagnostic {
         range: snap.range(diag.span),
         severity: Some(severity),

@@ -17,8 +17,18 @@ use crate::position::LineIndex;
 /// `nplc-std:/std/k8s.npl` is the module `std/k8s`.
 pub const STD_SCHEME: &str = "nplc-std";
 
-/// Where the error pages are; a diagnostic links to `{url}#e0201-unknown-name`.
-pub const DEFAULT_ERRORS_URL: &str = "https://github.com/nplc/nplc/blob/main/docs/errors.md";
+/// Where the error pages are by default: `docs/errors.md` of the source tree
+/// nplc was built from (`cargo install --path .` keeps it), as a `file:` URL,
+/// when it is still there. Otherwise diagnostics carry no link unless the
+/// client sets `errorsUrl`.
+pub fn default_errors_url() -> Option<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("docs")
+        .join("errors.md");
+    let path = path.canonicalize().ok()?;
+    Url::from_file_path(path).ok().map(String::from)
+}
 
 #[derive(Debug, Clone)]
 pub struct Document {
@@ -35,14 +45,15 @@ pub struct Document {
 pub struct Config {
     /// `nplc.targets`: build these targets and report their errors.
     pub targets: Vec<Target>,
-    pub errors_url: String,
+    /// A diagnostic links to `{errors_url}#e0201-unknown-name`.
+    pub errors_url: Option<String>,
 }
 
 impl Default for Config {
     fn default() -> Config {
         Config {
             targets: Vec::new(),
-            errors_url: DEFAULT_ERRORS_URL.to_string(),
+            errors_url: default_errors_url(),
         }
     }
 }
@@ -64,7 +75,7 @@ impl Config {
             }
         }
         if let Some(url) = section.get("errorsUrl").and_then(|u| u.as_str()) {
-            self.errors_url = url.to_string();
+            self.errors_url = Some(url.to_string());
         }
         unknown
     }

@@ -716,7 +716,13 @@ zone db { namespace "db" }
                 d["severity"],
                 d["source"].as_str().unwrap_or(""),
                 show_range(name, &text, &d["range"]),
-                d["codeDescription"]["href"].as_str().unwrap_or("(none)"),
+                d["codeDescription"]["href"]
+                    .as_str()
+                    .map(|href| href.replace(
+                        &nplc_lsp::session::default_errors_url().unwrap_or_default(),
+                        "<this checkout's docs/errors.md>"
+                    ))
+                    .unwrap_or_else(|| "(none)".to_string()),
             ));
             for r in d["relatedInformation"].as_array().into_iter().flatten() {
                 out.push_str(&format!(

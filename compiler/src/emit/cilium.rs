@@ -406,7 +406,7 @@ fn check_lookups(ir: &Ir, pieces: &[Piece], fallback: Span, errors: &mut Vec<Dia
                 continue;
             }
             let zone = blind.terms.first().map_or("these pods", |t| {
-                most_specific_zone(ir, t, Direction::Egress)
+                super::names::most_specific_zone(ir, t, Direction::Egress)
             });
             errors.push(target_error(
                 Code::FqdnNeedsVia,
@@ -909,10 +909,10 @@ fn policies(
         let single_selector =
             group.term.pod.to_requirements().len() == 1 && namespace_conjunctions(&group) == 1;
         let name = super::names::policy_name(
-            exact_zone(ir, &group.term, direction),
+            super::names::exact_zone(ir, &group.term, direction),
             single_selector,
             dir,
-            most_specific_zone(ir, &group.term, direction),
+            super::names::most_specific_zone(ir, &group.term, direction),
             &format!("{:?}{:?}{:?}", group.scope, group.term, group.requirements),
             |name| used.contains(&(group.scope.clone(), name.to_string())),
         );
@@ -936,7 +936,15 @@ fn policies(
         let policy = Policy {
             api_version: API_VERSION,
             kind: kind.as_str(),
-            metadata: metadata(&name, namespace.as_deref(), &sources.describe(&group.spans)),
+            metadata: metadata(
+                &name,
+                namespace.as_deref(),
+                &sources.describe(&if group.spans.is_empty() {
+                    super::origin_spans(ir, &group.term, direction)
+                } else {
+                    group.spans.clone()
+                }),
+            ),
             spec: Spec {
                 endpoint_selector: label_selector(&group.requirements),
                 enable_default_deny: Some(DefaultDeny {
@@ -956,52 +964,6 @@ fn policies(
         });
     }
     out
-}
-
-/// The zone whose pods are exactly the subject, preferring one isolated in
-/// the policy's direction (`zone everything {}` over the prelude's
-/// `cluster`), then the first declared.
-fn exact_zone<'a>(ir: &'a Ir, term: &PodTerm, direction: Direction) -> Option<&'a str> {
-    let exact = |z: &&crate::ir::Zone| z.pods.terms.len() == 1 && z.pods.terms[0] == *term;
-    ir.zones
-        .iter()
-        .filter(exact)
-        .find(|z| match direction {
-            Direction::Ingress => z.isolation.ingress,
-            Direction::Egress => z.isolation.egress,
-        })
-        .or_else(|| ir.zones.iter().find(exact))
-        .map(|z| z.name.as_str())
-}
-
-/// The zone to name a policy after when its subject is not exactly a zone:
-/// of the zones containing the subject, preferably one isolated in the
-/// policy's direction (the reason the pods have a policy), then one
-/// containing no other, then the last declared (a program's own zones come
-/// after the library's, unions after their members).
-fn most_specific_zone<'a>(ir: &'a Ir, term: &PodTerm, direction: Direction) -> &'a str {
-    let containing: Vec<(&crate::ir::Zone, &PodTerm)> = ir
-        .zones
-        .iter()
-        .filter_map(|z| z.pods.terms.iter().find(|t| term.subset(t)).map(|t| (z, t)))
-        .collect();
-    let isolated = |z: &crate::ir::Zone| match direction {
-        Direction::Ingress => z.isolation.ingress,
-        Direction::Egress => z.isolation.egress,
-    };
-    let minimal = |t: &PodTerm| !containing.iter().any(|(_, u)| *u != t && u.subset(t));
-    let pick = |pred: &dyn Fn(&crate::ir::Zone, &PodTerm) -> bool| {
-        containing
-            .iter()
-            .rev()
-            .find(|(z, t)| pred(z, t))
-            .map(|(z, _)| z.name.as_str())
-    };
-    pick(&|z, t| isolated(z) && minimal(t))
-        .or_else(|| pick(&|z, _| isolated(z)))
-        .or_else(|| pick(&|z, t| minimal(t) && z.pods.terms.len() == 1))
-        .or_else(|| pick(&|_, t| minimal(t)))
-        .unwrap_or("pods")
 }
 
 /// How many selectors the namespace part of the group's term takes.

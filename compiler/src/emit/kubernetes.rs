@@ -365,7 +365,7 @@ fn policies(
     let mut used: BTreeSet<(String, String)> = BTreeSet::new();
     let mut out = Vec::new();
     for group in groups.into_values() {
-        let name = policy_name(ir, &group, dir, &used);
+        let name = policy_name(ir, &group, direction, dir, &used);
         used.insert((group.namespace.clone(), name.clone()));
         let ingress = (direction == Direction::Ingress).then(|| {
             group
@@ -391,7 +391,11 @@ fn policies(
             metadata: metadata(
                 &name,
                 Some(&group.namespace),
-                &sources.describe(&group.spans),
+                &sources.describe(&if group.spans.is_empty() {
+                    super::origin_spans(ir, &group.term, direction)
+                } else {
+                    group.spans.clone()
+                }),
             ),
             spec: Some(NetworkPolicySpec {
                 pod_selector: Some(label_selector(&group.conjunction)),
@@ -416,15 +420,21 @@ fn policies(
 }
 
 /// `ZONE-DIRECTION` when the policy's subject is exactly a zone; otherwise
-/// the containing zone plus a hash of the selector (see
+/// the most specific containing zone plus a hash of the selector (see
 /// [`super::names::policy_name`]).
-fn policy_name(ir: &Ir, group: &Group, dir: &str, used: &BTreeSet<(String, String)>) -> String {
+fn policy_name(
+    ir: &Ir,
+    group: &Group,
+    direction: Direction,
+    dir: &str,
+    used: &BTreeSet<(String, String)>,
+) -> String {
     let single_conj = group.term.pod.to_requirements().len() == 1;
     super::names::policy_name(
-        super::names::first_exact_zone(ir, &group.term),
+        super::names::exact_zone(ir, &group.term, direction),
         single_conj,
         dir,
-        super::names::first_containing_zone(ir, &group.term),
+        super::names::most_specific_zone(ir, &group.term, direction),
         &format!("{:?}{:?}", group.term, group.conjunction),
         |name| used.contains(&(group.namespace.clone(), name.to_string())),
     )

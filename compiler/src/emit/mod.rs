@@ -179,6 +179,34 @@ impl<'db> SourceLines<'db> {
     }
 }
 
+/// What a policy with no allow rules of its own comes from: the zones that
+/// isolate `term` in `direction`, or else the denies that carve its
+/// defaults (a pod named by a deny is selected to enforce it).
+pub fn origin_spans(ir: &ir::Ir, term: &ir::PodTerm, direction: allow::Direction) -> Vec<Span> {
+    let meets = |pods: &ir::PodSet| pods.terms.iter().any(|t| !t.intersection(term).is_empty());
+    let isolating: Vec<Span> = ir
+        .zones
+        .iter()
+        .filter(|z| match direction {
+            allow::Direction::Ingress => z.isolation.ingress,
+            allow::Direction::Egress => z.isolation.egress,
+        })
+        .filter(|z| meets(&z.pods))
+        .filter_map(|z| z.span)
+        .collect();
+    if !isolating.is_empty() {
+        return isolating;
+    }
+    ir.rules()
+        .filter(|r| r.action == crate::syntax::ast::Action::Deny)
+        .filter(|r| match direction {
+            allow::Direction::Ingress => meets(&r.destination.pods),
+            allow::Direction::Egress => meets(&r.source.pods),
+        })
+        .map(|r| r.span)
+        .collect()
+}
+
 /// Standard metadata: name, namespace, managed-by label, source annotation.
 pub fn metadata(
     name: &str,

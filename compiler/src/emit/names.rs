@@ -3,7 +3,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::ir::{Ir, PodTerm};
+use crate::allow::Direction;
+use crate::ir::{Ir, PodTerm, Zone};
 
 /// Kubernetes object names are DNS subdomains (≤ 253), but many tools show or
 /// label them; keep them to a DNS label's 63 characters.
@@ -68,22 +69,50 @@ pub fn policy_name(
     resource_name(&[base, dir, &short_hash(identity)])
 }
 
-/// The first zone (in declaration order, the prelude first) whose pods are
-/// exactly the term.
-pub fn first_exact_zone<'a>(ir: &'a Ir, term: &PodTerm) -> Option<&'a str> {
+/// The zone whose pods are exactly the subject, preferring one isolated in
+/// the policy's direction (`zone everything {}` over the prelude's
+/// `cluster`), then the first declared.
+pub fn exact_zone<'a>(ir: &'a Ir, term: &PodTerm, direction: Direction) -> Option<&'a str> {
+    let exact = |z: &&Zone| z.pods.terms.len() == 1 && z.pods.terms[0] == *term;
     ir.zones
         .iter()
-        .find(|z| z.pods.terms.len() == 1 && z.pods.terms[0] == *term)
+        .filter(exact)
+        .find(|z| match direction {
+            Direction::Ingress => z.isolation.ingress,
+            Direction::Egress => z.isolation.egress,
+        })
+        .or_else(|| ir.zones.iter().find(exact))
         .map(|z| z.name.as_str())
 }
 
-/// The first zone (in declaration order, the prelude first) containing the
-/// term, or `pods`.
-pub fn first_containing_zone<'a>(ir: &'a Ir, term: &PodTerm) -> &'a str {
-    ir.zones
+/// The zone to name a policy after when its subject is not exactly a zone:
+/// of the zones containing the subject, preferably one isolated in the
+/// policy's direction (the reason the pods have a policy), then one
+/// containing no other, then the last declared (a program's own zones come
+/// after the library's, unions after their members).
+pub fn most_specific_zone<'a>(ir: &'a Ir, term: &PodTerm, direction: Direction) -> &'a str {
+    let containing: Vec<(&Zone, &PodTerm)> = ir
+        .zones
         .iter()
-        .find(|z| z.pods.terms.iter().any(|t| term.subset(t)))
-        .map_or("pods", |z| z.name.as_str())
+        .filter_map(|z| z.pods.terms.iter().find(|t| term.subset(t)).map(|t| (z, t)))
+        .collect();
+    let isolated = |z: &Zone| match direction {
+        Direction::Ingress => z.isolation.ingress,
+        Direction::Egress => z.isolation.egress,
+    };
+    let minimal = |t: &PodTerm| !containing.iter().any(|(_, u)| *u != t && u.subset(t));
+    let pick = |pred: &dyn Fn(&Zone, &PodTerm) -> bool| {
+        containing
+            .iter()
+            .rev()
+            .find(|(z, t)| pred(z, t))
+            .map(|(z, _)| z.name.as_str())
+    };
+    pick(&|z, t| isolated(z) && minimal(t))
+        .or_else(|| pick(&|z, _| isolated(z)))
+        .or_else(|| pick(&|z, t| minimal(t) && z.pods.terms.len() == 1))
+        .or_else(|| pick(&|_, t| minimal(t)))
+        .unwrap_or("pods")
 }
 
 /// Eight hex digits of SHA-256: stable across runs and platforms.
