@@ -187,6 +187,20 @@ pub fn peers(set: &PeerSet, zones: &[Zone]) -> String {
 }
 
 /// Ports per protocol: `all ports`, or `tcp 80, 8000-8080; udp 53; icmp`.
+/// `80`, `8000-8080`: one item per range.
+pub fn port_ranges(ranges: &[(u16, u16)]) -> Vec<String> {
+    ranges
+        .iter()
+        .map(|&(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        })
+        .collect()
+}
+
 pub fn ports(set: &PortSet) -> String {
     if *set == PortSet::all() {
         return "all ports".to_string();
@@ -197,16 +211,7 @@ pub fn ports(set: &PortSet) -> String {
         let mut items: Vec<String> = if ranges == [(1, 65535)] {
             vec!["all ports".to_string()]
         } else {
-            ranges
-                .iter()
-                .map(|&(lo, hi)| {
-                    if lo == hi {
-                        lo.to_string()
-                    } else {
-                        format!("{lo}-{hi}")
-                    }
-                })
-                .collect()
+            port_ranges(ranges)
         };
         items.extend(
             set.named_ports()

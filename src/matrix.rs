@@ -448,17 +448,7 @@ fn nca_connections(conns: &Conns) -> Vec<String> {
 }
 
 fn ports_text(ranges: &[(u16, u16)]) -> String {
-    ranges
-        .iter()
-        .map(|&(lo, hi)| {
-            if lo == hi {
-                lo.to_string()
-            } else {
-                format!("{lo}-{hi}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    crate::describe::port_ranges(ranges).join(",")
 }
 
 fn json_connections(conns: &Conns) -> Value {

@@ -99,25 +99,6 @@ impl Stats {
     }
 }
 
-fn describe(conn: &Connection) -> String {
-    fn end(e: &Endpoint) -> String {
-        match e {
-            Endpoint::Pod(p) => format!(
-                "pod ns={} ns-labels={:?} labels={:?} ports={:?}",
-                p.namespace, p.namespace_labels, p.labels, p.ports
-            ),
-            other => format!("{other:?}"),
-        }
-    }
-    format!(
-        "{}\n  -> {}\n  {:?} request {:?}",
-        end(&conn.source),
-        end(&conn.destination),
-        conn.transport,
-        conn.request
-    )
-}
-
 /// Compares table and evaluator on one program; `Ok(false)` when the table
 /// is not exact (counted), `Err` on a disagreement or an undocumented error.
 fn check_program(
@@ -160,7 +141,7 @@ fn check_program(
                 "allow table says {table_says}, evaluator says {} ({:?})\n--- connection ---\n{}\n--- program ---\n{text}",
                 verdict.allowed,
                 verdict.decision,
-                describe(conn)
+                support::describe_connection(conn)
             )));
         }
     }
@@ -242,7 +223,7 @@ fn assert_both(ir: &Ir, conn: &Connection, expected: bool) {
         verdict.allowed,
         expected,
         "evaluator on {}: {:?}",
-        describe(conn),
+        support::describe_connection(conn),
         verdict.decision
     );
     let table = allow_table(ir).expect("an exact table");
@@ -250,7 +231,7 @@ fn assert_both(ir: &Ir, conn: &Connection, expected: bool) {
         table.allows(conn),
         expected,
         "allow table on {}",
-        describe(conn)
+        support::describe_connection(conn)
     );
 }
 

@@ -219,25 +219,6 @@ impl Stats {
     }
 }
 
-fn describe(conn: &Connection) -> String {
-    fn end(e: &Endpoint) -> String {
-        match e {
-            Endpoint::Pod(p) => format!(
-                "pod ns={} ns-labels={:?} labels={:?} ports={:?}",
-                p.namespace, p.namespace_labels, p.labels, p.ports
-            ),
-            other => format!("{other:?}"),
-        }
-    }
-    format!(
-        "{}\n  -> {}\n  {:?} request {:?}",
-        end(&conn.source),
-        end(&conn.destination),
-        conn.transport,
-        conn.request
-    )
-}
-
 /// Which documented narrowing explains "the program allows it, Cilium does
 /// not", if one does.
 fn narrowing(
@@ -357,7 +338,7 @@ fn compare(
             expected.decision,
             verdict.egress,
             verdict.ingress,
-            describe(conn)
+            support::describe_connection(conn)
         ));
     }
     Ok(())

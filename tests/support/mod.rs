@@ -91,3 +91,24 @@ pub fn scenario(
         (Just(program), inventory::inventory_strategy(), conns)
     })
 }
+
+/// A connection, readable in a failure message.
+pub fn describe_connection(conn: &nplc_compiler::eval::Connection) -> String {
+    use nplc_compiler::eval::Endpoint;
+    fn end(e: &Endpoint) -> String {
+        match e {
+            Endpoint::Pod(p) => format!(
+                "pod ns={} ns-labels={:?} labels={:?} ports={:?}",
+                p.namespace, p.namespace_labels, p.labels, p.ports
+            ),
+            other => format!("{other:?}"),
+        }
+    }
+    format!(
+        "{}\n  -> {}\n  {:?} request {:?}",
+        end(&conn.source),
+        end(&conn.destination),
+        conn.transport,
+        conn.request
+    )
+}
