@@ -7,6 +7,7 @@
 //! Parsing and lowering are measured once, outside the timed loop, and
 //! printed. `NPLC_BENCH_ONCE=1` only lowers and builds each table once and
 //! prints the times (for a quick look at the big size under `/usr/bin/time -v`).
+//! Measured figures: docs/performance.md, "Allow table".
 
 #[path = "../tests/support/mod.rs"]
 mod support;

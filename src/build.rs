@@ -46,6 +46,7 @@ pub struct BuildArgs {
 enum TargetArg {
     Kubernetes,
     Cilium,
+    Istio,
 }
 
 impl TargetArg {
@@ -53,6 +54,7 @@ impl TargetArg {
         match self {
             TargetArg::Kubernetes => Target::Kubernetes,
             TargetArg::Cilium => Target::Cilium,
+            TargetArg::Istio => Target::Istio,
         }
     }
 }
@@ -84,11 +86,13 @@ pub fn build(args: &BuildArgs) -> Outcome {
             }
         }
     }
-    let warnings: Vec<Diagnostic> = nplc_compiler::db::diagnostics(&db, program)
+    let mut warnings: Vec<Diagnostic> = nplc_compiler::db::diagnostics(&db, program)
         .iter()
         .filter(|d| !d.is_error())
         .cloned()
         .collect();
+    // `via` routes through Istio: without the istio target, nothing does.
+    warnings.extend(emit::istio::missing_routing(&db, program, &targets));
     if !errors.is_empty() {
         let mut all = warnings;
         all.extend(errors);

@@ -485,7 +485,8 @@ allow web -> kube-dns : udp/53 dns { "*.example.com" }
     assert!(evaluate(&ir, &l4).l7_restricted);
     // With a request, the filter decides.
     assert_both(&ir, &http(l4.clone(), "GET", "/a/x"), true);
-    assert_both(&ir, &http(l4.clone(), "get", "/a/x"), true);
+    // Methods are case-sensitive.
+    assert_both(&ir, &http(l4.clone(), "get", "/a/x"), false);
     assert_both(&ir, &http(l4.clone(), "POST", "/b"), true);
     assert_both(&ir, &http(l4.clone(), "POST", "/a/x"), false);
     assert_both(&ir, &http(l4.clone(), "GET", "/b/c"), false);

@@ -12,11 +12,12 @@
 //! stays unselected and keeps the platform's allow-all, which is exactly
 //! what the program says for it. See ARCHITECTURE.md.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::algebra::ports::PortSet;
 use crate::diagnostic::Span;
 use crate::eval::{self, Connection, Endpoint};
+use crate::ir::sets::SUBSUMPTION_LIMIT;
 use crate::ir::{Ir, NotExact, PeerSet, PodSet, PodTerm, Rule, Service, L7};
 use crate::syntax::ast::Action;
 
@@ -74,16 +75,41 @@ impl Region {
     fn is_empty(&self) -> bool {
         self.local.is_empty() || self.remote.is_empty() || self.service.ports.is_empty()
     }
+}
 
-    /// (L×R×S) − (L'×R'×S') as disjoint-ish products.
-    fn minus(&self, other: &Region) -> Result<Vec<Region>, NotExact> {
+/// A region being cut by denies, one after the other. Its pods are kept
+/// bucketed by namespace ([`Pods`]) so that a deny in one namespace costs
+/// nothing for the rest of a region that spans thousands of them.
+#[derive(Debug, Clone)]
+struct Piece {
+    local: Pods,
+    remote: Peers,
+    service: Service,
+}
+
+impl Piece {
+    fn new(region: Region) -> Piece {
+        Piece {
+            local: Pods::new(region.local),
+            remote: Peers::new(region.remote),
+            service: region.service,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.local.is_empty() || self.remote.is_empty() || self.service.ports.is_empty()
+    }
+
+    /// (L×R×S) − (L'×R'×S') as disjoint-ish products; `self` whole when
+    /// they do not meet.
+    fn minus(self, other: &Region) -> Result<Vec<Piece>, NotExact> {
         let local_common = self.local.intersection(&other.local);
         if local_common.is_empty() {
-            return Ok(vec![self.clone()]);
+            return Ok(vec![self]);
         }
         let remote_common = self.remote.intersection(&other.remote);
         if remote_common.is_empty() {
-            return Ok(vec![self.clone()]);
+            return Ok(vec![self]);
         }
         let ports_common = self
             .service
@@ -91,33 +117,40 @@ impl Region {
             .intersection(&other.service.ports)
             .map_err(|e| NotExact(e.to_string()))?;
         if ports_common.is_empty() {
-            return Ok(vec![self.clone()]);
+            return Ok(vec![self]);
         }
+        let mut remote_rest = self.remote.clone();
+        remote_rest.subtract(&other.remote)?;
+        let ports_rest = self
+            .service
+            .ports
+            .difference(&other.service.ports)
+            .map_err(|e| NotExact(e.to_string()))?;
+        let l7_rest = self.service.l7.difference(&other.service.l7)?;
+        let mut local_rest = self.local;
+        local_rest.subtract(&other.local);
         let mut out = vec![
-            Region {
-                local: self.local.difference(&other.local),
-                ..self.clone()
-            },
-            Region {
-                local: local_common.clone(),
-                remote: self.remote.difference(&other.remote)?,
+            Piece {
+                local: local_rest,
+                remote: self.remote,
                 service: self.service.clone(),
             },
-            Region {
+            Piece {
+                local: local_common.clone(),
+                remote: remote_rest,
+                service: self.service.clone(),
+            },
+            Piece {
                 local: local_common.clone(),
                 remote: remote_common.clone(),
                 service: Service {
-                    ports: self
-                        .service
-                        .ports
-                        .difference(&other.service.ports)
-                        .map_err(|e| NotExact(e.to_string()))?,
-                    l7: self.service.l7.clone(),
+                    ports: ports_rest,
+                    l7: self.service.l7,
                 },
             },
         ];
-        if let Some(l7) = self.service.l7.difference(&other.service.l7)? {
-            out.push(Region {
+        if let Some(l7) = l7_rest {
+            out.push(Piece {
                 local: local_common,
                 remote: remote_common,
                 service: Service {
@@ -128,6 +161,245 @@ impl Region {
         }
         out.retain(|r| !r.is_empty());
         Ok(out)
+    }
+}
+
+/// A pod set that meets and loses many deny sets in turn. It holds exactly
+/// the terms the plain [`PodSet`] operations would give; only the cost
+/// differs. Small sets stay plain; big ones (a rule from `cluster`, the
+/// isolation default's remote side) are bucketed, so that a deny in a few
+/// namespaces only looks at those.
+#[derive(Debug, Clone)]
+enum Pods {
+    Plain(PodSet),
+    Bucketed(Buckets),
+}
+
+impl Pods {
+    fn new(set: PodSet) -> Pods {
+        if set.terms.len() <= SUBSUMPTION_LIMIT {
+            return Pods::Plain(set);
+        }
+        let mut buckets = Buckets::default();
+        buckets.extend(set.terms);
+        Pods::Bucketed(buckets)
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Pods::Plain(set) => set.is_empty(),
+            Pods::Bucketed(buckets) => buckets.len == 0,
+        }
+    }
+
+    fn into_set(self) -> PodSet {
+        match self {
+            Pods::Plain(set) => set,
+            Pods::Bucketed(buckets) => buckets.into_set(),
+        }
+    }
+
+    /// The namespaces these pods are pinned to; `None` if some are not.
+    fn namespaces(&self) -> Option<BTreeSet<&str>> {
+        match self {
+            Pods::Plain(set) => set.terms.iter().map(PodTerm::namespace_name).collect(),
+            Pods::Bucketed(buckets) => buckets
+                .unpinned
+                .is_empty()
+                .then(|| buckets.pinned.keys().map(String::as_str).collect()),
+        }
+    }
+
+    /// `self ∩ other`, as [`PodSet::intersection`] gives it.
+    fn intersection(&self, other: &PodSet) -> Pods {
+        let mut terms = Vec::new();
+        match self {
+            Pods::Plain(set) => {
+                for a in &set.terms {
+                    let ns = a.namespace_name();
+                    for b in &other.terms {
+                        if let (Some(x), Some(y)) = (ns, b.namespace_name()) {
+                            if x != y {
+                                continue;
+                            }
+                        }
+                        let t = a.intersection(b);
+                        if !t.is_empty() {
+                            terms.push(t);
+                        }
+                    }
+                }
+            }
+            Pods::Bucketed(buckets) => {
+                for b in &other.terms {
+                    terms.extend(
+                        buckets
+                            .meeting(b)
+                            .map(|a| a.intersection(b))
+                            .filter(|t| !t.is_empty()),
+                    );
+                }
+            }
+        }
+        Pods::new(PodSet::from_terms(terms))
+    }
+
+    /// `self − other`, as [`PodSet::difference`] gives it.
+    fn subtract(&mut self, other: &PodSet) {
+        match self {
+            Pods::Plain(set) => *set = set.difference(other),
+            Pods::Bucketed(buckets) => {
+                buckets.subtract(other);
+                if buckets.len <= SUBSUMPTION_LIMIT {
+                    *self = Pods::new(std::mem::take(buckets).into_set());
+                }
+            }
+        }
+    }
+}
+
+/// Pod terms bucketed by the namespace each pins (see
+/// [`PodTerm::namespace_name`]); each bucket sorted, without duplicates.
+#[derive(Debug, Clone, Default)]
+struct Buckets {
+    pinned: BTreeMap<String, Vec<PodTerm>>,
+    unpinned: Vec<PodTerm>,
+    len: usize,
+}
+
+impl Buckets {
+    fn extend(&mut self, terms: impl IntoIterator<Item = PodTerm>) {
+        for term in terms {
+            match term.namespace_name() {
+                Some(ns) => match self.pinned.get_mut(ns) {
+                    Some(bucket) => bucket.push(term),
+                    None => {
+                        self.pinned.insert(ns.to_string(), vec![term]);
+                    }
+                },
+                None => self.unpinned.push(term),
+            }
+            self.len += 1;
+        }
+    }
+
+    fn into_set(self) -> PodSet {
+        PodSet::from_terms(self.pinned.into_values().flatten().chain(self.unpinned))
+    }
+
+    /// The terms that may meet `term`.
+    fn meeting<'a>(&'a self, term: &PodTerm) -> Box<dyn Iterator<Item = &'a PodTerm> + 'a> {
+        match term.namespace_name() {
+            Some(ns) => Box::new(
+                self.pinned
+                    .get(ns)
+                    .into_iter()
+                    .flatten()
+                    .chain(&self.unpinned),
+            ),
+            None => Box::new(self.pinned.values().flatten().chain(&self.unpinned)),
+        }
+    }
+
+    /// Takes `other` out of the buckets it can meet, leaving the rest as
+    /// they are. The caller prunes the result if it gets small.
+    fn subtract(&mut self, other: &PodSet) {
+        let names: Option<BTreeSet<&str>> =
+            other.terms.iter().map(PodTerm::namespace_name).collect();
+        let mut touched: Vec<PodTerm> = std::mem::take(&mut self.unpinned);
+        match &names {
+            Some(names) => {
+                for ns in names {
+                    touched.extend(self.pinned.remove(*ns).into_iter().flatten());
+                }
+            }
+            None => touched.extend(std::mem::take(&mut self.pinned).into_values().flatten()),
+        }
+        self.len -= touched.len();
+        let mut rest = Buckets::default();
+        rest.extend(PodSet::difference_terms(touched, other));
+        // Only the buckets that got pieces need what PodSet's normalising
+        // does; the others are unchanged.
+        for (ns, bucket) in rest.pinned {
+            let mut merged = self.pinned.remove(&ns).unwrap_or_default();
+            self.len -= merged.len();
+            merged.extend(bucket);
+            tidy(&mut merged);
+            self.len += merged.len();
+            if !merged.is_empty() {
+                self.pinned.insert(ns, merged);
+            }
+        }
+        tidy(&mut rest.unpinned);
+        self.len += rest.unpinned.len();
+        self.unpinned = rest.unpinned;
+    }
+}
+
+/// Sorted, without empty or duplicate terms.
+fn tidy(terms: &mut Vec<PodTerm>) {
+    terms.retain(|t| !t.is_empty());
+    terms.sort();
+    terms.dedup();
+}
+
+/// A peer set with its pods bucketed as [`Pods`]; `rest` has no pods.
+#[derive(Debug, Clone)]
+struct Peers {
+    pods: Pods,
+    rest: PeerSet,
+}
+
+impl Peers {
+    fn new(set: PeerSet) -> Peers {
+        let PeerSet {
+            pods,
+            ips,
+            fqdns,
+            entities,
+        } = set;
+        Peers {
+            pods: Pods::new(pods),
+            rest: PeerSet {
+                pods: PodSet::none(),
+                ips,
+                fqdns,
+                entities,
+            },
+        }
+    }
+
+    fn into_set(self) -> PeerSet {
+        PeerSet {
+            pods: self.pods.into_set(),
+            ..self.rest
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pods.is_empty() && self.rest.is_empty()
+    }
+
+    fn intersection(&self, other: &PeerSet) -> Peers {
+        Peers {
+            pods: self.pods.intersection(&other.pods),
+            rest: self.rest.intersection(&without_pods(other)),
+        }
+    }
+
+    fn subtract(&mut self, other: &PeerSet) -> Result<(), NotExact> {
+        self.rest = self.rest.difference(&without_pods(other))?;
+        self.pods.subtract(&other.pods);
+        Ok(())
+    }
+}
+
+fn without_pods(set: &PeerSet) -> PeerSet {
+    PeerSet {
+        pods: PodSet::none(),
+        ips: set.ips.clone(),
+        fqdns: set.fqdns.clone(),
+        entities: set.entities.clone(),
     }
 }
 
@@ -194,8 +466,8 @@ fn direction_table(ir: &Ir, direction: Direction) -> Result<DirectionTable, Allo
             let start = region(rule, direction, &selected_index);
             for piece in denies.subtract(start, Some(rule.span))? {
                 entries.push(Entry {
-                    local: piece.local,
-                    remote: piece.remote,
+                    local: piece.local.into_set(),
+                    remote: piece.remote.into_set(),
                     service: piece.service,
                     rules: vec![rule.span],
                 });
@@ -227,8 +499,8 @@ fn direction_table(ir: &Ir, direction: Direction) -> Result<DirectionTable, Allo
         };
         for piece in denies.subtract(default, None)? {
             entries.push(Entry {
-                local: piece.local,
-                remote: piece.remote,
+                local: piece.local.into_set(),
+                remote: piece.remote.into_set(),
                 service: piece.service,
                 rules: Vec::new(),
             });
@@ -355,15 +627,9 @@ impl DenyIndex {
         self.regions.push((region, span));
     }
 
-    /// Denies whose local pods may overlap `region`'s, in push order.
-    fn candidates(&self, region: &Region) -> Vec<usize> {
-        let names: Option<BTreeSet<&str>> = region
-            .local
-            .terms
-            .iter()
-            .map(PodTerm::namespace_name)
-            .collect();
-        let Some(names) = names else {
+    /// Denies whose local pods may overlap `local`, in push order.
+    fn candidates(&self, local: &Pods) -> Vec<usize> {
+        let Some(names) = local.namespaces() else {
             return (0..self.regions.len()).collect();
         };
         let mut found: BTreeSet<usize> = self.unpinned.iter().copied().collect();
@@ -374,16 +640,17 @@ impl DenyIndex {
     }
 
     /// `start` minus every deny that overlaps it.
-    fn subtract(&self, start: Region, rule: Option<Span>) -> Result<Vec<Region>, AllowError> {
+    fn subtract(&self, start: Region, rule: Option<Span>) -> Result<Vec<Piece>, AllowError> {
         if start.is_empty() {
             return Ok(Vec::new());
         }
-        let candidates = self.candidates(&start);
+        let start = Piece::new(start);
+        let candidates = self.candidates(&start.local);
         let mut pieces = vec![start];
         for i in candidates {
             let (deny, deny_span) = &self.regions[i];
             let mut next = Vec::new();
-            for piece in &pieces {
+            for piece in pieces {
                 let parts = piece.minus(deny).map_err(|e| AllowError {
                     rule,
                     deny: Some(*deny_span),
@@ -437,5 +704,80 @@ impl AllowTable {
         };
         side_ok(Direction::Egress, &self.egress, &conn.source)
             && side_ok(Direction::Ingress, &self.ingress, &conn.destination)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algebra::labels::{KeySet, Term};
+    use crate::ir::sets::tests::pod_set;
+    use crate::ir::NAMESPACE_NAME_LABEL;
+    use crate::{Database, Program};
+    use proptest::prelude::*;
+
+    /// Big sets too, past the size where normalising stops pruning.
+    fn any_pod_set() -> impl Strategy<Value = PodSet> {
+        let filler = proptest::collection::vec((0..40usize, 0..4usize), 0..120).prop_map(|pairs| {
+            PodSet::from_terms(pairs.into_iter().map(|(ns, app)| {
+                let name = ["a", "b", "c"]
+                    .get(ns)
+                    .map_or(format!("ns-{ns}"), |n| n.to_string());
+                PodTerm {
+                    namespace: Term::from_constraints([(NAMESPACE_NAME_LABEL, KeySet::eq(name))]),
+                    pod: Term::from_constraints([("app", KeySet::eq(format!("a{app}")))]),
+                }
+            }))
+        });
+        (pod_set(6), filler).prop_map(|(a, b)| a.union(&b))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Bucketed pods hold exactly the terms the plain operations give.
+        #[test]
+        fn pods_agree_with_pod_sets(start in any_pod_set(), steps in proptest::collection::vec(any_pod_set(), 1..5)) {
+            let mut plain = start.clone();
+            let mut pods = Pods::new(start);
+            for other in &steps {
+                prop_assert_eq!(pods.intersection(other).into_set(), plain.intersection(other));
+                plain = plain.difference(other);
+                pods.subtract(other);
+                prop_assert_eq!(pods.clone().into_set(), plain.clone());
+            }
+        }
+    }
+
+    fn ir_of(text: &str) -> Ir {
+        let mut db = Database::default();
+        let file = db.set_file("test.npl", text.to_string());
+        let program = Program::new(&db, vec![file]);
+        let ir = crate::ir::lower(&db, program).clone();
+        ir.unwrap_or_else(|| panic!("the program has errors:\n{text}"))
+    }
+
+    #[test]
+    fn a_rule_split_into_too_many_pieces_is_refused() {
+        // Each deny cuts every piece of the allow in three (outside its
+        // sources; its sources to other destinations; the rest of the
+        // ports), so eight denies make 3^8 pieces.
+        let mut text = String::from("zone a { namespace \"a\" }\nzone b { namespace \"b\" }\n");
+        for i in 0..8 {
+            text.push_str(&format!(
+                "zone s{i} {{ namespace \"a\"; pods k{i} = \"1\" }}\nzone d{i} {{ namespace \"b\"; pods k{i} = \"1\" }}\n"
+            ));
+        }
+        text.push_str("tier first {\n");
+        for i in 0..8 {
+            text.push_str(&format!("  deny s{i} -> d{i} : {}\n", 100 + i));
+        }
+        text.push_str("}\nallow a -> b : 1-1000\n");
+        let err = match allow_table(&ir_of(&text)) {
+            Ok(_) => panic!("expected the piece limit"),
+            Err(err) => err,
+        };
+        assert!(err.message.contains("more than 4096 pieces"), "{err:?}");
+        assert!(err.rule.is_some() && err.deny.is_some(), "{err:?}");
     }
 }

@@ -176,10 +176,17 @@ codes! {
     NeedsNamespaces = "E0406", "namespaces selected by label need an inventory";
     MixedL4L7 = "E0407", "L4-only and L7 rules on the same port";
     DenyNotExpressible = "E0408", "deny not expressible on target";
+    GatewayNotAddressable = "E0420", "gateway cannot be addressed by Istio";
+    WildcardViaHost = "E0421", "wildcard host through an egress gateway";
+    ViaSourceNotScoped = "E0422", "`via` source not scoped to named namespaces";
+    ViaPortNotRoutable = "E0423", "port not routable through the egress gateway";
+    ViaL7NotRoutable = "E0424", "filter not applicable at the egress gateway";
+    ViaHostConflict = "E0425", "host routed two ways";
     UnusedDefinition = "W0001", "unused definition";
     AllowAllPorts = "W0002", "`allow` without ports";
     EmptyZone = "W0003", "zone selects nothing";
     DuplicateImport = "W0004", "module imported twice";
+    ViaWithoutIstio = "W0005", "`via` without the istio target";
 }
 
 impl Code {

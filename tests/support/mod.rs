@@ -19,6 +19,7 @@ pub mod alphabet;
 pub mod inventory;
 pub mod program;
 pub mod scale;
+pub mod schemas;
 
 use nplc_compiler::ir::Ir;
 use nplc_compiler::{db, ir, render, Database, Diagnostic, Program};

@@ -16,6 +16,7 @@
 //! - [`Requirement`]: one Kubernetes `matchExpressions` entry, with `matches`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// The labels of one object.
 pub type Labels = BTreeMap<String, String>;
@@ -243,15 +244,16 @@ impl Requirement {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Term {
     /// `None`: the empty term (matches nothing). Otherwise no key set in the
-    /// map is empty or full.
-    keys: Option<BTreeMap<String, KeySet>>,
+    /// map is empty or full. Shared: terms are copied into every rule and
+    /// table entry that names them, and a copy is then one count.
+    keys: Option<Arc<BTreeMap<String, KeySet>>>,
 }
 
 impl Term {
     /// Matches every object.
     pub fn all() -> Self {
         Term {
-            keys: Some(BTreeMap::new()),
+            keys: Some(Arc::new(BTreeMap::new())),
         }
     }
 
@@ -274,7 +276,7 @@ impl Term {
 
     /// The per-key constraints, or `None` for the empty term.
     pub fn constraints(&self) -> Option<&BTreeMap<String, KeySet>> {
-        self.keys.as_ref()
+        self.keys.as_deref()
     }
 
     /// The constraint on one key (full when the key is not mentioned).
@@ -290,20 +292,26 @@ impl Term {
         let Some(keys) = &self.keys else {
             return Self::none();
         };
-        let narrowed = match keys.get(key) {
+        let current = keys.get(key);
+        let narrowed = match current {
             Some(current) => current.intersection(set),
             None => set.clone(),
         };
         if narrowed.is_empty() {
             return Self::none();
         }
-        let mut keys = keys.clone();
+        if current.map_or(narrowed.is_all(), |c| *c == narrowed) {
+            return self.clone();
+        }
+        let mut keys = BTreeMap::clone(keys);
         if narrowed.is_all() {
             keys.remove(key);
         } else {
             keys.insert(key.to_string(), narrowed);
         }
-        Term { keys: Some(keys) }
+        Term {
+            keys: Some(Arc::new(keys)),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -334,7 +342,7 @@ impl Term {
         };
         let mut prefix = self.clone();
         let mut pieces = Vec::new();
-        for (k, set) in keys {
+        for (k, set) in keys.iter() {
             if prefix.is_empty() {
                 break;
             }
@@ -354,6 +362,7 @@ impl Term {
         match (&self.keys, &other.keys) {
             (None, _) => true,
             (Some(_), None) => false,
+            (Some(mine), Some(theirs)) if Arc::ptr_eq(mine, theirs) => true,
             (Some(mine), Some(theirs)) => theirs
                 .iter()
                 .all(|(k, set)| mine.get(k).is_some_and(|m| m.subset(set))),
@@ -369,7 +378,7 @@ impl Term {
             return Vec::new();
         };
         let mut out: Vec<Vec<Requirement>> = vec![Vec::new()];
-        for (k, set) in keys {
+        for (k, set) in keys.iter() {
             let alternatives = set.to_requirements(k);
             out = out
                 .iter()
@@ -399,13 +408,15 @@ impl Term {
             return None;
         }
         let merged = self.constraint(key).union(&other.constraint(key));
-        let mut keys = a.clone();
+        let mut keys = BTreeMap::clone(a);
         if merged.is_all() {
             keys.remove(key);
         } else {
             keys.insert(key.clone(), merged);
         }
-        Some(Term { keys: Some(keys) })
+        Some(Term {
+            keys: Some(Arc::new(keys)),
+        })
     }
 }
 

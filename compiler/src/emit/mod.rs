@@ -4,6 +4,7 @@
 //! coded diagnostic naming the construct, the target and the way out.
 
 pub mod cilium;
+pub mod istio;
 pub mod kubernetes;
 mod names;
 pub mod selectors;
@@ -22,15 +23,17 @@ pub use names::resource_name;
 pub enum Target {
     Kubernetes,
     Cilium,
+    Istio,
 }
 
 impl Target {
-    pub const ALL: [Target; 2] = [Target::Kubernetes, Target::Cilium];
+    pub const ALL: [Target; 3] = [Target::Kubernetes, Target::Cilium, Target::Istio];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Target::Kubernetes => "kubernetes",
             Target::Cilium => "cilium",
+            Target::Istio => "istio",
         }
     }
 }
@@ -89,6 +92,7 @@ pub fn build(
     let mut resources = match target {
         Target::Kubernetes => kubernetes::emit(ir, &table, options, &sources)?,
         Target::Cilium => cilium::emit(ir, &table, &sources)?,
+        Target::Istio => istio::emit(db, program, ir, &sources)?,
     };
     resources.sort_by_key(Resource::sort_key);
     Ok(resources)
