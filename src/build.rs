@@ -38,6 +38,14 @@ pub struct BuildArgs {
     /// target when zones select namespaces by label.
     #[arg(long, value_name = "NS.yaml")]
     namespaces: Option<PathBuf>,
+    /// calico: no Tier resources; the program's tiers become order bands of
+    /// Calico's default tier, for clusters without tiers.
+    #[arg(long)]
+    calico_flat: bool,
+    /// calico: StagedNetworkPolicy / StagedGlobalNetworkPolicy, which Calico
+    /// reports on without enforcing (observe, then enforce).
+    #[arg(long)]
+    staged: bool,
     #[command(flatten)]
     diagnostics: OutputArgs,
 }
@@ -46,6 +54,7 @@ pub struct BuildArgs {
 enum TargetArg {
     Kubernetes,
     Cilium,
+    Calico,
     Istio,
 }
 
@@ -54,6 +63,7 @@ impl TargetArg {
         match self {
             TargetArg::Kubernetes => Target::Kubernetes,
             TargetArg::Cilium => Target::Cilium,
+            TargetArg::Calico => Target::Calico,
             TargetArg::Istio => Target::Istio,
         }
     }
@@ -68,10 +78,18 @@ pub fn build(args: &BuildArgs) -> Outcome {
     let mut targets: Vec<Target> = args.targets.iter().map(|t| t.target()).collect();
     targets.sort();
     targets.dedup();
-    let options = match namespaces_option(args.namespaces.as_deref()) {
+    let mut options = match namespaces_option(args.namespaces.as_deref()) {
         Ok(o) => o,
         Err(message) => return Outcome::Misuse(message),
     };
+    if (args.calico_flat || args.staged) && !targets.contains(&Target::Calico) {
+        return Outcome::Misuse(
+            "--calico-flat and --staged apply to the calico target: add `--target calico`"
+                .to_string(),
+        );
+    }
+    options.calico_flat = args.calico_flat;
+    options.calico_staged = args.staged;
     let mut built: Vec<(Target, Vec<Resource>)> = Vec::new();
     let mut errors: Vec<Diagnostic> = Vec::new();
     for &target in &targets {
@@ -152,6 +170,7 @@ fn namespaces_option(path: Option<&Path>) -> Result<emit::Options, String> {
     let found = inventory::load(source, empty).map_err(|e| e.to_string())?;
     Ok(emit::Options {
         namespaces: Some(found.namespaces),
+        ..emit::Options::default()
     })
 }
 

@@ -20,104 +20,23 @@ mod nca;
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use nplc_compiler::algebra::ports::Protocol;
-use nplc_compiler::emit::{self, yaml, Options, Resource, Target};
+use nplc_compiler::emit::{yaml, Resource, Target};
 use nplc_compiler::eval::{evaluate, Connection, ContainerPort, Endpoint, Pod, Transport};
-use nplc_compiler::{ir, names, render, Database, Diagnostic, Program};
+use nplc_compiler::{names, render};
 
 use cilium_oracle::Oracle;
 use nca::{PodYaml, PROTOCOLS};
 
 const NPLC: &str = env!("CARGO_BIN_EXE_nplc");
 
+use support::sources::{examples, Source};
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-// ------------------------------------------------------------------ building
-
-/// A program of files read from disk, or of one in-memory text.
-struct Source {
-    db: Database,
-    program: Program,
-}
-
-impl Source {
-    fn files(files: &[(String, String)]) -> Source {
-        let mut db = Database::default();
-        let roots = files
-            .iter()
-            .map(|(path, text)| db.set_file(path, text.clone()))
-            .collect();
-        let program = Program::new(&db, roots);
-        Source { db, program }
-    }
-
-    fn text(text: &str) -> Source {
-        Source::files(&[("policy.npl".to_string(), text.to_string())])
-    }
-
-    fn build(&self, target: Target) -> Result<Vec<Resource>, Vec<Diagnostic>> {
-        emit::build(&self.db, self.program, target, &Options::default())
-    }
-
-    fn built(&self, target: Target) -> Vec<Resource> {
-        match self.build(target) {
-            Ok(resources) => resources,
-            Err(diags) => panic!(
-                "the {} build failed:\n{}",
-                target.as_str(),
-                render::human(&self.db, &diags, false)
-            ),
-        }
-    }
-
-    fn ir(&self) -> ir::Ir {
-        match ir::lower(&self.db, self.program).clone() {
-            Some(ir) => ir,
-            None => panic!("the program has errors"),
-        }
-    }
-}
-
-/// Every example directory with its `.npl` files (relative paths).
-fn examples() -> Vec<(String, Vec<(String, String)>)> {
-    let dir = root().join("examples");
-    let mut out = Vec::new();
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("examples/")
-        .map(|e| e.expect("an entry").path())
-        .filter(|p| p.is_dir())
-        .collect();
-    entries.sort();
-    for example in entries {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&example)
-            .expect("an example")
-            .map(|e| e.expect("an entry").path())
-            .filter(|p| p.extension().is_some_and(|x| x == "npl"))
-            .collect();
-        files.sort();
-        let files = files
-            .iter()
-            .map(|p| {
-                let rel = p.strip_prefix(root()).expect("under the root");
-                (
-                    rel.display().to_string(),
-                    std::fs::read_to_string(p).expect("reading an example"),
-                )
-            })
-            .collect();
-        let name = example
-            .file_name()
-            .expect("a name")
-            .to_string_lossy()
-            .to_string();
-        out.push((name, files));
-    }
-    out
 }
 
 fn uses_via(source: &Source) -> bool {

@@ -29,10 +29,9 @@ use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::Value;
 
-use nca::{compare, root, PodYaml};
-use support::inventory::{inventory_strategy, Inventory};
-use support::program::{program_strategy, Action, GenProgram, PortSpec, RuleDef};
-use support::GenConfig;
+use nca::{compare, root};
+use support::inventory::inventory_strategy;
+use support::program::program_strategy;
 
 const NPLC: &str = env!("CARGO_BIN_EXE_nplc");
 
@@ -541,84 +540,6 @@ fn generated_seed() -> u64 {
         .unwrap_or(0x6b38_7300)
 }
 
-/// Programs for an address-and-selector target: the generator's defaults
-/// without the constructs NetworkPolicy has no words for (names, L7,
-/// entities) and with named ports rare in denies (a named port minus a
-/// number is not exact on any target). ICMP, which the generator draws
-/// into port lists, is dropped from allows for the same reason; denies keep
-/// it.
-fn kubernetes_config() -> GenConfig {
-    GenConfig {
-        allow_fqdn: 0,
-        deny_fqdn: 0,
-        allow_l7: 0,
-        deny_l7: 0,
-        entities: 0,
-        deny_named_port: 0,
-        allow_named_port: 3,
-        via_per_mille: 40,
-        isolation: [4, 2, 2, 1, 1],
-        builtin_zones: 3,
-        ..GenConfig::default()
-    }
-}
-
-fn without_icmp_allows(mut program: GenProgram) -> GenProgram {
-    let fix = |rule: &mut RuleDef| {
-        if rule.action == Action::Allow {
-            if let Some(ports) = &mut rule.ports {
-                ports.retain(|p| *p != PortSpec::Icmp);
-                if ports.is_empty() {
-                    ports.push(PortSpec::Bare(8080));
-                }
-            }
-        }
-    };
-    program
-        .tiers
-        .iter_mut()
-        .flat_map(|t| t.rules.iter_mut())
-        .for_each(fix);
-    program.rules.iter_mut().for_each(fix);
-    program
-}
-
-/// A generated inventory as kubectl YAML; pods are named after their `app`
-/// label and index.
-fn inventory_files(inventory: &Inventory, dir: &Path) -> (PathBuf, PathBuf) {
-    let namespaces: Vec<(String, BTreeMap<String, String>)> = inventory
-        .namespaces
-        .iter()
-        .map(|n| (n.name.clone(), n.labels.clone()))
-        .collect();
-    let pods: Vec<PodYaml> = inventory
-        .pods
-        .iter()
-        .enumerate()
-        .map(|(i, p)| PodYaml {
-            namespace: inventory.namespaces[p.namespace].name.clone(),
-            name: format!("{}-{i}", p.labels.get("app").map_or("pod", String::as_str)),
-            labels: p.labels.clone(),
-            ports: p
-                .ports
-                .iter()
-                .map(|c| {
-                    let protocol = match c.protocol {
-                        nplc_compiler::algebra::ports::Protocol::Tcp => "TCP",
-                        nplc_compiler::algebra::ports::Protocol::Udp => "UDP",
-                        nplc_compiler::algebra::ports::Protocol::Sctp => "SCTP",
-                    };
-                    (c.name.clone(), protocol.to_string(), c.number)
-                })
-                .collect(),
-        })
-        .collect();
-    let (ns_path, pods_path) = (dir.join("namespaces.yaml"), dir.join("pods.yaml"));
-    std::fs::write(&ns_path, nca::namespaces_yaml(&namespaces)).expect("writing namespaces");
-    std::fs::write(&pods_path, nca::pods_yaml(&pods)).expect("writing pods");
-    (ns_path, pods_path)
-}
-
 #[test]
 fn generated_programs_match_nca() {
     let started = Instant::now();
@@ -631,7 +552,10 @@ fn generated_programs_match_nca() {
             seed
         }),
     );
-    let strategy = (program_strategy(kubernetes_config()), inventory_strategy());
+    let strategy = (
+        program_strategy(nca::address_target_config()),
+        inventory_strategy(),
+    );
     let dir = nca::temp_dir("generated");
     // Draw until `wanted` programs built; rejections are counted.
     let mut samples: Vec<(usize, String, PathBuf, PathBuf, PathBuf, String)> = Vec::new();
@@ -643,13 +567,13 @@ fn generated_programs_match_nca() {
             "too many generated programs rejected: {rejected:?}"
         );
         let (program, inventory) = strategy.new_tree(&mut runner).expect("a program").current();
-        let program = without_icmp_allows(program);
+        let program = nca::without_icmp_allows(program);
         let case_dir = dir.join(format!("p{drawn:03}"));
         std::fs::create_dir_all(&case_dir).expect("a directory");
         let text = program.render();
         let file = case_dir.join("generated.npl");
         std::fs::write(&file, &text).expect("writing the program");
-        let (namespaces, pods) = inventory_files(&inventory, &case_dir);
+        let (namespaces, pods) = nca::inventory_files(&inventory, &case_dir);
         match build_kubernetes(&file, Some(&namespaces)) {
             Built::Yaml(yaml) => samples.push((drawn, text, file, namespaces, pods, yaml)),
             Built::Rejected(codes, rendered) => {

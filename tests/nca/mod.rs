@@ -18,6 +18,10 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
+use crate::support::inventory::Inventory;
+use crate::support::program::{Action, PortSpec, RuleDef};
+use crate::support::{GenConfig, GenProgram};
+
 // ------------------------------------------------------------------ tools
 
 pub fn root() -> &'static Path {
@@ -838,4 +842,84 @@ pub fn pods_yaml(pods: &[PodYaml]) -> String {
 fn list_yaml(items: Vec<Value>) -> String {
     let list = json!({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}});
     serde_yaml::to_string(&list).expect("YAML of JSON values")
+}
+
+// ------------------------------------------------------------------ generated programs
+
+/// Programs for an address-and-selector target: the generator's defaults
+/// without the constructs NetworkPolicy has no words for (names, L7,
+/// entities) and with named ports rare in denies (a named port minus a
+/// number is not exact on any target). ICMP, which the generator draws
+/// into port lists, is dropped from allows for the same reason; denies keep
+/// it.
+pub fn address_target_config() -> GenConfig {
+    GenConfig {
+        allow_fqdn: 0,
+        deny_fqdn: 0,
+        allow_l7: 0,
+        deny_l7: 0,
+        entities: 0,
+        deny_named_port: 0,
+        allow_named_port: 3,
+        via_per_mille: 40,
+        isolation: [4, 2, 2, 1, 1],
+        builtin_zones: 3,
+        ..GenConfig::default()
+    }
+}
+
+pub fn without_icmp_allows(mut program: GenProgram) -> GenProgram {
+    let fix = |rule: &mut RuleDef| {
+        if rule.action == Action::Allow {
+            if let Some(ports) = &mut rule.ports {
+                ports.retain(|p| *p != PortSpec::Icmp);
+                if ports.is_empty() {
+                    ports.push(PortSpec::Bare(8080));
+                }
+            }
+        }
+    };
+    program
+        .tiers
+        .iter_mut()
+        .flat_map(|t| t.rules.iter_mut())
+        .for_each(fix);
+    program.rules.iter_mut().for_each(fix);
+    program
+}
+
+/// A generated inventory as kubectl YAML; pods are named after their `app`
+/// label and index.
+pub fn inventory_files(inventory: &Inventory, dir: &Path) -> (PathBuf, PathBuf) {
+    let namespaces: Vec<(String, BTreeMap<String, String>)> = inventory
+        .namespaces
+        .iter()
+        .map(|n| (n.name.clone(), n.labels.clone()))
+        .collect();
+    let pods: Vec<PodYaml> = inventory
+        .pods
+        .iter()
+        .enumerate()
+        .map(|(i, p)| PodYaml {
+            namespace: inventory.namespaces[p.namespace].name.clone(),
+            name: format!("{}-{i}", p.labels.get("app").map_or("pod", String::as_str)),
+            labels: p.labels.clone(),
+            ports: p
+                .ports
+                .iter()
+                .map(|c| {
+                    let protocol = match c.protocol {
+                        nplc_compiler::algebra::ports::Protocol::Tcp => "TCP",
+                        nplc_compiler::algebra::ports::Protocol::Udp => "UDP",
+                        nplc_compiler::algebra::ports::Protocol::Sctp => "SCTP",
+                    };
+                    (c.name.clone(), protocol.to_string(), c.number)
+                })
+                .collect(),
+        })
+        .collect();
+    let (ns_path, pods_path) = (dir.join("namespaces.yaml"), dir.join("pods.yaml"));
+    std::fs::write(&ns_path, namespaces_yaml(&namespaces)).expect("writing namespaces");
+    std::fs::write(&pods_path, pods_yaml(&pods)).expect("writing pods");
+    (ns_path, pods_path)
 }

@@ -20,6 +20,7 @@ pub mod inventory;
 pub mod program;
 pub mod scale;
 pub mod schemas;
+pub mod sources;
 
 use nplc_compiler::ir::Ir;
 use nplc_compiler::{db, ir, render, Database, Diagnostic, Program};

@@ -3,6 +3,7 @@
 //! them into text. A backend that cannot express something exactly returns a
 //! coded diagnostic naming the construct, the target and the way out.
 
+pub mod calico;
 pub mod cilium;
 pub mod istio;
 pub mod kubernetes;
@@ -23,16 +24,23 @@ pub use names::resource_name;
 pub enum Target {
     Kubernetes,
     Cilium,
+    Calico,
     Istio,
 }
 
 impl Target {
-    pub const ALL: [Target; 3] = [Target::Kubernetes, Target::Cilium, Target::Istio];
+    pub const ALL: [Target; 4] = [
+        Target::Kubernetes,
+        Target::Cilium,
+        Target::Calico,
+        Target::Istio,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Target::Kubernetes => "kubernetes",
             Target::Cilium => "cilium",
+            Target::Calico => "calico",
             Target::Istio => "istio",
         }
     }
@@ -70,6 +78,10 @@ pub struct Options {
     /// The cluster's namespaces with their labels (`--namespaces`), needed by
     /// the kubernetes target for zones that select namespaces by label.
     pub namespaces: Option<Vec<crate::inventory::Namespace>>,
+    /// calico: no Tier resources; tiers become order bands of the default tier.
+    pub calico_flat: bool,
+    /// calico: Staged(Global)NetworkPolicy, to observe before enforcing.
+    pub calico_staged: bool,
 }
 
 /// Builds one target. Errors are the program's own diagnostics, or the
@@ -92,6 +104,7 @@ pub fn build(
     let mut resources = match target {
         Target::Kubernetes => kubernetes::emit(ir, &table, options, &sources)?,
         Target::Cilium => cilium::emit(ir, &table, &sources)?,
+        Target::Calico => calico::emit(ir, options, &sources)?,
         Target::Istio => istio::emit(db, program, ir, &sources)?,
     };
     resources.sort_by_key(Resource::sort_key);

@@ -1,0 +1,656 @@
+//! `--target calico`: projectcalico.org/v3 Tiers and (Global)NetworkPolicies.
+//!
+//! Calico has ordered tiers, ordered policies and Allow/Deny/Pass, so unlike
+//! the kubernetes and cilium targets this one is written from the IR's rules,
+//! not from the allow table, and the program's tiers stay visible:
+//!
+//! - Both sides of every rule: an egress rule in a policy selecting the
+//!   source's pods, an ingress rule in one selecting the destination's.
+//!   Calico decides a connection as egress at the source and ingress at the
+//!   destination; each side walks the same rules in the same order, so each
+//!   reaches the program's verdict, and a side that is not pods needs none.
+//! - Each declared tier is a Calico Tier (declaration order); in it the
+//!   policies holding its denies come before those holding its allows (the
+//!   first matching rule of a tier decides), and a last policy passes
+//!   every pod on to the next tier. Rules outside tiers go to Calico's
+//!   `default` tier, which ends with the isolation defaults written out: a
+//!   Deny for the pods of isolated zones, then an Allow for every pod. Every
+//!   pod is thus decided by these policies, whatever Calico's profiles say.
+//! - `--calico-flat` packs the same policies into order bands of the default
+//!   tier, without Tiers and Pass: falling through to the next band is the
+//!   next tier.
+//! - `--staged` writes Staged(Global)NetworkPolicies with the same contents.
+//!
+//! What Calico cannot say exactly is a coded error; see docs/targets.md.
+
+mod crd;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use self::crd::{Document, EntityRule, PolicySpec, Port, Rule, TierSpec, API_VERSION};
+use super::kubernetes::{dedup_errors, protocol_name};
+use super::names::{exact_zone, most_specific_zone, policy_name, resource_name};
+use super::selectors::pinned_names;
+use super::{metadata, target_error, Options, Resource, SourceLines, Target};
+use crate::algebra::ipset::IpSet;
+use crate::algebra::labels::{Operator, Requirement, Term};
+use crate::algebra::ports::{PortSet, Protocol, FIRST_PORT, LAST_PORT};
+use crate::allow::Direction;
+use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::ir::{Ir, PeerSet, PodSet, PodTerm, Rule as IrRule, Service, L7, NAMESPACE_NAME_LABEL};
+use crate::names::Entity;
+use crate::syntax::ast::Action;
+
+/// The namespace label Calico gives every namespace with its own name.
+pub const CALICO_NAMESPACE_NAME: &str = "projectcalico.org/name";
+/// The label Calico gives every pod (workload endpoint) with its namespace.
+const CALICO_POD_NAMESPACE: &str = "projectcalico.org/namespace";
+
+/// Calico Tier orders of the declared tiers: 100, 200, ... The `default`
+/// tier comes after them (order 1,000,000 since Calico 3.28; last before).
+const TIER_ORDER_STEP: u32 = 100;
+
+/// Policy orders inside a tier (or, flat, inside a tier's band).
+const DENY_ORDER: u32 = 100;
+const ALLOW_ORDER: u32 = 200;
+/// The end of a declared tier, and of the default tier.
+const PASS_ORDER: u32 = 1000;
+const ISOLATION_ORDER: u32 = 900;
+const FLAT_BAND: u32 = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Band {
+    Deny,
+    Allow,
+}
+
+/// The policy of one band of one tier for one selected pod term.
+#[derive(Default)]
+struct Policy {
+    ingress: BTreeSet<Rule>,
+    egress: BTreeSet<Rule>,
+    spans: Vec<Span>,
+    /// A rule matches addresses: the policy must be global, where a rule's
+    /// `notSelector` can keep pods out of its `nets` (see [`address_peers`]).
+    global: bool,
+}
+
+type Problem = (Code, String, &'static str);
+
+pub fn emit(
+    ir: &Ir,
+    options: &Options,
+    sources: &SourceLines<'_>,
+) -> Result<Vec<Resource>, Vec<Diagnostic>> {
+    let mut policies: BTreeMap<(usize, Band, PodTerm), Policy> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (tier_index, tier) in ir.tiers.iter().enumerate() {
+        for rule in &tier.rules {
+            if let Err((code, message, help)) = add_rule(&mut policies, tier_index, rule) {
+                errors.push(target_error(code, rule.span, Target::Calico, message, help));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        dedup_errors(&mut errors);
+        return Err(errors);
+    }
+    let writer = Writer {
+        ir,
+        flat: options.calico_flat,
+        staged: options.calico_staged,
+        sources,
+    };
+    Ok(writer.resources(policies))
+}
+
+fn add_rule(
+    policies: &mut BTreeMap<(usize, Band, PodTerm), Policy>,
+    tier: usize,
+    rule: &IrRule,
+) -> Result<(), Problem> {
+    let band = match rule.action {
+        Action::Allow => Band::Allow,
+        Action::Deny => Band::Deny,
+    };
+    let action = match rule.action {
+        Action::Allow => "Allow",
+        Action::Deny => "Deny",
+    };
+    let variants = service_variants(&rule.service)?;
+    for (direction, local, remote) in [
+        (Direction::Egress, &rule.source, &rule.destination),
+        (Direction::Ingress, &rule.destination, &rule.source),
+    ] {
+        if local.pods.is_empty() {
+            continue;
+        }
+        let (peers, global) = peers(remote, direction, rule.action)?;
+        let rules: Vec<Rule> = peers
+            .iter()
+            .flat_map(|peer| {
+                variants.iter().map(move |(protocol, ports)| {
+                    calico_rule(action, direction, peer, *protocol, ports)
+                })
+            })
+            .collect();
+        if rules.is_empty() {
+            continue;
+        }
+        for term in &local.pods.terms {
+            let policy = policies.entry((tier, band, term.clone())).or_default();
+            let side = match direction {
+                Direction::Ingress => &mut policy.ingress,
+                Direction::Egress => &mut policy.egress,
+            };
+            side.extend(rules.iter().cloned());
+            policy.spans.push(rule.span);
+            policy.global |= global;
+        }
+    }
+    Ok(())
+}
+
+fn calico_rule(
+    action: &'static str,
+    direction: Direction,
+    peer: &EntityRule,
+    protocol: Option<&'static str>,
+    ports: &[Port],
+) -> Rule {
+    let ports_only = EntityRule {
+        ports: ports.to_vec(),
+        ..EntityRule::default()
+    };
+    let some = |e: EntityRule| (!e.is_empty()).then_some(e);
+    match direction {
+        Direction::Ingress => Rule {
+            action,
+            protocol,
+            source: some(peer.clone()),
+            destination: some(ports_only),
+        },
+        Direction::Egress => Rule {
+            action,
+            protocol,
+            source: None,
+            destination: some(EntityRule {
+                ports: ports.to_vec(),
+                ..peer.clone()
+            }),
+        },
+    }
+}
+
+/// The peers of a rule side as Calico entity rules (an empty one matches
+/// everything), and whether one of them matches addresses.
+fn peers(
+    remote: &PeerSet,
+    direction: Direction,
+    action: Action,
+) -> Result<(Vec<EntityRule>, bool), Problem> {
+    let all_addresses = remote.ips == IpSet::all();
+    for entity in &remote.entities {
+        // Like every NetworkPolicy implementation, Calico lets a node reach
+        // its own pods (kubelet probes): an allow from it needs nothing.
+        let always_allowed = direction == Direction::Ingress
+            && action == Action::Allow
+            && matches!(entity, Entity::Host | Entity::Health);
+        if !always_allowed && !all_addresses {
+            return Err((
+                Code::EntityNotExpressible,
+                format!("Calico has no selector for `{}`", entity.name()),
+                "name its addresses with a `cidr` peer instead (for the API server, the endpoints of `kubernetes.default`), or build for `--target cilium`, which has entities",
+            ));
+        }
+    }
+    // "Every name" (from `world`) with every address is enforced by address.
+    let by_address = remote.fqdns.is_empty() || (remote.fqdns.is_all() && all_addresses);
+    if !by_address {
+        let names: Vec<String> = remote
+            .fqdns
+            .patterns()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        return Err((
+            Code::FqdnNeedsVia,
+            format!(
+                "Calico (open source) cannot match host names ({})",
+                if names.is_empty() { "every name".to_string() } else { names.join(", ") }
+            ),
+            "route the traffic through an egress gateway with `via` (see `gateway`), or build for `--target cilium`, which matches names with toFQDNs",
+        ));
+    }
+    if remote.pods == PodSet::all() && all_addresses {
+        return Ok((vec![EntityRule::default()], false));
+    }
+    let mut out: Vec<EntityRule> = remote
+        .pods
+        .terms
+        .iter()
+        .map(|term| EntityRule {
+            namespace_selector: Some(namespace_selector(&term.namespace)),
+            selector: pod_selector(&term.pod),
+            ..EntityRule::default()
+        })
+        .collect();
+    let addresses = address_peers(remote);
+    let global = !addresses.is_empty();
+    out.extend(addresses);
+    Ok((out, global))
+}
+
+/// Calico matches `nets` by address, pods' addresses included; the program's
+/// addresses are outside the pod network. `notSelector` keeps every pod out
+/// (pods carry `projectcalico.org/namespace`); in a GlobalNetworkPolicy it is
+/// not scoped to a namespace, so such rules live in global policies.
+fn address_peers(remote: &PeerSet) -> Vec<EntityRule> {
+    remote
+        .ips
+        .to_blocks()
+        .into_iter()
+        .map(|(cidr, excepts)| EntityRule {
+            not_selector: Some(format!("has({CALICO_POD_NAMESPACE})")),
+            nets: vec![cidr.to_string()],
+            not_nets: excepts.iter().map(|e| e.to_string()).collect(),
+            ..EntityRule::default()
+        })
+        .collect()
+}
+
+/// A service as (protocol, destination ports) pairs, one Calico rule each;
+/// `(None, [])` is every protocol and port.
+/// A protocol (`None`: every one) with its destination ports (none: all).
+type Variant = (Option<&'static str>, Vec<Port>);
+
+fn service_variants(service: &Service) -> Result<Vec<Variant>, Problem> {
+    match &service.l7 {
+        L7::Any => {}
+        // Every name: what an FQDN allow's lookups are; no filter at all.
+        L7::Dns(names) if names.iter().all(|n| n == "*") => {}
+        _ => {
+            return Err((
+                Code::L7NotSupported,
+                "nplc does not write Calico's application-layer policy, so `http` and `dns` filters cannot be enforced".to_string(),
+                "build for `--target cilium`, which enforces `http` and `dns` rules, or drop the L7 block",
+            ))
+        }
+    }
+    let ports = &service.ports;
+    if *ports == PortSet::all() {
+        return Ok(vec![(None, Vec::new())]);
+    }
+    let mut out = Vec::new();
+    for protocol in Protocol::ALL {
+        let ranges = ports.ranges(protocol).ranges();
+        let named = ports
+            .named_ports()
+            .iter()
+            .filter(|(p, _)| *p == protocol)
+            .map(|(_, name)| Port::Text(name.clone()));
+        if ranges == [(FIRST_PORT, LAST_PORT)] {
+            out.push((Some(protocol_name(protocol)), Vec::new()));
+            continue;
+        }
+        let list: Vec<Port> = ranges
+            .iter()
+            .map(|&(lo, hi)| {
+                if lo == hi {
+                    Port::Number(lo)
+                } else {
+                    Port::Text(format!("{lo}:{hi}"))
+                }
+            })
+            .chain(named)
+            .collect();
+        if !list.is_empty() {
+            out.push((Some(protocol_name(protocol)), list));
+        }
+    }
+    if ports.has_icmp() {
+        out.push((Some("ICMP"), Vec::new()));
+        out.push((Some("ICMPv6"), Vec::new()));
+    }
+    Ok(out)
+}
+
+// ------------------------------------------------------------------ selectors
+
+/// A pod term's labels as a Calico selector; `None` for every pod.
+fn pod_selector(term: &Term) -> Option<String> {
+    let text = selector(term, false);
+    (text != "all()").then_some(text)
+}
+
+/// A namespace term as a Calico namespace selector (the namespace's own name
+/// through `projectcalico.org/name`).
+fn namespace_selector(term: &Term) -> String {
+    selector(term, true)
+}
+
+fn selector(term: &Term, namespaces: bool) -> String {
+    let conjunctions = term.to_requirements();
+    match conjunctions.len() {
+        // The empty term is removed by the IR; keep the function total.
+        0 => "has(nplc.dev/none) && !has(nplc.dev/none)".to_string(),
+        1 => conjunction(&conjunctions[0], namespaces),
+        _ => conjunctions
+            .iter()
+            .map(|c| format!("({})", conjunction(c, namespaces)))
+            .collect::<Vec<_>>()
+            .join(" || "),
+    }
+}
+
+fn conjunction(requirements: &[Requirement], namespaces: bool) -> String {
+    if requirements.is_empty() {
+        return "all()".to_string();
+    }
+    requirements
+        .iter()
+        .map(|r| {
+            let key = if namespaces && r.key == NAMESPACE_NAME_LABEL {
+                CALICO_NAMESPACE_NAME
+            } else {
+                r.key.as_str()
+            };
+            requirement(key, &r.op)
+        })
+        .collect::<Vec<_>>()
+        .join(" && ")
+}
+
+/// Label values are DNS-label-like (checked by nplc), so they never contain a
+/// quote. `!=` and `not in` match pods without the key, in Calico as in the
+/// program.
+fn requirement(key: &str, op: &Operator) -> String {
+    let list = |values: &BTreeSet<String>| {
+        values
+            .iter()
+            .map(|v| format!("'{v}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match op {
+        Operator::In(values) if values.len() == 1 => format!("{key} == {}", list(values)),
+        Operator::In(values) => format!("{key} in {{{}}}", list(values)),
+        Operator::NotIn(values) if values.len() == 1 => format!("{key} != {}", list(values)),
+        Operator::NotIn(values) => format!("{key} not in {{{}}}", list(values)),
+        Operator::Exists => format!("has({key})"),
+        Operator::DoesNotExist => format!("!has({key})"),
+    }
+}
+
+// ------------------------------------------------------------------ documents
+
+struct Writer<'a, 'db> {
+    ir: &'a Ir,
+    flat: bool,
+    staged: bool,
+    sources: &'a SourceLines<'db>,
+}
+
+/// Where a policy lives and what it selects.
+struct Subject {
+    namespace: Option<String>,
+    selector: String,
+    namespace_selector: Option<String>,
+}
+
+impl Writer<'_, '_> {
+    fn resources(&self, policies: BTreeMap<(usize, Band, PodTerm), Policy>) -> Vec<Resource> {
+        let mut out = Vec::new();
+        let mut taken = BTreeSet::new();
+        let default_tier = self.ir.tiers.len().saturating_sub(1);
+        if !self.flat {
+            for (index, tier) in self.ir.tiers.iter().enumerate().take(default_tier) {
+                let order = (index as u32 + 1) * TIER_ORDER_STEP;
+                let spans: Vec<Span> = tier.rules.iter().map(|r| r.span).collect();
+                let document = Document {
+                    api_version: API_VERSION,
+                    kind: "Tier",
+                    metadata: metadata(&tier.name, None, &self.sources.describe(&spans)),
+                    spec: TierSpec { order },
+                };
+                out.push(resource("Tier", None, &tier.name, &document));
+                out.push(self.pass_policy(index, &spans));
+            }
+        }
+        for ((tier, band, term), policy) in policies {
+            let word = match band {
+                Band::Deny => "deny",
+                Band::Allow => "allow",
+            };
+            let direction = if policy.egress.is_empty() {
+                Direction::Ingress
+            } else {
+                Direction::Egress
+            };
+            let name = policy_name(
+                exact_zone(self.ir, &term, direction),
+                true,
+                word,
+                most_specific_zone(self.ir, &term, direction),
+                &format!("{term:?}"),
+                |n| taken.contains(&self.full_name(tier, n)),
+            );
+            let name = self.full_name(tier, &name);
+            taken.insert(name.clone());
+            let band_order = match band {
+                Band::Deny => DENY_ORDER,
+                Band::Allow => ALLOW_ORDER,
+            };
+            let subject = subject(&term, policy.global);
+            out.push(self.policy(
+                &name,
+                tier,
+                self.order(tier, band_order),
+                subject,
+                policy.ingress.into_iter().collect(),
+                policy.egress.into_iter().collect(),
+                &policy.spans,
+            ));
+        }
+        out.extend(self.isolation(default_tier, &mut taken));
+        out
+    }
+
+    /// `TIER.NAME` in a declared tier (the Calico API wants the prefix),
+    /// `TIER-NAME` in the flat layout, `NAME` in the default tier.
+    fn full_name(&self, tier: usize, name: &str) -> String {
+        let default_tier = self.ir.tiers.len().saturating_sub(1);
+        match self.ir.tiers.get(tier) {
+            Some(t) if tier != default_tier && self.flat => resource_name(&[&t.name, name]),
+            Some(t) if tier != default_tier => format!("{}.{name}", t.name),
+            _ => name.to_string(),
+        }
+    }
+
+    fn order(&self, tier: usize, within: u32) -> u32 {
+        if self.flat {
+            (tier as u32 + 1) * FLAT_BAND + within
+        } else {
+            within
+        }
+    }
+
+    /// The end of a declared tier: what no rule of it matched goes on.
+    fn pass_policy(&self, tier: usize, spans: &[Span]) -> Resource {
+        let pass = || Rule {
+            action: "Pass",
+            protocol: None,
+            source: None,
+            destination: None,
+        };
+        self.policy(
+            &self.full_name(tier, "nplc-pass"),
+            tier,
+            PASS_ORDER,
+            every_pod(),
+            vec![pass()],
+            vec![pass()],
+            spans,
+        )
+    }
+
+    /// The isolation defaults, last in the default tier: Deny for the pods of
+    /// isolated zones, then Allow for every pod.
+    fn isolation(&self, default_tier: usize, taken: &mut BTreeSet<String>) -> Vec<Resource> {
+        let mut isolated: BTreeMap<PodTerm, (bool, bool, Vec<Span>)> = BTreeMap::new();
+        for zone in &self.ir.zones {
+            if !zone.isolation.ingress && !zone.isolation.egress {
+                continue;
+            }
+            for term in &zone.pods.terms {
+                let entry = isolated.entry(term.clone()).or_default();
+                entry.0 |= zone.isolation.ingress;
+                entry.1 |= zone.isolation.egress;
+                entry.2.extend(zone.span);
+            }
+        }
+        let deny = || Rule {
+            action: "Deny",
+            protocol: None,
+            source: None,
+            destination: None,
+        };
+        let mut out = Vec::new();
+        let mut all_spans = Vec::new();
+        for (term, (ingress, egress, spans)) in isolated {
+            let direction = if ingress {
+                Direction::Ingress
+            } else {
+                Direction::Egress
+            };
+            let name = policy_name(
+                exact_zone(self.ir, &term, direction),
+                true,
+                "isolation",
+                most_specific_zone(self.ir, &term, direction),
+                &format!("{term:?}"),
+                |n| taken.contains(n),
+            );
+            taken.insert(name.clone());
+            out.push(self.policy(
+                &name,
+                default_tier,
+                self.order(default_tier, ISOLATION_ORDER),
+                subject(&term, false),
+                if ingress { vec![deny()] } else { Vec::new() },
+                if egress { vec![deny()] } else { Vec::new() },
+                &spans,
+            ));
+            all_spans.extend(spans);
+        }
+        let allow = || Rule {
+            action: "Allow",
+            protocol: None,
+            source: None,
+            destination: None,
+        };
+        out.push(self.policy(
+            "nplc-unisolated-allow",
+            default_tier,
+            self.order(default_tier, PASS_ORDER),
+            every_pod(),
+            vec![allow()],
+            vec![allow()],
+            &all_spans,
+        ));
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn policy(
+        &self,
+        name: &str,
+        tier: usize,
+        order: u32,
+        subject: Subject,
+        ingress: Vec<Rule>,
+        egress: Vec<Rule>,
+        spans: &[Span],
+    ) -> Resource {
+        let default_tier = self.ir.tiers.len().saturating_sub(1);
+        let tier_name = (!self.flat && tier != default_tier)
+            .then(|| self.ir.tiers.get(tier).map(|t| t.name.clone()))
+            .flatten();
+        let mut types = Vec::new();
+        if !ingress.is_empty() {
+            types.push("Ingress");
+        }
+        if !egress.is_empty() {
+            types.push("Egress");
+        }
+        let global = subject.namespace.is_none();
+        let kind = match (self.staged, global) {
+            (false, false) => "NetworkPolicy",
+            (false, true) => "GlobalNetworkPolicy",
+            (true, false) => "StagedNetworkPolicy",
+            (true, true) => "StagedGlobalNetworkPolicy",
+        };
+        let document = Document {
+            api_version: API_VERSION,
+            kind,
+            metadata: metadata(
+                name,
+                subject.namespace.as_deref(),
+                &self.sources.describe(spans),
+            ),
+            spec: PolicySpec {
+                tier: tier_name,
+                order,
+                selector: subject.selector,
+                namespace_selector: subject.namespace_selector,
+                types,
+                ingress,
+                egress,
+                staged_action: self.staged.then_some("Set"),
+            },
+        };
+        resource(kind, subject.namespace.as_deref(), name, &document)
+    }
+}
+
+/// A term pinned to one namespace by name is a NetworkPolicy there, unless
+/// the policy must be global; anything else a GlobalNetworkPolicy whose
+/// `namespaceSelector` states the namespaces (so it selects pods only).
+fn subject(term: &PodTerm, global: bool) -> Subject {
+    let selector = pod_selector(&term.pod).unwrap_or_else(|| "all()".to_string());
+    match pinned_names(&term.namespace).as_deref() {
+        Some([namespace]) if !global => Subject {
+            namespace: Some(namespace.clone()),
+            selector,
+            namespace_selector: None,
+        },
+        _ => Subject {
+            namespace: None,
+            selector,
+            namespace_selector: Some(namespace_selector(&term.namespace)),
+        },
+    }
+}
+
+fn every_pod() -> Subject {
+    Subject {
+        namespace: None,
+        selector: "all()".to_string(),
+        namespace_selector: Some("all()".to_string()),
+    }
+}
+
+fn resource<S: serde::Serialize>(
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+    document: &Document<S>,
+) -> Resource {
+    Resource {
+        api_version: API_VERSION.to_string(),
+        kind: kind.to_string(),
+        namespace: namespace.map(str::to_string),
+        name: name.to_string(),
+        document: serde_json::to_value(document).unwrap_or(serde_json::Value::Null),
+    }
+}

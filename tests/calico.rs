@@ -1,0 +1,348 @@
+//! `--target calico`: what it writes and that it means what the program means.
+//!
+//! - every example builds, or fails with the codes [`EXAMPLES_THAT_FAIL`]
+//!   lists; the output of those that build, and of the cases below, is
+//!   snapshotted and every document validates against
+//!   `../shared/schemas/projectcalico.org` (check-jsonschema from `.venv`);
+//! - `--calico-flat` output read by network-config-analyzer (`nca
+//!   --connectivity`, which reads Calico NetworkPolicy/GlobalNetworkPolicy
+//!   with `order` and Allow/Deny/Pass but not tiers) has the connectivity
+//!   `nplc matrix` computes, on the examples that build and on generated
+//!   programs with generated inventories. nca learns namespace names through
+//!   the `projectcalico.org/name` label, which Calico gives every namespace:
+//!   the inventories given to nca carry it;
+//! - the tiered output is proved the same way by `tests/calico_tiers.rs`.
+//!
+//! nca's generated programs are those of the kubernetes proof
+//! ([`nca::address_target_config`]): no names, L7 or entities, which the
+//! calico target refuses or nca does not read.
+
+mod nca;
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nplc_compiler::emit::{yaml, Options, Resource, Target};
+use nplc_compiler::render;
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+use nca::{compare, root};
+use support::inventory::inventory_strategy;
+use support::program::program_strategy;
+use support::sources::{examples, Source};
+
+const NPLC: &str = env!("CARGO_BIN_EXE_nplc");
+
+/// Examples the calico target refuses, with the codes it gives.
+const EXAMPLES_THAT_FAIL: &[(&str, &[&str])] = &[
+    // HTTP filters; `kube-apiserver`.
+    ("cks-zero-trust", &["E0403", "E0405"]),
+    // toFQDNs without `via`; a `dns { }` filter.
+    ("fqdn-egress-gateway", &["E0402", "E0403"]),
+    // `kube-apiserver` (std/homelab's kube-api access, platform rules), `host`.
+    ("homelab", &["E0405"]),
+    // `allow backend -> stripe : 443` matches a host name.
+    ("three-tier", &["E0402"]),
+];
+
+fn calico_schema(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "Tier" => "projectcalico.org/tier_v3.json",
+        "NetworkPolicy" => "projectcalico.org/networkpolicy_v3.json",
+        "GlobalNetworkPolicy" => "projectcalico.org/globalnetworkpolicy_v3.json",
+        "StagedNetworkPolicy" => "projectcalico.org/stagednetworkpolicy_v3.json",
+        "StagedGlobalNetworkPolicy" => "projectcalico.org/stagedglobalnetworkpolicy_v3.json",
+        _ => return None,
+    })
+}
+
+fn validate(origin: &str, resources: &[Resource]) {
+    let documents: Vec<(String, Resource)> = resources
+        .iter()
+        .map(|r| (origin.to_string(), r.clone()))
+        .collect();
+    support::schemas::validate(&documents, calico_schema);
+}
+
+fn options(flat: bool, staged: bool) -> Options {
+    Options {
+        calico_flat: flat,
+        calico_staged: staged,
+        ..Options::default()
+    }
+}
+
+fn snapshot(name: &str, text: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(true);
+    settings.set_snapshot_path(root().join("tests/snapshots"));
+    settings.bind(|| insta::assert_snapshot!(name.to_string(), text));
+}
+
+/// Error codes of a failed build, sorted.
+fn codes(diags: &[nplc_compiler::Diagnostic]) -> BTreeSet<String> {
+    diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.code.as_str().to_string())
+        .collect()
+}
+
+// ------------------------------------------------------------------ examples
+
+#[test]
+fn examples_build_validate_and_are_snapshotted_or_fail_with_their_codes() {
+    for (name, files) in examples() {
+        let source = Source::files(&files);
+        let expected = EXAMPLES_THAT_FAIL.iter().find(|(n, _)| *n == name);
+        match (
+            source.build_with(Target::Calico, &options(false, false)),
+            expected,
+        ) {
+            (Ok(resources), None) => {
+                validate(&format!("examples/{name}"), &resources);
+                snapshot(&format!("example_{name}"), &yaml::stream(&resources));
+                // The flat and staged layouts validate too.
+                for (flat, staged) in [(true, false), (false, true)] {
+                    let other = source
+                        .build_with(Target::Calico, &options(flat, staged))
+                        .unwrap_or_else(|_| {
+                            panic!("examples/{name} builds tiered but not flat/staged")
+                        });
+                    validate(
+                        &format!("examples/{name} (flat {flat}, staged {staged})"),
+                        &other,
+                    );
+                }
+            }
+            (Err(diags), Some((_, want))) => {
+                let want: BTreeSet<String> = want.iter().map(|c| c.to_string()).collect();
+                assert_eq!(
+                    codes(&diags),
+                    want,
+                    "examples/{name} fails on calico with other codes than EXAMPLES_THAT_FAIL says:\n{}",
+                    render::human(&source.db, &diags, false)
+                );
+            }
+            (Ok(_), Some(_)) => {
+                panic!("examples/{name} now builds on calico: remove it from EXAMPLES_THAT_FAIL")
+            }
+            (Err(diags), None) => panic!(
+                "examples/{name} does not build on calico:\n{}",
+                render::human(&source.db, &diags, false)
+            ),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ cases
+
+const TIERS: &str = r#"
+zone web { namespace "shop"; pods app = "web" }
+zone api { namespace "shop"; pods app = "api", track != "canary" }
+zone data { namespaces tier in ("data", "cache") }
+zone ops { pods has team, not has temporary; isolate egress }
+
+tier security {
+  deny cluster -> cidr 169.254.169.254/32
+  deny web -> data
+}
+tier platform {
+  allow ops -> cluster : 22
+}
+allow web -> api : 8080
+allow api -> data : 5432, tcp/6379
+deny api -> data : 6379
+"#;
+
+const PEERS_AND_PORTS: &str = r#"
+zone app { namespace "app" }
+external corp = cidr 10.0.0.0/8 except 10.1.0.0/16, 10.2.0.0/16
+external v6 = cidr 2001:db8::/32
+allow app -> {corp, v6} : 443, udp/5000-5100, sctp/3868, tcp/metrics
+allow world -> app : 8443
+allow app -> world : icmp
+allow health -> app : 8080
+"#;
+
+#[test]
+fn cases_validate_and_are_snapshotted() {
+    for (name, text, flat, staged) in [
+        ("tiers", TIERS, false, false),
+        ("tiers_flat", TIERS, true, false),
+        ("tiers_staged", TIERS, false, true),
+        ("peers_and_ports", PEERS_AND_PORTS, false, false),
+    ] {
+        let source = Source::text(text);
+        let resources = source
+            .build_with(Target::Calico, &options(flat, staged))
+            .unwrap_or_else(|diags| {
+                panic!("{name}:\n{}", render::human(&source.db, &diags, false))
+            });
+        validate(name, &resources);
+        snapshot(&format!("case_{name}"), &yaml::stream(&resources));
+    }
+}
+
+#[test]
+fn what_calico_cannot_say_fails_with_its_code() {
+    let base = "zone a { namespace \"a\" }\nzone b { namespace \"b\" }\n";
+    for (name, rule, code) in [
+        ("fqdn", "allow a -> fqdn \"api.example.com\" : 443", "E0402"),
+        ("http", "allow a -> b : 80 http { GET \"/\" }", "E0403"),
+        ("apiserver", "allow a -> kube-apiserver : 443", "E0405"),
+        ("deny_from_host", "deny host -> a", "E0405"),
+    ] {
+        let text = format!("{base}{rule}\nallow a -> b : 1\n");
+        let source = Source::text(&text);
+        let Err(diags) = source.build(Target::Calico) else {
+            panic!("{name} builds on calico");
+        };
+        assert_eq!(codes(&diags), BTreeSet::from([code.to_string()]), "{name}");
+        snapshot(
+            &format!("error_{name}"),
+            &format!("{text}\n{}", render::human(&source.db, &diags, false)),
+        );
+    }
+}
+
+#[test]
+fn calico_flags_need_the_calico_target() {
+    let example = root().join("examples/calico-tiers");
+    for flag in ["--calico-flat", "--staged"] {
+        let output = Command::new(NPLC)
+            .args(["build", "--target", "kubernetes", flag])
+            .arg(&example)
+            .output()
+            .expect("running nplc");
+        assert_eq!(output.status.code(), Some(2), "{flag}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("--target calico"));
+    }
+}
+
+// ------------------------------------------------------------------ nca, flat
+
+/// A copy of a namespaces file with the label Calico gives every namespace.
+fn with_calico_names(namespaces: &Path, dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(namespaces).expect("reading namespaces");
+    let mut list: serde_yaml::Value = serde_yaml::from_str(&text).expect("namespaces YAML");
+    for item in list["items"].as_sequence_mut().into_iter().flatten() {
+        let name = item["metadata"]["name"].clone();
+        if let Some(labels) = item["metadata"]["labels"].as_mapping_mut() {
+            labels.insert("projectcalico.org/name".into(), name);
+        }
+    }
+    let path = dir.join("calico-namespaces.yaml");
+    std::fs::write(&path, serde_yaml::to_string(&list).expect("YAML")).expect("writing");
+    path
+}
+
+/// nca on the flat output equals `nplc matrix`; `Err` with the differences.
+fn compare_flat(
+    what: &str,
+    paths: &[PathBuf],
+    resources: &[Resource],
+    namespaces: &Path,
+    pods: &Path,
+    dir: &Path,
+) -> Result<(), String> {
+    let policies = dir.join("calico-flat.yaml");
+    std::fs::write(&policies, yaml::stream(resources)).map_err(|e| e.to_string())?;
+    let calico_namespaces = with_calico_names(namespaces, dir);
+    let nca_view = nca::nca_connectivity(&policies, &calico_namespaces, pods)?;
+    let matrix_view = nca::matrix_connectivity(Path::new(NPLC), paths, namespaces, pods)?;
+    let differences = compare(&nca_view, &matrix_view);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = differences
+        .iter()
+        .take(25)
+        .map(|d| d.render("nca (calico flat)", "nplc matrix"))
+        .collect();
+    Err(format!(
+        "{what}: nca and the evaluator disagree on {} pair(s):\n{}\n--- policies: {}",
+        differences.len(),
+        shown.join("\n"),
+        policies.display()
+    ))
+}
+
+#[test]
+fn flat_output_of_the_examples_matches_nca() {
+    let dir = nca::temp_dir("calico-examples");
+    let mut compared = 0;
+    for (name, files) in examples() {
+        let source = Source::files(&files);
+        let Ok(resources) = source.build_with(Target::Calico, &options(true, false)) else {
+            continue;
+        };
+        let inventory = root().join("tests/nca/inventories").join(&name);
+        let case = dir.join(&name);
+        std::fs::create_dir_all(&case).expect("a directory");
+        let paths = vec![root().join("examples").join(&name)];
+        compare_flat(
+            &format!("examples/{name}"),
+            &paths,
+            &resources,
+            &inventory.join("namespaces.yaml"),
+            &inventory.join("pods.yaml"),
+            &case,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        compared += 1;
+    }
+    assert!(compared > 0, "no example builds on calico");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn flat_output_of_generated_programs_matches_nca() {
+    let wanted: usize = std::env::var("NPLC_NCA_PROGRAMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[0x2a; 32]),
+    );
+    let strategy = (
+        program_strategy(nca::address_target_config()),
+        inventory_strategy(),
+    );
+    let dir = nca::temp_dir("calico-generated");
+    let mut failures = Vec::new();
+    let (mut compared, mut drawn) = (0, 0);
+    while compared < wanted {
+        assert!(drawn < wanted * 3, "too many generated programs rejected");
+        drawn += 1;
+        let (program, inventory) = strategy.new_tree(&mut runner).expect("a program").current();
+        let program = nca::without_icmp_allows(program);
+        let text = program.render();
+        let source = Source::text(&text);
+        let Ok(resources) = source.build_with(Target::Calico, &options(true, false)) else {
+            continue;
+        };
+        let case = dir.join(format!("p{drawn:03}"));
+        std::fs::create_dir_all(&case).expect("a directory");
+        let file = case.join("generated.npl");
+        std::fs::write(&file, &text).expect("writing the program");
+        let (namespaces, pods) = nca::inventory_files(&inventory, &case);
+        if let Err(e) = compare_flat(
+            &format!("generated program #{drawn}\n{text}"),
+            &[file],
+            &resources,
+            &namespaces,
+            &pods,
+            &case,
+        ) {
+            failures.push(e);
+        }
+        compared += 1;
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
