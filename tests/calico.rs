@@ -1,8 +1,8 @@
 //! `--target calico`: what it writes and that it means what the program means.
 //!
 //! - every example builds, or fails with the codes [`EXAMPLES_THAT_FAIL`]
-//!   lists; the output of those that build, and of the cases below, is
-//!   snapshotted and every document validates against
+//!   lists (the bytes are the examples' golden outputs, `tests/golden.rs`);
+//!   the cases below are snapshotted, and every document validates against
 //!   `../shared/schemas/projectcalico.org` (check-jsonschema from `.venv`);
 //! - `--calico-flat` output read by network-config-analyzer (`nca
 //!   --connectivity`, which reads Calico NetworkPolicy/GlobalNetworkPolicy
@@ -94,7 +94,7 @@ fn codes(diags: &[nplc_compiler::Diagnostic]) -> BTreeSet<String> {
 // ------------------------------------------------------------------ examples
 
 #[test]
-fn examples_build_validate_and_are_snapshotted_or_fail_with_their_codes() {
+fn examples_build_and_validate_or_fail_with_their_codes() {
     for (name, files) in examples() {
         let source = Source::files(&files);
         let expected = EXAMPLES_THAT_FAIL.iter().find(|(n, _)| *n == name);
@@ -104,7 +104,7 @@ fn examples_build_validate_and_are_snapshotted_or_fail_with_their_codes() {
         ) {
             (Ok(resources), None) => {
                 validate(&format!("examples/{name}"), &resources);
-                snapshot(&format!("example_{name}"), &yaml::stream(&resources));
+                // The bytes are examples/NAME/expected/calico (tests/golden.rs).
                 // The flat and staged layouts validate too.
                 for (flat, staged) in [(true, false), (false, true)] {
                     let other = source

@@ -1,7 +1,8 @@
 //! `--target cilium`, proved:
 //! - every example under `examples/` builds (or fails with the code listed in
 //!   [`EXAMPLES_THAT_FAIL`]), and so do the hand-written programs below;
-//! - the YAML is snapshotted (insta) and byte-identical across two builds;
+//! - the YAML is byte-identical across two builds and snapshotted (insta for
+//!   the cases, the examples' golden outputs for the examples, tests/golden.rs);
 //! - every emitted document validates against the Cilium CRD schemas with
 //!   `check-jsonschema` (from `.venv`, see `scripts/test`);
 //! - a test-side evaluator of Cilium's semantics (`tests/cilium_oracle/`),
@@ -674,7 +675,7 @@ fn examples_build_and_agree_with_the_evaluator() {
                     yaml::stream(&Source::files(&files).build().expect("builds twice")),
                     "{name}: two builds differ"
                 );
-                insta::assert_snapshot!(format!("example_{name}"), yaml_text);
+                // The bytes are examples/NAME/expected/cilium (tests/golden.rs).
                 documents.extend(
                     resources
                         .into_iter()

@@ -362,8 +362,9 @@ fn conjunction(requirements: &[Requirement], namespaces: bool) -> String {
 }
 
 /// Label values are DNS-label-like (checked by nplc), so they never contain a
-/// quote. `!=` and `not in` match pods without the key, in Calico as in the
-/// program.
+/// quote. The program's `!=` and `not in` match pods without the key;
+/// Calico's selector evaluator does too, but its documentation says the key
+/// must be present, so the absent case is written out to be right either way.
 fn requirement(key: &str, op: &Operator) -> String {
     let list = |values: &BTreeSet<String>| {
         values
@@ -375,8 +376,10 @@ fn requirement(key: &str, op: &Operator) -> String {
     match op {
         Operator::In(values) if values.len() == 1 => format!("{key} == {}", list(values)),
         Operator::In(values) => format!("{key} in {{{}}}", list(values)),
-        Operator::NotIn(values) if values.len() == 1 => format!("{key} != {}", list(values)),
-        Operator::NotIn(values) => format!("{key} not in {{{}}}", list(values)),
+        Operator::NotIn(values) if values.len() == 1 => {
+            format!("(!has({key}) || {key} != {})", list(values))
+        }
+        Operator::NotIn(values) => format!("(!has({key}) || {key} not in {{{}}})", list(values)),
         Operator::Exists => format!("has({key})"),
         Operator::DoesNotExist => format!("!has({key})"),
     }
