@@ -60,11 +60,7 @@ fn calico_schema(kind: &str) -> Option<&'static str> {
 }
 
 fn validate(origin: &str, resources: &[Resource]) {
-    let documents: Vec<(String, Resource)> = resources
-        .iter()
-        .map(|r| (origin.to_string(), r.clone()))
-        .collect();
-    support::schemas::validate(&documents, calico_schema);
+    support::schemas::validate_from(origin, resources, calico_schema);
 }
 
 fn options(flat: bool, staged: bool) -> Options {

@@ -18,21 +18,21 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nplc_compiler::algebra::ipset::IpSet;
 use nplc_compiler::algebra::labels::{KeySet, Term, ValueSet};
 use nplc_compiler::algebra::ports::{Protocol, FIRST_PORT, LAST_PORT};
 use nplc_compiler::allow::{allow_table, AllowTable, Direction};
-use nplc_compiler::emit::{self, yaml, Options, Resource, Target};
+use nplc_compiler::emit::{yaml, Resource, Target};
 use nplc_compiler::eval::{evaluate, Connection, ContainerPort, Endpoint, Pod, Request, Transport};
 use nplc_compiler::ir::{Ir, NAMESPACE_NAME_LABEL};
 use nplc_compiler::names::Entity;
-use nplc_compiler::{db, ir, render, Code, Database, Diagnostic, Program};
+use nplc_compiler::{db, Code, Diagnostic};
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
 
 use cilium_oracle::Oracle;
+use support::sources::Source;
 use support::{scenario, GenConfig, GenProgram};
 
 fn root() -> &'static Path {
@@ -40,40 +40,6 @@ fn root() -> &'static Path {
 }
 
 // ------------------------------------------------------------------ building
-
-/// A program of in-memory files (the first ones are the roots).
-struct Source {
-    db: Database,
-    program: Program,
-}
-
-impl Source {
-    fn files(files: &[(String, String)]) -> Source {
-        let mut db = Database::default();
-        let roots = files
-            .iter()
-            .map(|(path, text)| db.set_file(path, text.clone()))
-            .collect();
-        let program = Program::new(&db, roots);
-        Source { db, program }
-    }
-
-    fn text(name: &str, text: &str) -> Source {
-        Source::files(&[(format!("{name}.npl"), text.to_string())])
-    }
-
-    fn ir(&self) -> Option<Ir> {
-        ir::lower(&self.db, self.program).clone()
-    }
-
-    fn build(&self) -> Result<Vec<Resource>, Vec<Diagnostic>> {
-        emit::build(&self.db, self.program, Target::Cilium, &Options::default())
-    }
-
-    fn render(&self, diags: &[Diagnostic]) -> String {
-        render::human(&self.db, diags, false)
-    }
-}
 
 fn codes(diags: &[Diagnostic]) -> BTreeSet<&'static str> {
     diags
@@ -85,87 +51,15 @@ fn codes(diags: &[Diagnostic]) -> BTreeSet<&'static str> {
 
 // ------------------------------------------------------------------ schemas
 
-/// `.venv/bin/check-jsonschema`, or a loud failure.
-/// The CRD schemas of the design (`../shared/schemas`, beside the repository).
-fn shared_schemas() -> PathBuf {
-    let path = root().join("../shared/schemas");
-    assert!(
-        path.is_dir(),
-        "{} is missing: the schema checks need the shared CRD schemas beside the repository",
-        path.display()
-    );
-    path
-}
-
-fn check_jsonschema() -> PathBuf {
-    let path = root().join(".venv/bin/check-jsonschema");
-    assert!(
-        path.is_file(),
-        "{} is missing: the cilium tests validate every emitted document with check-jsonschema. \
-         Run `scripts/test` (it creates .venv and installs the pinned tools of scripts/requirements.txt) \
-         instead of `cargo test`.",
-        path.display()
-    );
-    path
-}
-
-/// Validates every document against the schema of its kind; panics with
-/// check-jsonschema's report.
+/// Validates every document against the Cilium CRD schema of its kind.
 fn validate_schemas(resources: &[(String, Resource)]) {
-    let tool = check_jsonschema();
-    static RUN: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "nplc-cilium-schemas-{}-{}",
-        std::process::id(),
-        RUN.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
-    let mut by_kind: BTreeMap<&str, Vec<PathBuf>> = BTreeMap::new();
-    for (i, (origin, resource)) in resources.iter().enumerate() {
-        let schema = match resource.kind.as_str() {
-            "CiliumNetworkPolicy" => "ciliumnetworkpolicy_v2.json",
-            "CiliumClusterwideNetworkPolicy" => "ciliumclusterwidenetworkpolicy_v2.json",
-            other => panic!("{origin}: unexpected kind {other}"),
-        };
-        let meta = &resource.document["metadata"];
-        assert_eq!(
-            meta["labels"]["app.kubernetes.io/managed-by"].as_str(),
-            Some("nplc"),
-            "{origin}: {} lacks the managed-by label",
-            resource.name
-        );
-        assert!(
-            meta["annotations"]["nplc.dev/source"]
-                .as_str()
-                .is_some_and(|s| s.contains(':')),
-            "{origin}: {} lacks the source annotation",
-            resource.name
-        );
-        let file = dir.join(format!("{i:05}-{}.yaml", resource.name));
-        let text = format!("# {origin}\n{}", yaml::document(resource));
-        std::fs::write(&file, text).expect("writing a document");
-        by_kind.entry(schema).or_default().push(file);
-    }
-    for (schema, files) in by_kind {
-        let schema_path = shared_schemas().join("cilium.io").join(schema);
-        for chunk in files.chunks(400) {
-            let output = Command::new(&tool)
-                .arg("--regex-variant")
-                .arg("nonunicode")
-                .arg("--schemafile")
-                .arg(&schema_path)
-                .args(chunk)
-                .output()
-                .expect("running check-jsonschema");
-            assert!(
-                output.status.success(),
-                "documents do not validate against {schema}:\n{}\n{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
+    support::schemas::validate(resources, |kind| match kind {
+        "CiliumNetworkPolicy" => Some("cilium.io/ciliumnetworkpolicy_v2.json"),
+        "CiliumClusterwideNetworkPolicy" => {
+            Some("cilium.io/ciliumclusterwidenetworkpolicy_v2.json")
         }
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+        _ => None,
+    });
 }
 
 // ------------------------------------------------------------------ comparing
@@ -571,9 +465,9 @@ fn prove(
     stats: &Stats,
 ) -> Result<Vec<Resource>, Vec<Diagnostic>> {
     stats.programs.fetch_add(1, Ordering::Relaxed);
-    let resources = source.build()?;
+    let resources = source.build(Target::Cilium)?;
     let yaml_text = yaml::stream(&resources);
-    let ir = source.ir().expect("a program that builds has an IR");
+    let ir = source.lower().expect("a program that builds has an IR");
     let pods = universe_pods(&ir);
     let connections = sample(universe_connections(&ir, &pods), MAX_CONNECTIONS);
     if let Err(e) = compare(&ir, &yaml_text, &pods, &connections, text, stats) {
@@ -672,7 +566,11 @@ fn examples_build_and_agree_with_the_evaluator() {
                 let yaml_text = yaml::stream(&resources);
                 assert_eq!(
                     yaml_text,
-                    yaml::stream(&Source::files(&files).build().expect("builds twice")),
+                    yaml::stream(
+                        &Source::files(&files)
+                            .build(Target::Cilium)
+                            .expect("builds twice")
+                    ),
                     "{name}: two builds differ"
                 );
                 // The bytes are examples/NAME/expected/cilium (tests/golden.rs).
@@ -903,13 +801,17 @@ fn hand_written_programs_build_and_agree_with_the_evaluator() {
     let stats = Stats::default();
     let mut documents = Vec::new();
     for (name, text) in CASES {
-        let source = Source::text(name, text);
+        let source = Source::named(name, text);
         let resources = match prove(name, &source, text, &stats) {
             Ok(r) => r,
             Err(diags) => panic!("{name} does not build:\n{}", source.render(&diags)),
         };
         let yaml_text = yaml::stream(&resources);
-        let again = yaml::stream(&Source::text(name, text).build().expect("builds twice"));
+        let again = yaml::stream(
+            &Source::named(name, text)
+                .build(Target::Cilium)
+                .expect("builds twice"),
+        );
         assert_eq!(yaml_text, again, "{name}: two builds differ");
         insta::assert_snapshot!(format!("case_{name}"), yaml_text);
         documents.extend(resources.into_iter().map(|r| (format!("case {name}"), r)));
@@ -921,13 +823,13 @@ fn hand_written_programs_build_and_agree_with_the_evaluator() {
 #[test]
 fn programs_cilium_cannot_express_fail_with_their_code() {
     for (name, text, code) in FAILING_CASES {
-        let source = Source::text(name, text);
+        let source = Source::named(name, text);
         assert!(
-            source.ir().is_some(),
+            source.lower().is_some(),
             "{name} has errors before building:\n{}",
             source.render(db::diagnostics(&source.db, source.program))
         );
-        match source.build() {
+        match source.build(Target::Cilium) {
             Ok(resources) => panic!("{name} builds for cilium:\n{}", yaml::stream(&resources)),
             Err(diags) => {
                 assert_eq!(
@@ -1086,15 +988,15 @@ fn check_generated(
     documents: &std::sync::Mutex<Vec<(String, Resource)>>,
 ) -> Result<(), TestCaseError> {
     let text = program.render();
-    let source = Source::text("generated", &text);
-    let Some(ir) = source.ir() else {
+    let source = Source::named("generated", &text);
+    let Some(ir) = source.lower() else {
         return Err(TestCaseError::fail(format!(
             "generated program has errors:\n{}\n--- program ---\n{text}",
             source.render(db::diagnostics(&source.db, source.program))
         )));
     };
     stats.programs.fetch_add(1, Ordering::Relaxed);
-    let resources = match source.build() {
+    let resources = match source.build(Target::Cilium) {
         Ok(r) => r,
         Err(diags) => {
             for d in &diags {
@@ -1113,8 +1015,8 @@ fn check_generated(
     };
     let yaml_text = yaml::stream(&resources);
     let again = yaml::stream(
-        &Source::text("generated", &text)
-            .build()
+        &Source::named("generated", &text)
+            .build(Target::Cilium)
             .map_err(|_| TestCaseError::fail("second build failed"))?,
     );
     if again != yaml_text {

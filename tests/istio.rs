@@ -57,11 +57,7 @@ fn istio_schema(kind: &str) -> Option<&'static str> {
 }
 
 fn validate(origin: &str, resources: &[Resource]) {
-    let documents: Vec<(String, Resource)> = resources
-        .iter()
-        .map(|r| (origin.to_string(), r.clone()))
-        .collect();
-    support::schemas::validate(&documents, istio_schema);
+    support::schemas::validate_from(origin, resources, istio_schema);
 }
 
 // ------------------------------------------------------------------ examples

@@ -103,3 +103,16 @@ pub fn validate(
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// [`validate`] for resources of one origin.
+pub fn validate_from(
+    origin: &str,
+    resources: &[Resource],
+    schema_of: impl Fn(&str) -> Option<&'static str>,
+) {
+    let documents: Vec<(String, Resource)> = resources
+        .iter()
+        .map(|r| (origin.to_string(), r.clone()))
+        .collect();
+    validate(&documents, schema_of);
+}

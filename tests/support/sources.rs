@@ -27,6 +27,21 @@ impl Source {
         Source { db, program }
     }
 
+    /// One in-memory file, `NAME.npl`.
+    pub fn named(name: &str, text: &str) -> Source {
+        Source::files(&[(format!("{name}.npl"), text.to_string())])
+    }
+
+    /// The IR, or `None` when the program has errors.
+    pub fn lower(&self) -> Option<ir::Ir> {
+        ir::lower(&self.db, self.program).clone()
+    }
+
+    /// Diagnostics as `nplc` prints them, without colour.
+    pub fn render(&self, diags: &[Diagnostic]) -> String {
+        render::human(&self.db, diags, false)
+    }
+
     pub fn text(text: &str) -> Source {
         Source::files(&[("policy.npl".to_string(), text.to_string())])
     }

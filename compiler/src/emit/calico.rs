@@ -204,20 +204,15 @@ fn peers(
             ));
         }
     }
-    // "Every name" (from `world`) with every address is enforced by address.
-    let by_address = remote.fqdns.is_empty() || (remote.fqdns.is_all() && all_addresses);
+    // "Every name" (from `world`) is enforced by address (a narrowing when
+    // some addresses are not allowed: docs/targets.md).
+    let by_address = remote.fqdns.is_empty() || remote.fqdns.is_all();
     if !by_address {
-        let names: Vec<String> = remote
-            .fqdns
-            .patterns()
-            .iter()
-            .map(|p| p.to_string())
-            .collect();
         return Err((
             Code::FqdnNeedsVia,
             format!(
                 "Calico (open source) cannot match host names ({})",
-                if names.is_empty() { "every name".to_string() } else { names.join(", ") }
+                super::fqdn_list(&remote.fqdns)
             ),
             "route the traffic through an egress gateway with `via` (see `gateway`), or build for `--target cilium`, which matches names with toFQDNs",
         ));
@@ -480,19 +475,13 @@ impl Writer<'_, '_> {
 
     /// The end of a declared tier: what no rule of it matched goes on.
     fn pass_policy(&self, tier: usize, spans: &[Span]) -> Resource {
-        let pass = || Rule {
-            action: "Pass",
-            protocol: None,
-            source: None,
-            destination: None,
-        };
         self.policy(
             &self.full_name(tier, "nplc-pass"),
             tier,
             PASS_ORDER,
             every_pod(),
-            vec![pass()],
-            vec![pass()],
+            vec![bare_rule("Pass")],
+            vec![bare_rule("Pass")],
             spans,
         )
     }
@@ -512,12 +501,6 @@ impl Writer<'_, '_> {
                 entry.2.extend(zone.span);
             }
         }
-        let deny = || Rule {
-            action: "Deny",
-            protocol: None,
-            source: None,
-            destination: None,
-        };
         let mut out = Vec::new();
         let mut all_spans = Vec::new();
         for (term, (ingress, egress, spans)) in isolated {
@@ -540,25 +523,27 @@ impl Writer<'_, '_> {
                 default_tier,
                 self.order(default_tier, ISOLATION_ORDER),
                 subject(&term, false),
-                if ingress { vec![deny()] } else { Vec::new() },
-                if egress { vec![deny()] } else { Vec::new() },
+                if ingress {
+                    vec![bare_rule("Deny")]
+                } else {
+                    Vec::new()
+                },
+                if egress {
+                    vec![bare_rule("Deny")]
+                } else {
+                    Vec::new()
+                },
                 &spans,
             ));
             all_spans.extend(spans);
         }
-        let allow = || Rule {
-            action: "Allow",
-            protocol: None,
-            source: None,
-            destination: None,
-        };
         out.push(self.policy(
             "nplc-unisolated-allow",
             default_tier,
             self.order(default_tier, PASS_ORDER),
             every_pod(),
-            vec![allow()],
-            vec![allow()],
+            vec![bare_rule("Allow")],
+            vec![bare_rule("Allow")],
             &all_spans,
         ));
         out
@@ -632,6 +617,16 @@ fn subject(term: &PodTerm, global: bool) -> Subject {
             selector,
             namespace_selector: Some(namespace_selector(&term.namespace)),
         },
+    }
+}
+
+/// A rule that matches every connection.
+fn bare_rule(action: &'static str) -> Rule {
+    Rule {
+        action,
+        protocol: None,
+        source: None,
+        destination: None,
     }
 }
 

@@ -247,17 +247,11 @@ fn peers(remote: &PeerSet, direction: Direction) -> Result<Peers, TargetProblem>
     // addresses, and the addresses allowed here are what the program allows.
     // This can only narrow (a name resolving into a denied range stays denied).
     if !remote.fqdns.is_empty() && !remote.fqdns.is_all() {
-        let names: Vec<String> = remote
-            .fqdns
-            .patterns()
-            .iter()
-            .map(|p| p.to_string())
-            .collect();
         return Err((
             Code::FqdnNeedsVia,
             format!(
                 "NetworkPolicy cannot match host names ({})",
-                if names.is_empty() { "every name".to_string() } else { names.join(", ") }
+                super::fqdn_list(&remote.fqdns)
             ),
             "route the traffic through an egress gateway with `via` (see `gateway`), or build for `--target cilium`, which matches names with toFQDNs",
         ));

@@ -224,6 +224,17 @@ pub fn origin_spans(ir: &ir::Ir, term: &ir::PodTerm, direction: allow::Direction
         .collect()
 }
 
+/// The names of an FQDN set for a message: `api.example.com, *.example.org`,
+/// or `every name`.
+pub fn fqdn_list(set: &crate::algebra::fqdn::FqdnSet) -> String {
+    let names: Vec<String> = set.patterns().iter().map(|p| p.to_string()).collect();
+    if names.is_empty() {
+        "every name".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// Standard metadata: name, namespace, managed-by label, source annotation.
 pub fn metadata(
     name: &str,
