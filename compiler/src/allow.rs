@@ -57,6 +57,8 @@ pub struct AllowError {
     /// The deny rule that could not be subtracted from it, if one.
     pub deny: Option<Span>,
     pub message: String,
+    /// The result would be too large ([`MAX_PIECES_PER_RULE`]), not inexact.
+    pub too_large: bool,
 }
 
 /// Past this many pieces for one rule, a subtraction is refused rather than
@@ -491,6 +493,7 @@ fn direction_table(ir: &Ir, direction: Direction) -> Result<DirectionTable, Allo
                     rule: None,
                     deny: None,
                     message: e.0,
+                    too_large: false,
                 })?,
             service: Service {
                 ports: PortSet::all(),
@@ -655,6 +658,7 @@ impl DenyIndex {
                     rule,
                     deny: Some(*deny_span),
                     message: e.0,
+                    too_large: false,
                 })?;
                 next.extend(parts);
             }
@@ -665,6 +669,7 @@ impl DenyIndex {
                     message: format!(
                         "subtracting the deny rules splits this rule into more than {MAX_PIECES_PER_RULE} pieces"
                     ),
+                    too_large: true,
                 });
             }
             pieces = next;

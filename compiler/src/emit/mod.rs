@@ -99,11 +99,12 @@ pub fn build(
     let Some(ir) = ir::lower(db, program) else {
         return Err(diags.clone());
     };
-    let table = allow::allow_table(ir).map_err(|e| vec![allow_error(db, program, &e)])?;
+    // Only the targets without deny rules or order need the allow table.
+    let table = || allow::allow_table(ir).map_err(|e| vec![allow_error(db, program, &e)]);
     let sources = SourceLines::new(db);
     let mut resources = match target {
-        Target::Kubernetes => kubernetes::emit(ir, &table, options, &sources)?,
-        Target::Cilium => cilium::emit(ir, &table, &sources)?,
+        Target::Kubernetes => kubernetes::emit(ir, &table()?, options, &sources)?,
+        Target::Cilium => cilium::emit(ir, &table()?, &sources)?,
         Target::Calico => calico::emit(ir, options, &sources)?,
         Target::Istio => istio::emit(db, program, ir, &sources)?,
     };
@@ -132,9 +133,11 @@ fn allow_error(db: &dyn Db, program: Program, err: &AllowError) -> Diagnostic {
     if let (Some(_), Some(deny)) = (err.rule, err.deny) {
         diag = diag.with_secondary(deny, "minus this deny");
     }
-    diag.with_help(
-        "rewrite the rules so the deny removes whole peers, ports or names from the allow (for example deny the same FQDN, or move the allow to an earlier tier)",
-    )
+    diag.with_help(if err.too_large {
+        "narrow the allow, or write the denies over whole zones, port ranges or CIDRs that it contains, so fewer pieces remain; or build for `--target calico`, which keeps denies as rules"
+    } else {
+        "rewrite the rules so the deny removes whole peers, ports or names from the allow (for example deny the same FQDN, or move the allow to an earlier tier)"
+    })
 }
 
 fn first_span(db: &dyn Db, program: Program) -> Span {
