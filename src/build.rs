@@ -46,6 +46,10 @@ pub struct BuildArgs {
     /// reports on without enforcing (observe, then enforce).
     #[arg(long)]
     staged: bool,
+    /// calico: the cluster runs Calico Enterprise, so FQDN egress becomes
+    /// `destination.domains`.
+    #[arg(long)]
+    calico_enterprise: bool,
     #[command(flatten)]
     diagnostics: OutputArgs,
 }
@@ -82,14 +86,17 @@ pub fn build(args: &BuildArgs) -> Outcome {
         Ok(o) => o,
         Err(message) => return Outcome::Misuse(message),
     };
-    if (args.calico_flat || args.staged) && !targets.contains(&Target::Calico) {
+    if (args.calico_flat || args.staged || args.calico_enterprise)
+        && !targets.contains(&Target::Calico)
+    {
         return Outcome::Misuse(
-            "--calico-flat and --staged apply to the calico target: add `--target calico`"
+            "--calico-flat, --staged and --calico-enterprise apply to the calico target: add `--target calico`"
                 .to_string(),
         );
     }
     options.calico_flat = args.calico_flat;
     options.calico_staged = args.staged;
+    options.calico_enterprise = args.calico_enterprise;
     let mut built: Vec<(Target, Vec<Resource>)> = Vec::new();
     let mut errors: Vec<Diagnostic> = Vec::new();
     for &target in &targets {

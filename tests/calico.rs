@@ -3,7 +3,8 @@
 //! - every example builds, or fails with the codes [`EXAMPLES_THAT_FAIL`]
 //!   lists (the bytes are the examples' golden outputs, `tests/golden.rs`);
 //!   the cases below are snapshotted, and every document validates against
-//!   `../shared/schemas/projectcalico.org` (check-jsonschema from `.venv`);
+//!   `../shared/schemas/projectcalico.org` (check-jsonschema from `.venv`;
+//!   Calico Enterprise's `domains`, not in those schemas, is checked apart);
 //! - `--calico-flat` output read by network-config-analyzer (`nca
 //!   --connectivity`, which reads Calico NetworkPolicy/GlobalNetworkPolicy
 //!   with `order` and Allow/Deny/Pass but not tiers) has the connectivity
@@ -38,8 +39,8 @@ const NPLC: &str = env!("CARGO_BIN_EXE_nplc");
 
 /// Examples the calico target refuses, with the codes it gives.
 const EXAMPLES_THAT_FAIL: &[(&str, &[&str])] = &[
-    // HTTP filters; `kube-apiserver`.
-    ("cks-zero-trust", &["E0403", "E0405"]),
+    // `kube-apiserver`.
+    ("cks-zero-trust", &["E0405"]),
     // toFQDNs without `via`; a `dns { }` filter.
     ("fqdn-egress-gateway", &["E0402", "E0403"]),
     // `kube-apiserver` (std/homelab's kube-api access, platform rules), `host`.
@@ -69,6 +70,59 @@ fn options(flat: bool, staged: bool) -> Options {
         calico_staged: staged,
         ..Options::default()
     }
+}
+
+fn enterprise() -> Options {
+    Options {
+        calico_enterprise: true,
+        ..Options::default()
+    }
+}
+
+/// The open-source CRD schemas have no `domains` (Calico Enterprise's
+/// egress host names): it is checked here, a list of names in egress Allow
+/// destinations only, and removed before the schema validation of the rest.
+fn validate_enterprise(origin: &str, resources: &[Resource]) -> usize {
+    let mut found = 0;
+    let mut stripped = resources.to_vec();
+    for resource in &mut stripped {
+        let spec = &mut resource.document["spec"];
+        if let Some(rules) = spec["ingress"].as_array() {
+            for rule in rules {
+                for side in ["source", "destination"] {
+                    assert!(
+                        rule[side].get("domains").is_none(),
+                        "{origin}: domains on ingress"
+                    );
+                }
+            }
+        }
+        // `get_mut`, not `[]`, which would add the missing keys as nulls.
+        let egress = spec.get_mut("egress").and_then(|e| e.as_array_mut());
+        for rule in egress.into_iter().flatten() {
+            assert!(
+                rule["source"].get("domains").is_none(),
+                "{origin}: source domains"
+            );
+            let action = rule["action"].clone();
+            let destination = rule.get_mut("destination").and_then(|d| d.as_object_mut());
+            let Some(destination) = destination else {
+                continue;
+            };
+            if let Some(domains) = destination.remove("domains") {
+                assert_eq!(action, "Allow", "{origin}: domains on a non-Allow rule");
+                let names = domains.as_array().expect("domains is a list");
+                assert!(!names.is_empty(), "{origin}: empty domains");
+                for name in names {
+                    let name = name.as_str().expect("a domain is a string");
+                    assert!(!name.contains('*'), "{origin}: wildcard domain {name}");
+                }
+                found += 1;
+            }
+        }
+    }
+    validate(origin, &stripped);
+    found
 }
 
 fn snapshot(name: &str, text: &str) {
@@ -164,6 +218,56 @@ allow app -> world : icmp
 allow health -> app : 8080
 "#;
 
+/// HTTP filters on ingress to pods: literal paths are `exact`, literal
+/// prefixes `prefix`; the egress side is the rule without its filter.
+const HTTP: &str = r#"
+zone web { namespace "web" }
+zone api { namespace "api"; pods app = "api" }
+zone ops { namespaces team = "ops" }
+allow web -> api : 8080 http {
+  GET "/api/v1/products/.*"
+  GET "/api/v1/health"
+  POST "/api/v1/orders"
+  "/api/v1/cart/.*"
+}
+allow ops -> api : 8080, 9090 http { GET; HEAD }
+allow world -> api : 8443 http { GET "/public/.*" }
+"#;
+
+/// `--calico-enterprise`: exact host names become `destination.domains`;
+/// their DNS lookups are the program's allows to kube-dns.
+const ENTERPRISE: &str = r#"
+zone app { namespace "app" }
+external stripe = fqdn "api.stripe.com"
+allow app -> {stripe, fqdn "hooks.slack.com"} : 443
+allow app -> cidr 192.0.2.0/24 : 443
+"#;
+
+#[test]
+fn enterprise_writes_exact_names_as_domains() {
+    let source = Source::text(ENTERPRISE);
+    let resources = source
+        .build_with(Target::Calico, &enterprise())
+        .unwrap_or_else(|diags| panic!("{}", render::human(&source.db, &diags, false)));
+    assert_eq!(validate_enterprise("enterprise", &resources), 1);
+    snapshot("case_enterprise", &yaml::stream(&resources));
+    // The three-tier example's `api.stripe.com` too.
+    let (_, files) = examples()
+        .into_iter()
+        .find(|(name, _)| name == "three-tier")
+        .expect("examples/three-tier");
+    let source = Source::files(&files);
+    let resources = source
+        .build_with(Target::Calico, &enterprise())
+        .unwrap_or_else(|diags| panic!("{}", render::human(&source.db, &diags, false)));
+    assert_eq!(validate_enterprise("examples/three-tier", &resources), 1);
+    // Without the flag, the same program is E0402.
+    let Err(diags) = Source::text(ENTERPRISE).build(Target::Calico) else {
+        panic!("FQDN egress builds on Calico open source");
+    };
+    assert_eq!(codes(&diags), BTreeSet::from(["E0402".to_string()]));
+}
+
 #[test]
 fn cases_validate_and_are_snapshotted() {
     for (name, text, flat, staged) in [
@@ -171,6 +275,7 @@ fn cases_validate_and_are_snapshotted() {
         ("tiers_flat", TIERS, true, false),
         ("tiers_staged", TIERS, false, true),
         ("peers_and_ports", PEERS_AND_PORTS, false, false),
+        ("http", HTTP, false, false),
     ] {
         let source = Source::text(text);
         let resources = source
@@ -188,13 +293,47 @@ fn what_calico_cannot_say_fails_with_its_code() {
     let base = "zone a { namespace \"a\" }\nzone b { namespace \"b\" }\n";
     for (name, rule, code) in [
         ("fqdn", "allow a -> fqdn \"api.example.com\" : 443", "E0402"),
-        ("http", "allow a -> b : 80 http { GET \"/\" }", "E0403"),
+        (
+            "http_regex",
+            "allow a -> b : 80 http { GET \"/items/[0-9]+\" }",
+            "E0403",
+        ),
+        (
+            "http_deny",
+            "deny a -> b : 80 http { POST \"/admin\" }",
+            "E0403",
+        ),
+        (
+            "http_to_cidr",
+            "allow a -> cidr 10.0.0.0/8 : 80 http { GET \"/\" }",
+            "E0403",
+        ),
+        (
+            "dns_filter",
+            "allow a -> b : udp/53 dns { \"example.com\" }",
+            "E0403",
+        ),
         ("apiserver", "allow a -> kube-apiserver : 443", "E0405"),
         ("deny_from_host", "deny host -> a", "E0405"),
+        (
+            "enterprise_wildcard",
+            "allow a -> fqdn \"*.example.com\" : 443",
+            "E0402",
+        ),
+        (
+            "enterprise_deny_fqdn",
+            "deny a -> fqdn \"api.example.com\"",
+            "E0402",
+        ),
     ] {
         let text = format!("{base}{rule}\nallow a -> b : 1\n");
         let source = Source::text(&text);
-        let Err(diags) = source.build(Target::Calico) else {
+        let options = if name.starts_with("enterprise") {
+            enterprise()
+        } else {
+            Options::default()
+        };
+        let Err(diags) = source.build_with(Target::Calico, &options) else {
             panic!("{name} builds on calico");
         };
         assert_eq!(codes(&diags), BTreeSet::from([code.to_string()]), "{name}");
@@ -208,7 +347,7 @@ fn what_calico_cannot_say_fails_with_its_code() {
 #[test]
 fn calico_flags_need_the_calico_target() {
     let example = root().join("examples/calico-tiers");
-    for flag in ["--calico-flat", "--staged"] {
+    for flag in ["--calico-flat", "--staged", "--calico-enterprise"] {
         let output = Command::new(NPLC)
             .args(["build", "--target", "kubernetes", flag])
             .arg(&example)

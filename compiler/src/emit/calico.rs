@@ -20,6 +20,11 @@
 //!   tier, without Tiers and Pass: falling through to the next band is the
 //!   next tier.
 //! - `--staged` writes Staged(Global)NetworkPolicies with the same contents.
+//! - HTTP filters: Calico's application layer policy matches requests on
+//!   ingress, in Allow rules, so an `http` allow is exact on its ingress side
+//!   and written without the filter on its egress side (which then lets
+//!   through at least what the program allows; both sides must agree).
+//! - `--calico-enterprise`: exact host names become `destination.domains`.
 //!
 //! What Calico cannot say exactly is a coded error; see docs/targets.md.
 
@@ -27,11 +32,14 @@ mod crd;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use self::crd::{Document, EntityRule, PolicySpec, Port, Rule, TierSpec, API_VERSION};
+use self::crd::{
+    Document, EntityRule, HttpMatch, HttpPath, PolicySpec, Port, Rule, TierSpec, API_VERSION,
+};
 use super::kubernetes::{dedup_errors, protocol_name};
 use super::names::{exact_zone, most_specific_zone, policy_name, resource_name};
 use super::selectors::pinned_names;
 use super::{metadata, target_error, Options, Resource, SourceLines, Target};
+use crate::algebra::fqdn::FqdnPattern;
 use crate::algebra::ipset::IpSet;
 use crate::algebra::labels::{Operator, Requirement, Term};
 use crate::algebra::ports::{PortSet, Protocol, FIRST_PORT, LAST_PORT};
@@ -86,7 +94,8 @@ pub fn emit(
     let mut errors = Vec::new();
     for (tier_index, tier) in ir.tiers.iter().enumerate() {
         for rule in &tier.rules {
-            if let Err((code, message, help)) = add_rule(&mut policies, tier_index, rule) {
+            let added = add_rule(&mut policies, tier_index, rule, options.calico_enterprise);
+            if let Err((code, message, help)) = added {
                 errors.push(target_error(code, rule.span, Target::Calico, message, help));
             }
         }
@@ -108,6 +117,7 @@ fn add_rule(
     policies: &mut BTreeMap<(usize, Band, PodTerm), Policy>,
     tier: usize,
     rule: &IrRule,
+    enterprise: bool,
 ) -> Result<(), Problem> {
     let band = match rule.action {
         Action::Allow => Band::Allow,
@@ -118,6 +128,7 @@ fn add_rule(
         Action::Deny => "Deny",
     };
     let variants = service_variants(&rule.service)?;
+    let http = http_filter(rule)?;
     for (direction, local, remote) in [
         (Direction::Egress, &rule.source, &rule.destination),
         (Direction::Ingress, &rule.destination, &rule.source),
@@ -125,15 +136,29 @@ fn add_rule(
         if local.pods.is_empty() {
             continue;
         }
-        let (peers, global) = peers(remote, direction, rule.action)?;
-        let rules: Vec<Rule> = peers
-            .iter()
-            .flat_map(|peer| {
-                variants.iter().map(move |(protocol, ports)| {
-                    calico_rule(action, direction, peer, *protocol, ports)
-                })
-            })
-            .collect();
+        let (peers, global) = peers(remote, direction, rule.action, enterprise)?;
+        let requests: Vec<Option<HttpMatch>> = match (&http, direction) {
+            (Some(matches), Direction::Ingress) => matches.iter().cloned().map(Some).collect(),
+            // The egress side of an HTTP allow is its L4 form: it lets
+            // through at least what the program allows, and the ingress
+            // side, exact, decides each request.
+            _ => vec![None],
+        };
+        let mut rules = Vec::new();
+        for peer in &peers {
+            for (protocol, ports) in &variants {
+                for request in &requests {
+                    rules.push(calico_rule(
+                        action,
+                        direction,
+                        peer,
+                        *protocol,
+                        ports,
+                        request.clone(),
+                    ));
+                }
+            }
+        }
         if rules.is_empty() {
             continue;
         }
@@ -157,6 +182,7 @@ fn calico_rule(
     peer: &EntityRule,
     protocol: Option<&'static str>,
     ports: &[Port],
+    http: Option<HttpMatch>,
 ) -> Rule {
     let ports_only = EntityRule {
         ports: ports.to_vec(),
@@ -167,12 +193,14 @@ fn calico_rule(
         Direction::Ingress => Rule {
             action,
             protocol,
+            http,
             source: some(peer.clone()),
             destination: some(ports_only),
         },
         Direction::Egress => Rule {
             action,
             protocol,
+            http: None,
             source: None,
             destination: some(EntityRule {
                 ports: ports.to_vec(),
@@ -188,6 +216,7 @@ fn peers(
     remote: &PeerSet,
     direction: Direction,
     action: Action,
+    enterprise: bool,
 ) -> Result<(Vec<EntityRule>, bool), Problem> {
     let all_addresses = remote.ips == IpSet::all();
     for entity in &remote.entities {
@@ -207,16 +236,20 @@ fn peers(
     // "Every name" (from `world`) is enforced by address (a narrowing when
     // some addresses are not allowed: docs/targets.md).
     let by_address = remote.fqdns.is_empty() || remote.fqdns.is_all();
-    if !by_address {
+    let domains = if by_address {
+        Vec::new()
+    } else if enterprise {
+        domains(remote, direction, action)?
+    } else {
         return Err((
             Code::FqdnNeedsVia,
             format!(
                 "Calico (open source) cannot match host names ({})",
                 super::fqdn_list(&remote.fqdns)
             ),
-            "route the traffic through an egress gateway with `via` (see `gateway`), or build for `--target cilium`, which matches names with toFQDNs",
+            "route the traffic through an egress gateway with `via` (see `gateway`), build with `--calico-enterprise` for a Calico Enterprise cluster, or build for `--target cilium`, which matches names with toFQDNs",
         ));
-    }
+    };
     if remote.pods == PodSet::all() && all_addresses {
         return Ok((vec![EntityRule::default()], false));
     }
@@ -233,7 +266,44 @@ fn peers(
     let addresses = address_peers(remote);
     let global = !addresses.is_empty();
     out.extend(addresses);
+    if !domains.is_empty() {
+        out.push(EntityRule {
+            domains,
+            ..EntityRule::default()
+        });
+    }
     Ok((out, global))
+}
+
+/// Host names as Calico Enterprise `domains`: egress Allow rules only, and
+/// exact names only, because Calico Enterprise's `*` stands for one or more
+/// labels where the program's stands for exactly one. Calico Enterprise
+/// allows the addresses its trusted DNS servers (kube-dns) returned for the
+/// names; the lookups themselves are the program's own allows to kube-dns,
+/// which every FQDN allow brings with it.
+fn domains(remote: &PeerSet, direction: Direction, action: Action) -> Result<Vec<String>, Problem> {
+    let names = super::fqdn_list(&remote.fqdns);
+    if direction != Direction::Egress || action != Action::Allow {
+        return Err((
+            Code::FqdnNeedsVia,
+            format!("Calico Enterprise matches host names ({names}) in egress Allow rules only"),
+            "deny the names' addresses with a `cidr` peer, or build for `--target cilium`",
+        ));
+    }
+    let mut out = Vec::new();
+    for pattern in remote.fqdns.patterns() {
+        match pattern {
+            FqdnPattern::Name(name) => out.push(name.clone()),
+            FqdnPattern::Wildcard(_) => {
+                return Err((
+                    Code::FqdnNeedsVia,
+                    format!("Calico Enterprise's `*` in `{pattern}` matches one or more labels, the program's exactly one"),
+                    "list the names the wildcard stands for, route the traffic through an egress gateway with `via`, or build for `--target cilium`",
+                ))
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Calico matches `nets` by address, pods' addresses included; the program's
@@ -254,24 +324,12 @@ fn address_peers(remote: &PeerSet) -> Vec<EntityRule> {
         .collect()
 }
 
-/// A service as (protocol, destination ports) pairs, one Calico rule each;
-/// `(None, [])` is every protocol and port.
 /// A protocol (`None`: every one) with its destination ports (none: all).
 type Variant = (Option<&'static str>, Vec<Port>);
 
+/// A service as (protocol, destination ports) pairs, one Calico rule each;
+/// `(None, [])` is every protocol and port.
 fn service_variants(service: &Service) -> Result<Vec<Variant>, Problem> {
-    match &service.l7 {
-        L7::Any => {}
-        // Every name: what an FQDN allow's lookups are; no filter at all.
-        L7::Dns(names) if names.iter().all(|n| n == "*") => {}
-        _ => {
-            return Err((
-                Code::L7NotSupported,
-                "nplc does not write Calico's application-layer policy, so `http` and `dns` filters cannot be enforced".to_string(),
-                "build for `--target cilium`, which enforces `http` and `dns` rules, or drop the L7 block",
-            ))
-        }
-    }
     let ports = &service.ports;
     if *ports == PortSet::all() {
         return Ok(vec![(None, Vec::new())]);
@@ -308,6 +366,125 @@ fn service_variants(service: &Service) -> Result<Vec<Variant>, Problem> {
         out.push((Some("ICMPv6"), Vec::new()));
     }
     Ok(out)
+}
+
+/// A rule's HTTP filter as the Calico matches of its ingress side (one rule
+/// each; `None`: no filter). Calico's application layer policy matches
+/// requests on ingress, in Allow rules only, by method and by exact or
+/// prefix path; the destination must therefore be pods.
+fn http_filter(rule: &IrRule) -> Result<Option<Vec<HttpMatch>>, Problem> {
+    let requests = match &rule.service.l7 {
+        L7::Any => return Ok(None),
+        // Every name: what an FQDN allow's lookups are; no filter at all.
+        L7::Dns(names) if names.iter().all(|n| n == "*") => return Ok(None),
+        L7::Dns(_) => return Err(no_dns_filter()),
+        L7::Http(requests) => requests,
+    };
+    if rule.action == Action::Deny {
+        return Err((
+            Code::L7NotSupported,
+            "Calico matches HTTP requests in Allow rules only, so a `deny` with an `http` block cannot be written".to_string(),
+            "allow the requests that remain instead, or build for `--target cilium`, which enforces `http` rules",
+        ));
+    }
+    let destination = &rule.destination;
+    if destination.pods.is_empty()
+        || !destination.ips.is_empty()
+        || !destination.fqdns.is_empty()
+        || !destination.entities.is_empty()
+    {
+        return Err((
+            Code::L7NotSupported,
+            "Calico matches HTTP requests on ingress to pods only, and this rule's destination is not only pods".to_string(),
+            "give the `http` block to a rule towards zones only, or build for `--target cilium`, which enforces `http` rules on egress",
+        ));
+    }
+    // Calico matches one of the methods and one of the paths of a rule:
+    // the program's (method, path) pairs are grouped by method, then the
+    // methods with the same paths share a rule. `None`: any path.
+    let mut by_method: BTreeMap<Option<&String>, Option<BTreeSet<HttpPath>>> = BTreeMap::new();
+    for request in requests {
+        let path = match &request.path {
+            None => None,
+            Some(pattern) => match calico_path(pattern) {
+                Some(HttpPath::Prefix(p)) if p.is_empty() => None,
+                Some(path) => Some(path),
+                None => {
+                    return Err((
+                        Code::L7NotSupported,
+                        format!("Calico matches HTTP paths exactly or by prefix, not by the regular expression \"{pattern}\""),
+                        "write the path as a literal (`\"/api/v1/orders\"`) or a literal followed by `.*` (`\"/api/.*\"`), or build for `--target cilium`, which matches regular expressions",
+                    ))
+                }
+            },
+        };
+        let paths = by_method
+            .entry(request.method.as_ref())
+            .or_insert_with(|| Some(BTreeSet::new()));
+        match (paths.as_mut(), path) {
+            (Some(paths), Some(path)) => {
+                paths.insert(path);
+            }
+            _ => *paths = None,
+        }
+    }
+    let mut by_paths: BTreeMap<Option<BTreeSet<HttpPath>>, Vec<Option<&String>>> = BTreeMap::new();
+    for (method, paths) in by_method {
+        by_paths.entry(paths).or_default().push(method);
+    }
+    let mut out = Vec::new();
+    for (paths, methods) in by_paths {
+        let methods: Vec<String> = if methods.iter().any(Option::is_none) {
+            Vec::new()
+        } else {
+            methods.into_iter().flatten().cloned().collect()
+        };
+        let paths: Vec<HttpPath> = paths.into_iter().flatten().collect();
+        if methods.is_empty() && paths.is_empty() {
+            // Every request: the rule is its L4 form.
+            return Ok(None);
+        }
+        out.push(HttpMatch { methods, paths });
+    }
+    Ok(Some(out))
+}
+
+fn no_dns_filter() -> Problem {
+    (
+        Code::L7NotSupported,
+        "Calico has no filter of DNS queries by name, so a `dns` block cannot be enforced"
+            .to_string(),
+        "build for `--target cilium`, which enforces `dns` rules, or drop the `dns` block",
+    )
+}
+
+/// A path regular expression (matched against the whole path) as a Calico
+/// path: a literal is `exact`, a literal followed by `.*` a `prefix`;
+/// `None` for anything else. `\X` of a punctuation character is `X`.
+fn calico_path(pattern: &str) -> Option<HttpPath> {
+    let (body, prefix) = match pattern.strip_suffix(".*") {
+        Some(body) if !body.ends_with('\\') => (body, true),
+        _ => (pattern, false),
+    };
+    let mut literal = String::new();
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(escaped) if escaped.is_ascii_punctuation() => literal.push(escaped),
+                _ => return None,
+            },
+            '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$' => {
+                return None
+            }
+            c => literal.push(c),
+        }
+    }
+    Some(if prefix {
+        HttpPath::Prefix(literal)
+    } else {
+        HttpPath::Exact(literal)
+    })
 }
 
 // ------------------------------------------------------------------ selectors
@@ -625,6 +802,7 @@ fn bare_rule(action: &'static str) -> Rule {
     Rule {
         action,
         protocol: None,
+        http: None,
         source: None,
         destination: None,
     }
@@ -650,5 +828,26 @@ fn resource<S: serde::Serialize>(
         namespace: namespace.map(str::to_string),
         name: name.to_string(),
         document: serde_json::to_value(document).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_paths_and_literal_prefixes_map_and_nothing_else() {
+        let exact = |p: &str| Some(HttpPath::Exact(p.to_string()));
+        let prefix = |p: &str| Some(HttpPath::Prefix(p.to_string()));
+        assert_eq!(calico_path("/api/v1/orders"), exact("/api/v1/orders"));
+        assert_eq!(
+            calico_path("/api/v1/products/.*"),
+            prefix("/api/v1/products/")
+        );
+        assert_eq!(calico_path("/v1\\.0/x"), exact("/v1.0/x"));
+        assert_eq!(calico_path(".*"), prefix(""));
+        for pattern in ["/v1.0", "/a+", "/a/.+", "/(a|b)", "/a\\.*", "^/a$", "/a\\d"] {
+            assert_eq!(calico_path(pattern), None, "{pattern}");
+        }
     }
 }

@@ -82,6 +82,8 @@ pub struct Options {
     pub calico_flat: bool,
     /// calico: Staged(Global)NetworkPolicy, to observe before enforcing.
     pub calico_staged: bool,
+    /// calico: Calico Enterprise, whose egress rules match host names.
+    pub calico_enterprise: bool,
 }
 
 /// Builds one target. Errors are the program's own diagnostics, or the

@@ -49,6 +49,9 @@ pub struct Rule {
     pub action: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<&'static str>,
+    /// Application layer policy: ingress Allow rules only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpMatch>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<EntityRule>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,6 +73,10 @@ pub struct EntityRule {
     pub not_nets: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<Port>,
+    /// Calico Enterprise only (not in the open-source CRD): host names an
+    /// egress Allow rule reaches.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<String>,
 }
 
 impl EntityRule {
@@ -84,4 +91,22 @@ impl EntityRule {
 pub enum Port {
     Number(u16),
     Text(String),
+}
+
+/// The requests an ingress Allow rule matches: one of the methods (any when
+/// empty) and one of the paths (any when empty).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct HttpMatch {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<HttpPath>,
+}
+
+/// `{exact: PATH}` or `{prefix: PATH}`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpPath {
+    Exact(String),
+    Prefix(String),
 }
