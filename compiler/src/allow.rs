@@ -27,6 +27,16 @@ pub enum Direction {
     Egress,
 }
 
+impl Direction {
+    /// Whether the zone is default-deny in this direction.
+    pub fn isolates(self, zone: &crate::ir::Zone) -> bool {
+        match self {
+            Direction::Ingress => zone.isolation.ingress,
+            Direction::Egress => zone.isolation.egress,
+        }
+    }
+}
+
 /// Allowed connections of `local` pods with `remote` peers on `service`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {

@@ -66,10 +66,43 @@ const PASS_ORDER: u32 = 1000;
 const ISOLATION_ORDER: u32 = 900;
 const FLAT_BAND: u32 = 1000;
 
+/// The denies of a tier, then its allows: a tier's first matching rule decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Band {
     Deny,
     Allow,
+}
+
+impl Band {
+    fn of(action: Action) -> Band {
+        match action {
+            Action::Allow => Band::Allow,
+            Action::Deny => Band::Deny,
+        }
+    }
+
+    /// The Calico action of its rules.
+    fn action(self) -> &'static str {
+        match self {
+            Band::Deny => "Deny",
+            Band::Allow => "Allow",
+        }
+    }
+
+    /// The policy name's last word.
+    fn word(self) -> &'static str {
+        match self {
+            Band::Deny => "deny",
+            Band::Allow => "allow",
+        }
+    }
+
+    fn order(self) -> u32 {
+        match self {
+            Band::Deny => DENY_ORDER,
+            Band::Allow => ALLOW_ORDER,
+        }
+    }
 }
 
 /// The policy of one band of one tier for one selected pod term.
@@ -106,6 +139,7 @@ pub fn emit(
     }
     let writer = Writer {
         ir,
+        default_tier: ir.tiers.len().saturating_sub(1),
         flat: options.calico_flat,
         staged: options.calico_staged,
         sources,
@@ -119,14 +153,7 @@ fn add_rule(
     rule: &IrRule,
     enterprise: bool,
 ) -> Result<(), Problem> {
-    let band = match rule.action {
-        Action::Allow => Band::Allow,
-        Action::Deny => Band::Deny,
-    };
-    let action = match rule.action {
-        Action::Allow => "Allow",
-        Action::Deny => "Deny",
-    };
+    let band = Band::of(rule.action);
     let variants = service_variants(&rule.service)?;
     let http = http_filter(rule)?;
     for (direction, local, remote) in [
@@ -149,7 +176,7 @@ fn add_rule(
             for (protocol, ports) in &variants {
                 for request in &requests {
                     rules.push(calico_rule(
-                        action,
+                        band.action(),
                         direction,
                         peer,
                         *protocol,
@@ -561,6 +588,8 @@ fn requirement(key: &str, op: &Operator) -> String {
 
 struct Writer<'a, 'db> {
     ir: &'a Ir,
+    /// The index of the program's `default` tier: the last one.
+    default_tier: usize,
     flat: bool,
     staged: bool,
     sources: &'a SourceLines<'db>,
@@ -577,9 +606,8 @@ impl Writer<'_, '_> {
     fn resources(&self, policies: BTreeMap<(usize, Band, PodTerm), Policy>) -> Vec<Resource> {
         let mut out = Vec::new();
         let mut taken = BTreeSet::new();
-        let default_tier = self.ir.tiers.len().saturating_sub(1);
         if !self.flat {
-            for (index, tier) in self.ir.tiers.iter().enumerate().take(default_tier) {
+            for (index, tier) in self.ir.tiers.iter().enumerate().take(self.default_tier) {
                 let order = (index as u32 + 1) * TIER_ORDER_STEP;
                 let spans: Vec<Span> = tier.rules.iter().map(|r| r.span).collect();
                 let document = Document {
@@ -593,10 +621,6 @@ impl Writer<'_, '_> {
             }
         }
         for ((tier, band, term), policy) in policies {
-            let word = match band {
-                Band::Deny => "deny",
-                Band::Allow => "allow",
-            };
             let direction = if policy.egress.is_empty() {
                 Direction::Ingress
             } else {
@@ -605,39 +629,34 @@ impl Writer<'_, '_> {
             let name = policy_name(
                 exact_zone(self.ir, &term, direction),
                 true,
-                word,
+                band.word(),
                 most_specific_zone(self.ir, &term, direction),
                 &format!("{term:?}"),
                 |n| taken.contains(&self.full_name(tier, n)),
             );
             let name = self.full_name(tier, &name);
             taken.insert(name.clone());
-            let band_order = match band {
-                Band::Deny => DENY_ORDER,
-                Band::Allow => ALLOW_ORDER,
-            };
             let subject = subject(&term, policy.global);
             out.push(self.policy(
                 &name,
                 tier,
-                self.order(tier, band_order),
+                self.order(tier, band.order()),
                 subject,
                 policy.ingress.into_iter().collect(),
                 policy.egress.into_iter().collect(),
                 &policy.spans,
             ));
         }
-        out.extend(self.isolation(default_tier, &mut taken));
+        out.extend(self.isolation(&mut taken));
         out
     }
 
     /// `TIER.NAME` in a declared tier (the Calico API wants the prefix),
     /// `TIER-NAME` in the flat layout, `NAME` in the default tier.
     fn full_name(&self, tier: usize, name: &str) -> String {
-        let default_tier = self.ir.tiers.len().saturating_sub(1);
         match self.ir.tiers.get(tier) {
-            Some(t) if tier != default_tier && self.flat => resource_name(&[&t.name, name]),
-            Some(t) if tier != default_tier => format!("{}.{name}", t.name),
+            Some(t) if tier != self.default_tier && self.flat => resource_name(&[&t.name, name]),
+            Some(t) if tier != self.default_tier => format!("{}.{name}", t.name),
             _ => name.to_string(),
         }
     }
@@ -665,7 +684,8 @@ impl Writer<'_, '_> {
 
     /// The isolation defaults, last in the default tier: Deny for the pods of
     /// isolated zones, then Allow for every pod.
-    fn isolation(&self, default_tier: usize, taken: &mut BTreeSet<String>) -> Vec<Resource> {
+    fn isolation(&self, taken: &mut BTreeSet<String>) -> Vec<Resource> {
+        let default_tier = self.default_tier;
         let mut isolated: BTreeMap<PodTerm, (bool, bool, Vec<Span>)> = BTreeMap::new();
         for zone in &self.ir.zones {
             if !zone.isolation.ingress && !zone.isolation.egress {
@@ -700,16 +720,8 @@ impl Writer<'_, '_> {
                 default_tier,
                 self.order(default_tier, ISOLATION_ORDER),
                 subject(&term, false),
-                if ingress {
-                    vec![bare_rule("Deny")]
-                } else {
-                    Vec::new()
-                },
-                if egress {
-                    vec![bare_rule("Deny")]
-                } else {
-                    Vec::new()
-                },
+                ingress.then(|| bare_rule("Deny")).into_iter().collect(),
+                egress.then(|| bare_rule("Deny")).into_iter().collect(),
                 &spans,
             ));
             all_spans.extend(spans);
@@ -737,8 +749,7 @@ impl Writer<'_, '_> {
         egress: Vec<Rule>,
         spans: &[Span],
     ) -> Resource {
-        let default_tier = self.ir.tiers.len().saturating_sub(1);
-        let tier_name = (!self.flat && tier != default_tier)
+        let tier_name = (!self.flat && tier != self.default_tier)
             .then(|| self.ir.tiers.get(tier).map(|t| t.name.clone()))
             .flatten();
         let mut types = Vec::new();

@@ -397,22 +397,15 @@ fn check_one_gateway_per_host(
             let Some(other) = seen.insert((ns.as_str(), route.host.as_str()), route) else {
                 continue;
             };
-            let (Some(here), Some(there)) = (route.spans.first(), other.spans.first()) else {
-                continue;
-            };
-            errors.push(
-                target_error(
-                    Code::ViaHostConflict,
-                    *here,
-                    TARGET,
-                    format!(
-                        "`{}` is routed from namespace `{ns}` through gateway `{}` here and through gateway `{}` by another rule: the namespace's sidecars can send a host to one gateway only",
-                        route.host, route.place.name, other.place.name
-                    ),
-                    "route the host through one gateway for all of the namespace's sources",
-                )
-                .with_secondary(*there, "the other gateway"),
-            );
+            errors.extend(conflict(
+                route,
+                other,
+                format!(
+                    "`{}` is routed from namespace `{ns}` through gateway `{}` here and through gateway `{}` by another rule: the namespace's sidecars can send a host to one gateway only",
+                    route.host, route.place.name, other.place.name
+                ),
+                "route the host through one gateway for all of the namespace's sources",
+            ));
         }
     }
     // Gateways on the same pods and Service port match the host the same
@@ -428,23 +421,25 @@ fn check_one_gateway_per_host(
         let Some(other) = listeners.insert(key, route) else {
             continue;
         };
-        let (Some(here), Some(there)) = (route.spans.first(), other.spans.first()) else {
-            continue;
-        };
-        errors.push(
-            target_error(
-                Code::ViaHostConflict,
-                *here,
-                TARGET,
-                format!(
-                    "`{}` is routed through gateways `{}` and `{}`, which share the same pods and Service port {}: the gateway pods cannot tell which route to follow",
-                    route.host, route.place.name, other.place.name, place.service_port
-                ),
-                "route the host through one of the two gateways",
-            )
-            .with_secondary(*there, "the other gateway"),
-        );
+        errors.extend(conflict(
+            route,
+            other,
+            format!(
+                "`{}` is routed through gateways `{}` and `{}`, which share the same pods and Service port {}: the gateway pods cannot tell which route to follow",
+                route.host, route.place.name, other.place.name, place.service_port
+            ),
+            "route the host through one of the two gateways",
+        ));
     }
+}
+
+/// E0425 at `route`'s first rule, pointing at `other`'s.
+fn conflict(route: &Route, other: &Route, message: String, help: &str) -> Option<Diagnostic> {
+    let (here, there) = (route.spans.first()?, other.spans.first()?);
+    Some(
+        target_error(Code::ViaHostConflict, *here, TARGET, message, help)
+            .with_secondary(*there, "the other gateway"),
+    )
 }
 
 // ------------------------------------------------------------------ resources

@@ -209,10 +209,7 @@ pub fn origin_spans(ir: &ir::Ir, term: &ir::PodTerm, direction: allow::Direction
     let isolating: Vec<Span> = ir
         .zones
         .iter()
-        .filter(|z| match direction {
-            allow::Direction::Ingress => z.isolation.ingress,
-            allow::Direction::Egress => z.isolation.egress,
-        })
+        .filter(|z| direction.isolates(z))
         .filter(|z| meets(&z.pods))
         .filter_map(|z| z.span)
         .collect();

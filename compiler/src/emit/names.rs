@@ -77,10 +77,7 @@ pub fn exact_zone<'a>(ir: &'a Ir, term: &PodTerm, direction: Direction) -> Optio
     ir.zones
         .iter()
         .filter(exact)
-        .find(|z| match direction {
-            Direction::Ingress => z.isolation.ingress,
-            Direction::Egress => z.isolation.egress,
-        })
+        .find(|z| direction.isolates(z))
         .or_else(|| ir.zones.iter().find(exact))
         .map(|z| z.name.as_str())
 }
@@ -96,10 +93,7 @@ pub fn most_specific_zone<'a>(ir: &'a Ir, term: &PodTerm, direction: Direction) 
         .iter()
         .filter_map(|z| z.pods.terms.iter().find(|t| term.subset(t)).map(|t| (z, t)))
         .collect();
-    let isolated = |z: &Zone| match direction {
-        Direction::Ingress => z.isolation.ingress,
-        Direction::Egress => z.isolation.egress,
-    };
+    let isolated = |z: &Zone| direction.isolates(z);
     let minimal = |t: &PodTerm| !containing.iter().any(|(_, u)| *u != t && u.subset(t));
     let pick = |pred: &dyn Fn(&Zone, &PodTerm) -> bool| {
         containing
