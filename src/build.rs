@@ -118,20 +118,24 @@ pub fn build(args: &BuildArgs) -> Outcome {
         .collect();
     // `via` routes through Istio: without the istio target, nothing does.
     warnings.extend(emit::istio::missing_routing(&db, program, &targets));
+    // The YAML owns standard output: diagnostics go to standard error.
+    let report = |diags: &[Diagnostic]| {
+        report_diagnostics_to(&db, diags, &args.diagnostics, program, JsonStream::Stderr)
+    };
     if !errors.is_empty() {
         let mut all = warnings;
         all.extend(errors);
-        return report_diagnostics_to(&db, &all, &args.diagnostics, program, JsonStream::Stderr);
+        return report(&all);
     }
     if !warnings.is_empty() {
-        report_diagnostics_to(
-            &db,
-            &warnings,
-            &args.diagnostics,
-            program,
-            JsonStream::Stderr,
-        );
+        report(&warnings);
     }
+    // In JSON mode standard error holds only the diagnostics' JSON.
+    let say_built = |dir: Option<&Path>| {
+        if !args.diagnostics.is_json() {
+            eprintln!("{}", summary(&built, dir));
+        }
+    };
     let Some(dir) = &args.output else {
         let streams: Vec<String> = built
             .iter()
@@ -139,9 +143,7 @@ pub fn build(args: &BuildArgs) -> Outcome {
             .filter(|s| !s.is_empty())
             .collect();
         crate::cli::print_stdout(&streams.join("---\n"));
-        if !args.diagnostics.is_json() {
-            eprintln!("{}", summary(&built, None));
-        }
+        say_built(None);
         return Outcome::Clean;
     };
     let files = render_files(&built);
@@ -150,9 +152,7 @@ pub fn build(args: &BuildArgs) -> Outcome {
     }
     match write_dir(dir, &files) {
         Ok(()) => {
-            if !args.diagnostics.is_json() {
-                eprintln!("{}", summary(&built, Some(dir)));
-            }
+            say_built(Some(dir));
             Outcome::Clean
         }
         Err(message) => Outcome::Misuse(message),

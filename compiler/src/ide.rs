@@ -1454,18 +1454,8 @@ pub fn completions(
     let prev = words.last().copied();
 
     let mut out = Vec::new();
-    let keywords = |out: &mut Vec<Completion>, list: &[(&str, &str)]| {
-        for (kw, detail) in list {
-            out.push(Completion {
-                label: kw.to_string(),
-                kind: CompletionKind::Keyword,
-                detail: Some(detail.to_string()),
-                documentation: None,
-                insert: kw.to_string(),
-                replace,
-            });
-        }
-    };
+    let keywords =
+        |out: &mut Vec<Completion>, list: &[(&str, &str)]| keyword_completions(out, list, replace);
     let scope = Scope::new(db, program, file);
     match block {
         Block::Zone => match (first, prev) {
@@ -1598,13 +1588,22 @@ pub fn completions(
 }
 
 fn peer_literal_keywords(out: &mut Vec<Completion>, replace: Span) {
-    for (kw, detail) in [
-        (
-            "fqdn",
-            "fqdn \"api.example.com\": a host name outside the cluster",
-        ),
-        ("cidr", "cidr 10.0.0.0/8 except 10.1.0.0/16: addresses"),
-    ] {
+    keyword_completions(
+        out,
+        &[
+            (
+                "fqdn",
+                "fqdn \"api.example.com\": a host name outside the cluster",
+            ),
+            ("cidr", "cidr 10.0.0.0/8 except 10.1.0.0/16: addresses"),
+        ],
+        replace,
+    );
+}
+
+/// Keywords (with a one-line detail each) as completions replacing `replace`.
+fn keyword_completions(out: &mut Vec<Completion>, list: &[(&str, &str)], replace: Span) {
+    for (kw, detail) in list {
         out.push(Completion {
             label: kw.to_string(),
             kind: CompletionKind::Keyword,

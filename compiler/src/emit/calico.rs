@@ -838,7 +838,7 @@ fn resource<S: serde::Serialize>(
         kind: kind.to_string(),
         namespace: namespace.map(str::to_string),
         name: name.to_string(),
-        document: serde_json::to_value(document).unwrap_or(serde_json::Value::Null),
+        document: super::to_json(document),
     }
 }
 

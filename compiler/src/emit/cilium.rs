@@ -960,7 +960,7 @@ fn policies(
             kind: kind.as_str().to_string(),
             namespace,
             name,
-            document: serde_json::to_value(&policy).unwrap_or(serde_json::Value::Null),
+            document: super::to_json(&policy),
         });
     }
     out

@@ -522,12 +522,15 @@ fn resources(
             export_to: vec![THIS_NAMESPACE.to_string()],
         };
         let name = resource_name(&[&rule.service]);
-        out.insert(("DestinationRule", ns, name), (to_value(&spec), rule.spans));
+        out.insert(
+            ("DestinationRule", ns, name),
+            (super::to_json(&spec), rule.spans),
+        );
     }
     out.into_iter()
         .map(|((kind, ns, name), (spec, spans))| {
             let annotation = sources.describe(&spans);
-            let document = to_value(&crd::Resource {
+            let document = super::to_json(&crd::Resource {
                 api_version: API_VERSION,
                 kind,
                 metadata: metadata(&name, Some(&ns), &annotation),
@@ -544,10 +547,6 @@ fn resources(
         .collect()
 }
 
-fn to_value<T: serde::Serialize>(value: &T) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
-}
-
 fn port_name(http: bool, number: u16) -> (String, &'static str) {
     if http {
         (format!("http-{number}"), "HTTP")
@@ -558,7 +557,7 @@ fn port_name(http: bool, number: u16) -> (String, &'static str) {
 
 fn service_entry(route: &Route) -> serde_json::Value {
     let (name, protocol) = port_name(route.place.http, route.port);
-    to_value(&ServiceEntrySpec {
+    super::to_json(&ServiceEntrySpec {
         hosts: vec![route.host.clone()],
         ports: vec![Port {
             number: route.port,
@@ -574,7 +573,7 @@ fn service_entry(route: &Route) -> serde_json::Value {
 fn gateway(route: &Route) -> serde_json::Value {
     let place = &route.place;
     let (name, protocol) = port_name(place.http, place.service_port);
-    to_value(&GatewaySpec {
+    super::to_json(&GatewaySpec {
         selector: place.selector.clone(),
         servers: vec![Server {
             port: Port {
@@ -643,7 +642,7 @@ fn mesh_routes(route: &Route, subset: &str, labels: &BTreeSet<SourceLabels>) -> 
             route: destination,
         }]);
     }
-    to_value(&spec)
+    super::to_json(&spec)
 }
 
 /// The gateway: the host's traffic out to the host, filtered by the
@@ -710,7 +709,7 @@ fn gateway_routes(route: &Route, gateway_name: &str) -> serde_json::Value {
             route: destination,
         }]);
     }
-    to_value(&spec)
+    super::to_json(&spec)
 }
 
 /// W0005 for every `allow … via` when the build's `targets` do not include

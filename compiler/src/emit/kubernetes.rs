@@ -407,7 +407,7 @@ fn policies(
             kind: "NetworkPolicy".to_string(),
             namespace: Some(group.namespace.clone()),
             name,
-            document: serde_json::to_value(&policy).unwrap_or(serde_json::Value::Null),
+            document: super::to_json(&policy),
         });
     }
     out

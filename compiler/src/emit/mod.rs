@@ -237,6 +237,12 @@ pub fn fqdn_list(set: &crate::algebra::fqdn::FqdnSet) -> String {
     }
 }
 
+/// A typed document as JSON. The backends' serde structs have string keys
+/// and no fallible serializers, so this cannot fail; `Null` keeps it total.
+pub fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
 /// Standard metadata: name, namespace, managed-by label, source annotation.
 pub fn metadata(
     name: &str,
