@@ -23,11 +23,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use nplc_compiler::algebra::ipset::IpSet;
 use nplc_compiler::algebra::labels::{KeySet, Term, ValueSet};
 use nplc_compiler::algebra::ports::{Protocol, FIRST_PORT, LAST_PORT};
-use nplc_compiler::allow::{allow_table, AllowTable, Direction};
 use nplc_compiler::emit::{yaml, Resource, Target};
-use nplc_compiler::eval::{evaluate, Connection, ContainerPort, Endpoint, Pod, Request, Transport};
+use nplc_compiler::eval::{
+    evaluate, rule_matches, Connection, ContainerPort, Endpoint, Pod, Request, Transport,
+};
 use nplc_compiler::ir::{Ir, NAMESPACE_NAME_LABEL};
 use nplc_compiler::names::Entity;
+use nplc_compiler::syntax::ast::Action;
 use nplc_compiler::{db, Code, Diagnostic};
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
 
@@ -117,7 +119,7 @@ impl Stats {
 /// Which documented narrowing explains "the program allows it, Cilium does
 /// not", if one does.
 fn narrowing(
-    table: &AllowTable,
+    ir: &Ir,
     oracle: &Oracle,
     conn: &Connection,
     failing_egress: bool,
@@ -144,23 +146,18 @@ fn narrowing(
             return Some(Narrowing::DnsProxiedPort);
         }
     }
-    let (direction, dir_table, remote) = if failing_egress {
-        (Direction::Egress, &table.egress, &conn.destination)
-    } else {
-        (Direction::Ingress, &table.ingress, &conn.source)
-    };
-    let entries: Vec<_> = dir_table
-        .entries
-        .iter()
-        .filter(|e| e.matches(direction, conn))
+    // The allows that let the connection through in the program.
+    let allows: Vec<_> = ir
+        .rules()
+        .filter(|r| r.action == Action::Allow && rule_matches(r, conn))
         .collect();
-    if entries.is_empty() {
+    if allows.is_empty() {
         return None;
     }
-    if matches!(remote, Endpoint::Fqdn(_))
-        && entries
+    if matches!(conn.destination, Endpoint::Fqdn(_))
+        && allows
             .iter()
-            .all(|e| e.remote.fqdns.is_all() && e.remote.ips != IpSet::all())
+            .all(|r| r.destination.fqdns.is_all() && r.destination.ips != IpSet::all())
     {
         return Some(Narrowing::NamesByAddress);
     }
@@ -172,17 +169,13 @@ fn narrowing(
             .iter()
             .find(|p| p.protocol == protocol && p.number == number)
             .map(|p| p.name.clone());
-        let unchecked = !table
-            .ingress
-            .selected
+        let unchecked = !ir
+            .isolated_ingress()
             .matches(&dst.effective_namespace_labels(), &dst.labels);
         if let (Some(name), true) = (name, unchecked) {
-            let by_name_only = entries.iter().all(|e| {
-                e.service
-                    .ports
-                    .named_ports()
-                    .contains(&(protocol, name.clone()))
-                    && !e.service.ports.ranges(protocol).contains(number)
+            let by_name_only = allows.iter().all(|r| {
+                r.ports().named_ports().contains(&(protocol, name.clone()))
+                    && !r.ports().ranges(protocol).contains(number)
             });
             if by_name_only {
                 return Some(Narrowing::EgressNamedPort);
@@ -208,7 +201,6 @@ fn compare(
             problems.join("\n  ")
         )
     })?;
-    let table = allow_table(ir).map_err(|e| format!("no allow table: {e:?}"))?;
     for conn in connections {
         let expected = evaluate(ir, conn);
         let verdict = oracle.verdict(conn);
@@ -221,7 +213,7 @@ fn compare(
         }
         if expected.allowed {
             let failing_egress = !verdict.egress.ok();
-            if let Some(kind) = narrowing(&table, &oracle, conn, failing_egress) {
+            if let Some(kind) = narrowing(ir, &oracle, conn, failing_egress) {
                 stats.narrowings[kind as usize].fetch_add(1, Ordering::Relaxed);
                 continue;
             }
@@ -978,6 +970,7 @@ const EXPECTED_TARGET_CODES: &[Code] = &[
     Code::L7NotSupported,
     Code::EntityNotExpressible,
     Code::MixedL4L7,
+    Code::DenyNotExpressible,
 ];
 
 fn check_generated(
@@ -1107,14 +1100,16 @@ fn generated_programs_agree_with_the_evaluator() {
 
 #[test]
 fn generated_programs_without_names_l7_or_named_ports_always_build() {
-    // No FQDNs, named ports, L7 or gateways: every program builds.
+    // No FQDNs, named ports, L7 or gateways: every program builds, except
+    // a `deny` of `world` that an earlier tier's allow of addresses narrows
+    // (E0408: Cilium's deny rules cannot match the names that remain).
     // Half as many: these programs are the largest to compare.
     let cases = (cases() / 2).max(30);
     run_generated(
         "generated (exact constructs)",
         GenConfig::exact(),
         cases,
-        cases as usize,
-        0,
+        cases as usize * 4 / 5,
+        20,
     );
 }

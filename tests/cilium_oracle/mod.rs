@@ -144,7 +144,7 @@ impl Oracle {
                 continue;
             }
             match policy(&value) {
-                Ok(p) => policies.push(p),
+                Ok(p) => policies.extend(p),
                 Err(mut e) => {
                     let name = value
                         .pointer("/metadata/name")
@@ -183,19 +183,17 @@ fn documents(yaml: &str) -> Vec<String> {
     out
 }
 
-fn policy(doc: &Value) -> Result<Policy, Vec<String>> {
-    let mut problems = Vec::new();
+/// The policies of one document: its `spec`, and each entry of `specs`
+/// (Cilium reads every entry as a rule of its own, with its own subject).
+fn policy(doc: &Value) -> Result<Vec<Policy>, Vec<String>> {
     let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
     if doc.get("apiVersion").and_then(Value::as_str) != Some("cilium.io/v2") {
-        problems.push("apiVersion is not cilium.io/v2".to_string());
+        return Err(vec!["apiVersion is not cilium.io/v2".to_string()]);
     }
     let namespace = match kind {
         "CiliumNetworkPolicy" => match doc.pointer("/metadata/namespace").and_then(Value::as_str) {
             Some(ns) => Some(ns.to_string()),
-            None => {
-                problems.push("a CiliumNetworkPolicy without a namespace".to_string());
-                None
-            }
+            None => return Err(vec!["a CiliumNetworkPolicy without a namespace".to_string()]),
         },
         "CiliumClusterwideNetworkPolicy" => None,
         other => return Err(vec![format!("unexpected kind {other:?}")]),
@@ -205,12 +203,34 @@ fn policy(doc: &Value) -> Result<Policy, Vec<String>> {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let Some(spec) = doc.get("spec") else {
-        return Err(vec!["no spec".to_string()]);
-    };
-    if doc.get("specs").is_some() {
-        problems.push("`specs` is not read by this oracle".to_string());
+    let mut specs: Vec<&Value> = doc.get("spec").into_iter().collect();
+    match doc.get("specs") {
+        None => {}
+        Some(Value::Array(list)) if !list.is_empty() => specs.extend(list.iter()),
+        Some(_) => return Err(vec!["`specs` is not a non-empty list".to_string()]),
     }
+    if specs.is_empty() {
+        return Err(vec!["no spec".to_string()]);
+    }
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for (i, spec) in specs.into_iter().enumerate() {
+        match rule_set(spec, namespace.clone(), &name) {
+            Ok(p) => out.push(p),
+            Err(e) => problems.extend(e.into_iter().map(|m| format!("spec {i}: {m}"))),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+/// One `spec` (or `specs` entry): a subject and its rules.
+fn rule_set(spec: &Value, namespace: Option<String>, name: &str) -> Result<Policy, Vec<String>> {
+    let mut problems = Vec::new();
+    let name = name.to_string();
     let known = [
         "endpointSelector",
         "enableDefaultDeny",

@@ -106,7 +106,7 @@ pub fn build(
     let sources = SourceLines::new(db);
     let mut resources = match target {
         Target::Kubernetes => kubernetes::emit(ir, &table()?, options, &sources)?,
-        Target::Cilium => cilium::emit(ir, &table()?, &sources)?,
+        Target::Cilium => cilium::emit(db, program, ir, &sources)?,
         Target::Calico => calico::emit(ir, options, &sources)?,
         Target::Istio => istio::emit(db, program, ir, &sources)?,
     };

@@ -24,26 +24,36 @@ impl Kind {
     }
 }
 
-/// Both kinds have the same shape; `kind` tells them apart.
+/// Both kinds have the same shape; `kind` tells them apart. One of `spec`
+/// (one endpoint selector) and `specs` (several, each with its rules).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Policy {
     pub api_version: &'static str,
     pub kind: &'static str,
     pub metadata: ObjectMeta,
-    pub spec: Spec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec: Option<Spec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub specs: Option<Vec<Spec>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Spec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     pub endpoint_selector: LabelSelector,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_default_deny: Option<DefaultDeny>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ingress: Option<Vec<IngressRule>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingress_deny: Option<Vec<IngressRule>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub egress: Option<Vec<EgressRule>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub egress_deny: Option<Vec<EgressRule>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -1,0 +1,333 @@
+//! The program's rules as the sides of zone policies: `allow A -> B : p` is
+//! an egress side in A's policy and an ingress side in B's; a side that is
+//! not a zone has no policy. A `deny` that a higher tier's `allow` overrides
+//! is first narrowed by exactly those allows (Cilium's deny beats every
+//! allow); every other rule lowers one to one.
+
+use std::collections::HashMap;
+
+use crate::algebra::ports::PortSet;
+use crate::allow::Direction;
+use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::ir::{Ir, PeerSet, PodSet, Rule, RuleRole, L7};
+use crate::names::{DefId, PeerRef, Resolved, ResolvedRule};
+use crate::syntax::ast::Action;
+
+/// A narrowed deny may split into at most this many pieces; more is an
+/// error rather than a policy nobody can review.
+const MAX_PIECES_PER_DENY: usize = 64;
+
+/// One side of a rule in one zone's policy.
+#[derive(Debug, Clone)]
+pub(super) struct Side {
+    /// Index into `Ir::zones`.
+    pub zone: usize,
+    pub direction: Direction,
+    pub action: Action,
+    /// The pods it applies to: the zone's pods, or part of them for a deny
+    /// narrowed by a higher tier's allow.
+    pub local: PodSet,
+    pub remote: PeerSet,
+    pub ports: PortSet,
+    pub l7: L7,
+    /// The source rule.
+    pub span: Span,
+}
+
+/// A deny, or the part of it no higher tier's allow overrides, as a product.
+#[derive(Debug, Clone)]
+pub(super) struct Piece {
+    pub source: PeerSet,
+    pub destination: PeerSet,
+    pub ports: PortSet,
+    pub span: Span,
+}
+
+/// Which zones each rule names, from the resolved program.
+pub(super) struct RuleZones<'a> {
+    ir: &'a Ir,
+    resolved: &'a Resolved,
+    by_def: HashMap<DefId, usize>,
+    by_span: HashMap<Span, &'a ResolvedRule>,
+}
+
+impl<'a> RuleZones<'a> {
+    pub fn new(ir: &'a Ir, resolved: &'a Resolved) -> RuleZones<'a> {
+        RuleZones {
+            ir,
+            resolved,
+            by_def: ir.zones.iter().enumerate().map(|(i, z)| (z.def, i)).collect(),
+            by_span: resolved.rules.iter().map(|r| (r.span, r)).collect(),
+        }
+    }
+
+    fn named(&self, peer: &PeerRef) -> Vec<usize> {
+        let mut out: Vec<usize> = peer
+            .leaves()
+            .into_iter()
+            .filter_map(|leaf| match leaf {
+                PeerRef::Def { def, .. } => self.by_def.get(def).copied(),
+                _ => None,
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn zone(&self, def: Option<DefId>) -> Vec<usize> {
+        def.and_then(|d| self.by_def.get(&d).copied())
+            .into_iter()
+            .collect()
+    }
+
+    /// The zones of the rule's source and of its destination.
+    pub fn of(&self, rule: &Rule) -> (Vec<usize>, Vec<usize>) {
+        let Some(written) = self.by_span.get(&rule.span) else {
+            // Every IR rule comes from a resolved rule; this keeps it total:
+            // the zones whose pods are exactly a side's.
+            let exact = |pods: &PodSet| -> Vec<usize> {
+                (0..self.ir.zones.len())
+                    .filter(|&i| !pods.is_empty() && self.ir.zones[i].pods == *pods)
+                    .take(1)
+                    .collect()
+            };
+            return (exact(&rule.source.pods), exact(&rule.destination.pods));
+        };
+        let gateway = || {
+            let zone = written
+                .via
+                .and_then(|g| self.ir.gateways.iter().find(|gw| gw.def == g))
+                .and_then(|gw| gw.zone);
+            self.zone(zone)
+        };
+        match rule.role {
+            RuleRole::Direct => (self.named(&written.source), self.named(&written.destination)),
+            RuleRole::ToGateway => (self.named(&written.source), gateway()),
+            RuleRole::FromGateway => (gateway(), self.named(&written.destination)),
+            RuleRole::DnsForFqdn => (
+                self.named(&written.source),
+                self.zone(self.resolved.lookup("kube-dns")),
+            ),
+        }
+    }
+}
+
+/// Every side of every rule, and the (narrowed) denies as pieces.
+pub(super) fn sides(
+    ir: &Ir,
+    zones: &RuleZones<'_>,
+    errors: &mut Vec<Diagnostic>,
+) -> (Vec<Side>, Vec<Piece>) {
+    let mut out = Vec::new();
+    let mut pieces = Vec::new();
+    for (index, tier) in ir.tiers.iter().enumerate() {
+        for rule in &tier.rules {
+            let (sources, destinations) = zones.of(rule);
+            if rule.action == Action::Allow {
+                for &z in &sources {
+                    out.push(side(ir, z, Direction::Egress, rule, &rule.destination));
+                }
+                for &z in &destinations {
+                    out.push(side(ir, z, Direction::Ingress, rule, &rule.source));
+                }
+                continue;
+            }
+            let Some(narrowed) = narrow(ir, index, rule, errors) else {
+                continue;
+            };
+            for piece in narrowed {
+                deny_sides(ir, rule, &piece, &sources, &destinations, &mut out);
+                pieces.push(piece);
+            }
+        }
+    }
+    (out, pieces)
+}
+
+fn side(ir: &Ir, zone: usize, direction: Direction, rule: &Rule, remote: &PeerSet) -> Side {
+    Side {
+        zone,
+        direction,
+        action: rule.action,
+        local: ir.zones[zone].pods.clone(),
+        remote: remote.clone(),
+        ports: rule.service.ports.clone(),
+        l7: rule.service.l7.clone(),
+        span: rule.span,
+    }
+}
+
+/// The sides of one piece of a deny. A deny needs only one side to drop a
+/// connection: the destination's ingress side always holds it (when the
+/// destination has pods); the source's egress side holds it when it applies
+/// to the whole zone, or when the destination is not only pods.
+fn deny_sides(
+    ir: &Ir,
+    rule: &Rule,
+    piece: &Piece,
+    sources: &[usize],
+    destinations: &[usize],
+    out: &mut Vec<Side>,
+) {
+    let whole_source = piece.source.pods == rule.source.pods;
+    let external_destination = PeerSet {
+        pods: PodSet::none(),
+        ..piece.destination.clone()
+    };
+    let mut push = |zone: usize, direction: Direction, local: &PodSet, remote: &PeerSet| {
+        let local = ir.zones[zone].pods.intersection(local);
+        if local.is_empty() {
+            return;
+        }
+        // Keep the zone's own terms when the piece covers all of them.
+        let local = if ir.zones[zone].pods.difference(&local).is_empty() {
+            ir.zones[zone].pods.clone()
+        } else {
+            local
+        };
+        out.push(Side {
+            zone,
+            direction,
+            action: Action::Deny,
+            local,
+            remote: remote.clone(),
+            ports: piece.ports.clone(),
+            l7: rule.service.l7.clone(),
+            span: rule.span,
+        });
+    };
+    if whole_source || !external_destination.is_empty() {
+        for &z in sources {
+            push(z, Direction::Egress, &piece.source.pods, &piece.destination);
+        }
+    }
+    for &z in destinations {
+        push(z, Direction::Ingress, &piece.destination.pods, &piece.source);
+    }
+}
+
+/// Whether two rules can judge the same connection (a port overlap the
+/// algebra cannot decide counts).
+fn overlap(a: &Rule, b: &Rule) -> bool {
+    let ports = match a.service.ports.intersection(&b.service.ports) {
+        Ok(common) => !common.is_empty(),
+        Err(_) => true,
+    };
+    ports
+        && !a.source.intersection(&b.source).is_empty()
+        && !a.destination.intersection(&b.destination).is_empty()
+}
+
+/// The deny minus the allows of earlier tiers that it overlaps; `None` (and
+/// an error) when that cannot be written exactly.
+fn narrow(
+    ir: &Ir,
+    tier: usize,
+    deny: &Rule,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Vec<Piece>> {
+    let whole = Piece {
+        source: deny.source.clone(),
+        destination: deny.destination.clone(),
+        ports: deny.service.ports.clone(),
+        span: deny.span,
+    };
+    let mut pieces = vec![whole];
+    let higher = ir.tiers[..tier]
+        .iter()
+        .flat_map(|t| t.rules.iter())
+        .filter(|r| r.action == Action::Allow && overlap(deny, r));
+    for allow in higher {
+        let fail = |message: String, too_large: bool| {
+            not_exact(deny.span, allow.span, message, too_large)
+        };
+        if !allow.service.l7.is_any() {
+            errors.push(fail(
+                "the allow filters requests, and Cilium's deny rules cannot be narrowed by a filter".to_string(),
+                false,
+            ));
+            return None;
+        }
+        let mut next = Vec::new();
+        for piece in pieces {
+            match minus(&piece, allow) {
+                Ok(rest) => next.extend(rest),
+                Err(message) => {
+                    errors.push(fail(message, false));
+                    return None;
+                }
+            }
+        }
+        if next.len() > MAX_PIECES_PER_DENY {
+            errors.push(fail(
+                format!("the deny splits into more than {MAX_PIECES_PER_DENY} pieces"),
+                true,
+            ));
+            return None;
+        }
+        pieces = next;
+    }
+    Some(pieces)
+}
+
+/// `piece − allow` as a product difference:
+/// (S−S')×T×P ∪ (S∩S')×(T−T')×P ∪ (S∩S')×(T∩T')×(P−P').
+fn minus(piece: &Piece, allow: &Rule) -> Result<Vec<Piece>, String> {
+    let common_source = piece.source.intersection(&allow.source);
+    let common_destination = piece.destination.intersection(&allow.destination);
+    let common_ports = piece
+        .ports
+        .intersection(&allow.service.ports)
+        .map_err(|e| e.to_string())?;
+    if common_source.is_empty() || common_destination.is_empty() || common_ports.is_empty() {
+        return Ok(vec![piece.clone()]);
+    }
+    let mut out = Vec::new();
+    let source_rest = piece.source.difference(&allow.source).map_err(|e| e.0)?;
+    if !source_rest.is_empty() {
+        out.push(Piece {
+            source: source_rest,
+            ..piece.clone()
+        });
+    }
+    let destination_rest = piece
+        .destination
+        .difference(&allow.destination)
+        .map_err(|e| e.0)?;
+    if !destination_rest.is_empty() {
+        out.push(Piece {
+            source: common_source.clone(),
+            destination: destination_rest,
+            ..piece.clone()
+        });
+    }
+    let ports_rest = piece
+        .ports
+        .difference(&allow.service.ports)
+        .map_err(|e| e.to_string())?;
+    if !ports_rest.is_empty() {
+        out.push(Piece {
+            source: common_source,
+            destination: common_destination,
+            ports: ports_rest,
+            span: piece.span,
+        });
+    }
+    Ok(out)
+}
+
+fn not_exact(deny: Span, allow: Span, message: String, too_large: bool) -> Diagnostic {
+    Diagnostic::new(
+        Code::NotExact,
+        deny,
+        format!("cannot write this deny for Cilium minus the allow of an earlier tier that overrides it: {message}"),
+    )
+    .with_label("this deny")
+    .with_secondary(allow, "overrides part of it (earlier tier)")
+    .with_help(if too_large {
+        "write the deny over whole zones, port ranges or CIDRs that contain the allow, so fewer pieces remain; or build for `--target calico`, which keeps tiers"
+    } else {
+        "rewrite the rules so the allow removes whole peers, ports or names from the deny (for example allow the same FQDN, or drop the filter from the earlier allow); or build for `--target calico`, which keeps tiers"
+    })
+}
