@@ -473,7 +473,11 @@ fn prove(
 
 /// Examples that cannot be built for cilium, with the code they must fail
 /// with and why.
-const EXAMPLES_THAT_FAIL: &[(&str, &str, &str)] = &[];
+const EXAMPLES_THAT_FAIL: &[(&str, &str, &str)] = &[(
+    "calico-tiers",
+    "E0401",
+    "the platform tier allows a named port (`tcp/metrics`) over a default-tier deny, and Cilium's deny rules cannot leave out a named port",
+)];
 
 /// Every example: `examples/NAME.npl`, or `examples/NAME/` with its `.npl`
 /// files (as `nplc build examples/NAME` reads it).
@@ -736,6 +740,57 @@ allow ab -> ab : 8080
 allow cluster -> kube-dns : udp/53
 "#,
     ),
+    (
+        "tier_allows_override_a_deny",
+        r#"
+zone web { namespace "web" }
+zone api { namespace "api" }
+zone ops { namespace "ops"; pods role = "admin"; isolate none }
+tier break-glass {
+  allow ops -> api : 22
+  allow web -> api : 8080
+}
+deny cluster -> api
+allow web -> api : 8080, 9090
+"#,
+    ),
+    (
+        "open_zones_receive_allows",
+        r#"
+zone client { namespace "client" }
+zone open { namespace "open"; isolate none }
+zone half { namespace "half"; isolate ingress }
+allow client -> open : 80
+allow client -> half : 443
+allow open -> half : 443
+allow open -> client : 8080
+"#,
+    ),
+    (
+        "overlapping_zones",
+        r#"
+zone shop { namespace "shop" }
+zone web { namespace "shop"; pods role = "web"; isolate none }
+zone team-web { namespaces team = "shop"; pods role = "web"; isolate egress }
+allow web -> team-web : 8080
+deny team-web -> web : 9090
+allow shop -> web : 8080-9100
+allow team-web -> shop : 5432
+"#,
+    ),
+    (
+        "deny_addresses_under_a_tier",
+        r#"
+zone app { namespace "app"; isolate egress }
+tier corp {
+  allow cidr 10.0.0.0/8 -> app : 443
+  allow app -> cidr 10.20.0.0/16 : 5432
+}
+deny {cidr 0.0.0.0/0, cidr ::/0} -> app
+deny app -> {cidr 0.0.0.0/0, cidr ::/0} : 5432
+allow app -> world : 443, 5432
+"#,
+    ),
 ];
 
 /// Programs that must fail on cilium: (name, source, code).
@@ -778,11 +833,43 @@ allow payments -> fqdn "api.stripe.com" : 443 via egress
         "E0402",
     ),
     (
-        "fqdn_minus_fqdn",
+        "deny_of_a_name",
         r#"
 zone app { namespace "app" }
 allow app -> fqdn "*.example.com" : 443
 deny app -> fqdn "api.example.com"
+"#,
+        "E0408",
+    ),
+    (
+        "deny_of_world_narrowed_by_addresses",
+        r#"
+zone app { namespace "app" }
+tier corp {
+  allow cidr 10.0.0.0/8 -> app : 443
+}
+deny world -> app
+"#,
+        "E0408",
+    ),
+    (
+        "deny_with_a_filter",
+        r#"
+zone web { namespace "web" }
+zone api { namespace "api" }
+deny web -> api : 8080 http { POST "/admin/.*" }
+"#,
+        "E0408",
+    ),
+    (
+        "deny_narrowed_by_a_named_port",
+        r#"
+zone app { namespace "app" }
+zone mon { namespace "mon" }
+tier platform {
+  allow mon -> app : tcp/metrics
+}
+deny mon -> app
 "#,
         "E0401",
     ),
@@ -1112,4 +1199,116 @@ fn generated_programs_without_names_l7_or_named_ports_always_build() {
         cases as usize * 4 / 5,
         20,
     );
+}
+
+// ------------------------------------------------------------------ locality
+
+/// The zone names a rule line mentions (peers and `via` aside from literals).
+fn zones_named(rule: &str, zones: &BTreeSet<String>) -> BTreeSet<String> {
+    let head = rule.split(" : ").next().unwrap_or(rule);
+    head.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| zones.contains(*w))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Changing one rule's ports changes only the policies of the zones that
+/// rule names (both directions, and kube-dns's for the lookups of an FQDN
+/// allow); a tier's allow may also change the policies of the zones named
+/// by the denies it narrows.
+#[test]
+fn changing_one_rule_changes_only_the_policies_of_its_zones() {
+    let mut checked = 0;
+    for (name, files) in examples() {
+        if EXAMPLES_THAT_FAIL.iter().any(|(n, _, _)| *n == name) {
+            continue;
+        }
+        let files = relative(&files);
+        let source = Source::files(&files);
+        let Some(ir) = source.lower() else { continue };
+        let zones: BTreeSet<String> = ir.zones.iter().map(|z| z.name.clone()).collect();
+        let Ok(base) = source.build(Target::Cilium) else {
+            continue;
+        };
+        let documents = |resources: &[Resource]| -> BTreeMap<String, serde_json::Value> {
+            resources
+                .iter()
+                .map(|r| (r.name.clone(), r.document.clone()))
+                .collect()
+        };
+        let before = documents(&base);
+        let deny_zones: BTreeSet<String> = files
+            .iter()
+            .flat_map(|(_, text)| text.lines())
+            .filter(|l| l.trim_start().starts_with("deny "))
+            .flat_map(|l| zones_named(l, &zones))
+            .collect();
+        for (index, (path, text)) in files.iter().enumerate() {
+            let mut in_tier = false;
+            for (line_no, line) in text.lines().enumerate() {
+                let code = line.split('#').next().unwrap_or("").trim_end();
+                let trimmed = code.trim_start();
+                if trimmed.starts_with("tier ") {
+                    in_tier = true;
+                } else if trimmed == "}" {
+                    in_tier = false;
+                }
+                let is_rule = trimmed.starts_with("allow ") || trimmed.starts_with("deny ");
+                if !is_rule || !trimmed.contains(" : ") || trimmed.contains('{') {
+                    continue;
+                }
+                if trimmed.contains(" via ") {
+                    continue;
+                }
+                let mut changed = files.clone();
+                let lines: Vec<String> = text
+                    .lines()
+                    .enumerate()
+                    .map(|(i, l)| {
+                        if i == line_no {
+                            format!("{code}, 65001")
+                        } else {
+                            l.to_string()
+                        }
+                    })
+                    .collect();
+                changed[index].1 = lines.join("\n") + "\n";
+                let Ok(after) = Source::files(&changed).build(Target::Cilium) else {
+                    continue;
+                };
+                let after = documents(&after);
+                let mut allowed = BTreeSet::new();
+                let mut named = zones_named(trimmed, &zones);
+                if trimmed.contains("fqdn") || trimmed.contains("stripe") {
+                    named.insert("kube-dns".to_string());
+                }
+                if in_tier && trimmed.starts_with("allow ") {
+                    named.extend(deny_zones.iter().cloned());
+                }
+                for zone in &named {
+                    allowed.insert(format!("{zone}-ingress"));
+                    allowed.insert(format!("{zone}-egress"));
+                }
+                let names: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+                let touched: Vec<&String> = names
+                    .into_iter()
+                    .filter(|n| before.get(*n) != after.get(*n))
+                    .collect();
+                let stray: Vec<&&String> =
+                    touched.iter().filter(|n| !allowed.contains(**n)).collect();
+                assert!(
+                    stray.is_empty(),
+                    "{name}: changing `{trimmed}` ({path}:{}) changed {stray:?}, which are not the policies of {named:?}",
+                    line_no + 1
+                );
+                assert!(
+                    touched.len() <= allowed.len(),
+                    "{name}: `{trimmed}` touched {touched:?}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} rules were changed");
+    eprintln!("locality: {checked} one-rule edits checked");
 }

@@ -318,6 +318,7 @@ fn minus(piece: &Piece, allow: &Rule) -> Result<Vec<Piece>, String> {
 }
 
 fn not_exact(deny: Span, allow: Span, message: String, too_large: bool) -> Diagnostic {
+    let help_for_names = message.contains("named port");
     Diagnostic::new(
         Code::NotExact,
         deny,
@@ -325,7 +326,9 @@ fn not_exact(deny: Span, allow: Span, message: String, too_large: bool) -> Diagn
     )
     .with_label("this deny")
     .with_secondary(allow, "overrides part of it (earlier tier)")
-    .with_help(if too_large {
+    .with_help(if help_for_names {
+        "write the earlier allow's named ports as numbers (Cilium's deny rules cannot leave out a named port), or build for `--target calico`, which keeps tiers"
+    } else if too_large {
         "write the deny over whole zones, port ranges or CIDRs that contain the allow, so fewer pieces remain; or build for `--target calico`, which keeps tiers"
     } else {
         "rewrite the rules so the allow removes whole peers, ports or names from the deny (for example allow the same FQDN, or drop the filter from the earlier allow); or build for `--target calico`, which keeps tiers"
