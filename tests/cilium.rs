@@ -1039,6 +1039,27 @@ fn the_oracle_reads_cilium_semantics() {
         !without.allows(&tcp(&web, &host, 443)),
         "no lookup, no address"
     );
+    // enableDefaultDeny: false allows without isolating; a policy with only
+    // deny rules and no flag isolates; `specs` entries are policies of their
+    // own.
+    let open = "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: open\n  namespace: a\nspecs:\n- endpointSelector:\n    matchLabels:\n      app: db\n  enableDefaultDeny:\n    ingress: false\n  ingress:\n  - fromEndpoints:\n    - matchLabels:\n        app: web\n        io.kubernetes.pod.namespace: a\n    toPorts:\n    - ports:\n      - port: '5432'\n        protocol: TCP\n- endpointSelector:\n    matchLabels:\n      app: cache\n  enableDefaultDeny:\n    ingress: true\n  ingress:\n  - fromEntities:\n    - none\n";
+    let deny_only = policy_yaml(
+        "CiliumNetworkPolicy",
+        Some("a"),
+        "  endpointSelector:\n    matchLabels:\n      app: db\n  ingressDeny:\n  - fromEntities:\n    - world\n",
+    );
+    let only_open = Oracle::load(open, &[]).expect("valid");
+    assert!(only_open.allows(&tcp(&web, &db, 80)), "not isolated");
+    assert!(
+        !only_open.allows(&tcp(&web, &pod("a", "cache"), 80)),
+        "the second entry isolates its own pods"
+    );
+    let both = Oracle::load(&format!("{open}---\n{deny_only}"), &[]).expect("valid");
+    assert!(!both.allows(&tcp(&web, &db, 80)), "deny-only policies isolate");
+    assert!(
+        both.allows(&tcp(&web, &db, 5432)),
+        "the open policy's allow applies once isolated"
+    );
 }
 
 // ------------------------------------------------------------------ generated

@@ -18,6 +18,7 @@
 
 mod crd;
 mod exact;
+mod lines;
 mod policies;
 mod rules;
 mod selectors;

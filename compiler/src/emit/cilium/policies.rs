@@ -4,8 +4,9 @@
 //! whose pods take several selectors (a union, a `not in` on a namespace)
 //! has one `specs` entry per selector, each with the zone's rules.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
+use super::lines::LineIndex;
 use super::crd::{DefaultDeny, Kind, Policy, Spec, API_VERSION};
 use super::rules::{egress_rule, ingress_rule, items, Item, ItemList};
 use super::selectors::{scope_of, subject_selectors, Scope};
@@ -28,6 +29,7 @@ struct Draft {
 }
 
 pub(super) fn policies(ir: &Ir, sides: &[Side], sources: &SourceLines<'_>) -> Vec<Resource> {
+    let lines = LineIndex::new(sources);
     let mut drafts: BTreeMap<(usize, bool), Draft> = BTreeMap::new();
     // A zone isolated in a direction has its policy, rules or not.
     for (i, zone) in ir.zones.iter().enumerate() {
@@ -68,7 +70,7 @@ pub(super) fn policies(ir: &Ir, sides: &[Side], sources: &SourceLines<'_>) -> Ve
             } else {
                 Direction::Egress
             };
-            policy(ir, zone, direction, draft, sources)
+            policy(ir, zone, direction, draft, &lines)
         })
         .collect()
 }
@@ -82,7 +84,7 @@ fn policy(
     index: usize,
     direction: Direction,
     draft: Draft,
-    sources: &SourceLines<'_>,
+    sources: &LineIndex<'_>,
 ) -> Option<Resource> {
     let zone = &ir.zones[index];
     let scope = scope_of(&zone.pods);
@@ -107,20 +109,26 @@ fn policy(
         .unwrap_or_default();
     let mut allows = draft.allows.rules();
     let denies = draft.denies.rules();
-    if allows.is_empty() && denies.is_empty() {
+    let main = !allows.is_empty() || !denies.is_empty() || isolates;
+    if main && allows.is_empty() && denies.is_empty() {
         // Cilium rejects a policy without rules; this one allows nothing.
         allows.push(Item::nothing());
     }
+    let mut seen = HashSet::new();
+    let rule_spans: Vec<Span> = draft.spans.iter().copied().filter(|s| seen.insert(*s)).collect();
     let description = format!(
-        "{dir} of zone {}{place}: {}, {} allow and {} deny rules",
+        "{dir} of zone {}{place}: {}; {}",
         zone.name,
         if isolates {
             "default deny"
         } else {
             "not isolated"
         },
-        draft.allows.rules().len(),
-        denies.len(),
+        match rule_spans.len() {
+            0 => "no rules".to_string(),
+            1 => "1 rule (nplc.dev/source)".to_string(),
+            n => format!("{n} rules (nplc.dev/source)"),
+        },
     );
     let flags = |isolating: bool| DefaultDeny {
         ingress: (direction == Direction::Ingress).then_some(isolating),
@@ -153,6 +161,7 @@ fn policy(
     };
     let mut specs: Vec<Spec> = selectors
         .into_iter()
+        .filter(|_| main)
         .map(|s| spec(s, &allows, &denies, isolates, &description))
         .collect();
     let partial_text = format!(
@@ -170,11 +179,14 @@ fn policy(
         Scope::Namespace(ns) => (Kind::CiliumNetworkPolicy, Some(ns.clone())),
     };
     let name = resource_name(&[&zone.name, dir]);
-    let spans = if draft.spans.is_empty() {
+    let spans = if rule_spans.is_empty() {
         zone.span.into_iter().collect()
     } else {
-        draft.spans
+        rule_spans
     };
+    if specs.is_empty() {
+        return None;
+    }
     let (spec, specs) = if specs.len() == 1 {
         (specs.pop(), None)
     } else {
