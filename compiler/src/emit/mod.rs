@@ -105,7 +105,9 @@ pub fn build(
     let table = || allow::allow_table(ir).map_err(|e| vec![allow_error(db, program, &e)]);
     let sources = SourceLines::new(db);
     let mut resources = match target {
-        Target::Kubernetes => kubernetes::emit(ir, &table()?, options, &sources)?,
+        Target::Kubernetes => {
+            kubernetes::emit(ir, options, &sources, &|e| allow_error(db, program, e))?
+        }
         Target::Cilium => cilium::emit(ir, &table()?, &sources)?,
         Target::Calico => calico::emit(ir, options, &sources)?,
         Target::Istio => istio::emit(db, program, ir, &sources)?,
