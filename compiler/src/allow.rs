@@ -116,8 +116,15 @@ impl Piece {
     }
 
     /// (L×R×S) − (L'×R'×S') as disjoint-ish products; `Err(self)` inside
-    /// `Ok` when they do not meet.
-    fn minus(self, other: &Region) -> Result<Result<Vec<Piece>, Piece>, NotExact> {
+    /// `Ok` when they do not meet. With `keep_local`, the pieces keep the local pods
+    /// whole where they can — (L×(R−R')×S), (L×(R∩R')×(S−S')) and only
+    /// ((L−L')×(R∩R')×(S∩S')) narrower — so that a deny changes the
+    /// peers and ports of a zone's policy before it changes whom it selects.
+    fn minus_as(
+        self,
+        other: &Region,
+        keep_local: bool,
+    ) -> Result<Result<Vec<Piece>, Piece>, NotExact> {
         let local_common = self.local.intersection(&other.local);
         if local_common.is_empty() {
             return Ok(Err(self));
@@ -142,6 +149,45 @@ impl Piece {
             .difference(&other.service.ports)
             .map_err(|e| NotExact(e.to_string()))?;
         let l7_rest = self.service.l7.difference(&other.service.l7)?;
+        if keep_local {
+            let mut local_rest = self.local.clone();
+            local_rest.subtract(&other.local);
+            let mut out = vec![
+                Piece {
+                    local: self.local.clone(),
+                    remote: remote_rest,
+                    service: self.service.clone(),
+                },
+                Piece {
+                    local: self.local.clone(),
+                    remote: remote_common.clone(),
+                    service: Service {
+                        ports: ports_rest,
+                        l7: self.service.l7.clone(),
+                    },
+                },
+                Piece {
+                    local: local_rest,
+                    remote: remote_common.clone(),
+                    service: Service {
+                        ports: ports_common.clone(),
+                        l7: self.service.l7.clone(),
+                    },
+                },
+            ];
+            if let Some(l7) = l7_rest {
+                out.push(Piece {
+                    local: self.local,
+                    remote: remote_common,
+                    service: Service {
+                        ports: ports_common,
+                        l7,
+                    },
+                });
+            }
+            out.retain(|r| !r.is_empty());
+            return Ok(Ok(out));
+        }
         let mut local_rest = self.local;
         local_rest.subtract(&other.local);
         let mut out = vec![
@@ -622,6 +668,8 @@ impl PodIndex {
 /// Deny regions seen so far, bucketed like [`PodIndex`] by local namespace.
 #[derive(Default)]
 struct DenyIndex {
+    /// Cut with [`Piece::minus_as`]'s `keep_local`.
+    keep_local: bool,
     regions: Vec<(Region, Span)>,
     by_namespace: HashMap<String, Vec<usize>>,
     unpinned: Vec<usize>,
@@ -685,7 +733,7 @@ impl DenyIndex {
             let mut next = Vec::new();
             let mut met = false;
             for piece in pieces {
-                let parts = piece.minus(deny).map_err(|e| AllowError {
+                let parts = piece.minus_as(deny, self.keep_local).map_err(|e| AllowError {
                     rule,
                     deny: Some(*deny_span),
                     message: e.0,

@@ -23,6 +23,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::algebra::labels::{Term, ValueSet};
+
 use super::{
     region, selected, without_pods, AllowError, DenyIndex, Direction, DirectionTable, Entry,
     PodIndex,
@@ -59,6 +61,7 @@ pub struct ZoneEntry {
     /// The allow rule; `None` for the isolation default.
     pub rule: Option<Span>,
     /// The denies that cut it (for the default, also those that made it).
+    /// A rule the denies take whole leaves an entry with no remote peers.
     pub denies: Vec<Span>,
 }
 
@@ -100,9 +103,12 @@ pub fn zone_table(ir: &Ir, direction: Direction) -> Result<ZoneTable, AllowError
     let subjects = subjects(ir, direction, &zone_of);
     let selected = selected(ir, direction);
     let selected_index = PodIndex::new(selected.terms.clone());
-    let subject_index = PodIndex::new(subjects.iter().map(|s| s.term.clone()).collect());
+    let subject_index = SubjectIndex::new(&subjects);
     let mut entries = Vec::new();
-    let mut denies = DenyIndex::default();
+    let mut denies = DenyIndex {
+        keep_local: true,
+        ..DenyIndex::default()
+    };
     for tier in &ir.tiers {
         // Denies of this tier beat its allows, and every later tier's.
         for rule in tier.rules.iter().filter(|r| r.action == Action::Deny) {
@@ -187,7 +193,7 @@ fn sides(rule: &Rule, direction: Direction) -> (&PodSet, &PeerSet) {
 fn parts(
     term: &PodTerm,
     subjects: &[Subject],
-    index: &PodIndex,
+    index: &SubjectIndex,
     zone_of: &ZoneOf<'_>,
 ) -> Vec<Part> {
     let mut out = Vec::new();
@@ -243,6 +249,22 @@ fn place(
     let (pieces, cut_by) = denies.subtract_noting(start, rule)?;
     let mut shaped_by: Vec<Span> = origin.to_vec();
     shaped_by.extend(cut_by);
+    if pieces.is_empty() && !shaped_by.is_empty() {
+        // Denied whole: an entry that matches nothing keeps the record of
+        // the rule and the denies in the zone's policy.
+        for local in planned.terms {
+            entries.push(ZoneEntry {
+                zone: part.zone,
+                whole: true,
+                local,
+                remote: PeerSet::none(),
+                service: service.clone(),
+                rule,
+                denies: shaped_by.clone(),
+            });
+        }
+        return Ok(());
+    }
     for piece in pieces {
         let remote = piece.remote.into_set();
         for local in piece.local.into_set().terms {
@@ -290,7 +312,7 @@ fn subjects(ir: &Ir, direction: Direction, zone_of: &ZoneOf<'_>) -> Vec<Subject>
         }
     }
     let mut subjects: Vec<Subject> = by_term.into_values().collect();
-    let index = PodIndex::new(subjects.iter().map(|s| s.term.clone()).collect());
+    let index = SubjectIndex::new(&subjects);
     for i in 0..subjects.len() {
         let containers: Vec<usize> = index
             .candidate_indices(&subjects[i].term)
@@ -360,4 +382,92 @@ impl<'a> ZoneOf<'a> {
             .find(|(_, z)| z.pods.terms.iter().any(|u| term.subset(u)))
             .map_or(0, |(i, _)| i)
     }
+}
+
+/// Subjects bucketed by the namespace they pin and by one pod label value
+/// they require, so that finding the subjects a rule's term meets looks at
+/// few of them: programs put many zones in a few shared namespaces and tell
+/// them apart by a label such as `app`.
+struct SubjectIndex {
+    /// Namespace name (`None`: not pinned) → bucket.
+    by_namespace: HashMap<Option<String>, Bucket>,
+}
+
+#[derive(Default)]
+struct Bucket {
+    /// Label key → value → subjects requiring that value.
+    by_label: BTreeMap<String, HashMap<String, Vec<usize>>>,
+    /// Subjects requiring no single label value.
+    rest: Vec<usize>,
+}
+
+impl SubjectIndex {
+    fn new(subjects: &[Subject]) -> SubjectIndex {
+        let mut by_namespace: HashMap<Option<String>, Bucket> = HashMap::new();
+        for (i, subject) in subjects.iter().enumerate() {
+            let bucket = by_namespace
+                .entry(subject.term.namespace_name().map(str::to_string))
+                .or_default();
+            match required_label(&subject.term.pod) {
+                Some((key, value)) => bucket
+                    .by_label
+                    .entry(key.to_string())
+                    .or_default()
+                    .entry(value.to_string())
+                    .or_default()
+                    .push(i),
+                None => bucket.rest.push(i),
+            }
+        }
+        SubjectIndex { by_namespace }
+    }
+
+    /// Positions of the subjects that may meet `term`, sorted.
+    fn candidate_indices(&self, term: &PodTerm) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut visit = |bucket: &Bucket| {
+            out.extend(&bucket.rest);
+            for (key, values) in &bucket.by_label {
+                let allowed = term.pod.constraint(key);
+                match &allowed.values {
+                    ValueSet::Only(wanted) if wanted.len() < values.len() => {
+                        for v in wanted {
+                            out.extend(values.get(v).into_iter().flatten());
+                        }
+                    }
+                    set => {
+                        for (v, found) in values {
+                            if set.contains(v) {
+                                out.extend(found);
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        match term.namespace_name() {
+            Some(ns) => {
+                for key in [Some(ns.to_string()), None] {
+                    if let Some(bucket) = self.by_namespace.get(&key) {
+                        visit(bucket);
+                    }
+                }
+            }
+            None => self.by_namespace.values().for_each(&mut visit),
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// The first label key a pod term requires one value of, with that value.
+fn required_label(pod: &Term) -> Option<(&str, &str)> {
+    pod.constraints()?.iter().find_map(|(key, set)| match &set.values {
+        ValueSet::Only(values) if !set.absent && values.len() == 1 => values
+            .iter()
+            .next()
+            .map(|v| (key.as_str(), v.as_str())),
+        _ => None,
+    })
 }

@@ -89,6 +89,17 @@ struct PolicyRule {
     ports: Option<Vec<NetworkPolicyPort>>,
 }
 
+/// Where an entry goes: a zone's policy for `term`'s pods.
+struct Placement<'a> {
+    zone: usize,
+    term: &'a PodTerm,
+    whole: bool,
+    rule: Option<&'a PolicyRule>,
+    spans: &'a [Span],
+    /// `spans` say why the pods are selected, not which rules they hold.
+    origin: bool,
+}
+
 /// (namespace, zone index, pod selector).
 type GroupKey = (String, usize, Vec<Requirement>);
 
@@ -109,31 +120,27 @@ fn group_policies(
         return BTreeMap::new();
     };
     let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
-    let mut add = |zone: usize,
-                   term: &PodTerm,
-                   whole: bool,
-                   rule: Result<(&PolicyRule, &[Span]), &[Span]>,
-                   why: &dyn Fn() -> Diagnostic,
-                   errors: &mut Vec<Diagnostic>| {
-        let Some(namespaces) = namespaces_of(term, options.namespaces.as_deref()) else {
+    let mut add = |at: Placement<'_>, why: &dyn Fn() -> Diagnostic, errors: &mut Vec<Diagnostic>| {
+        let Some(namespaces) = namespaces_of(at.term, options.namespaces.as_deref()) else {
             errors.push(why());
             return;
         };
-        let conjunctions = term.pod.to_requirements();
+        let conjunctions = at.term.pod.to_requirements();
         for namespace in namespaces {
             for conj in &conjunctions {
                 let group = groups
-                    .entry((namespace.clone(), zone, conj.clone()))
+                    .entry((namespace.clone(), at.zone, conj.clone()))
                     .or_default();
-                group.whole |= whole;
-                match rule {
-                    Ok((rule, spans)) => {
-                        if !group.rules.contains(rule) {
-                            group.rules.push(rule.clone());
-                        }
-                        group.spans.extend_from_slice(spans);
+                group.whole |= at.whole;
+                if let Some(rule) = at.rule {
+                    if !group.rules.contains(rule) {
+                        group.rules.push(rule.clone());
                     }
-                    Err(origin) => group.origin.extend_from_slice(origin),
+                }
+                if at.origin {
+                    group.origin.extend_from_slice(at.spans);
+                } else {
+                    group.spans.extend_from_slice(at.spans);
                 }
             }
         }
@@ -143,38 +150,50 @@ fn group_policies(
         let why = || {
             needs_namespaces(ir, subject.zone, &subject.term, &subject.origin, None, fallback)
         };
-        add(
-            subject.zone,
-            &subject.term,
-            true,
-            Err(&subject.origin),
-            &why,
-            errors,
-        );
+        let at = Placement {
+            zone: subject.zone,
+            term: &subject.term,
+            whole: true,
+            rule: None,
+            spans: &subject.origin,
+            origin: true,
+        };
+        add(at, &why, errors);
     }
     for entry in &table.entries {
         let anchor = entry
             .rule
             .or_else(|| entry.denies.first().copied())
-            .or_else(|| ir.zones.get(entry.zone).and_then(|z| z.span));
-        let Some(anchor) = anchor else { continue };
+            .or_else(|| ir.zones.get(entry.zone).and_then(|z| z.span))
+            .unwrap_or(fallback);
+        let mut spans: Vec<Span> = entry.rule.into_iter().collect();
+        spans.extend(&entry.denies);
+        let why = || {
+            let deny = (!entry.whole).then_some(entry.denies.as_slice());
+            needs_namespaces(ir, entry.zone, &entry.local, &entry.denies, deny, fallback)
+        };
+        let at = Placement {
+            zone: entry.zone,
+            term: &entry.local,
+            whole: entry.whole,
+            rule: None,
+            spans: &spans,
+            origin: false,
+        };
+        if entry.remote.is_empty() {
+            // A rule its denies take whole: only the record.
+            add(at, &why, errors);
+            continue;
+        }
         match policy_rule(entry, direction, anchor) {
-            Ok(Some(rule)) => {
-                let mut spans: Vec<Span> = entry.rule.into_iter().collect();
-                spans.extend(&entry.denies);
-                let why = || {
-                    let deny = (!entry.whole).then(|| entry.denies.as_slice());
-                    needs_namespaces(ir, entry.zone, &entry.local, &entry.denies, deny, fallback)
-                };
-                add(
-                    entry.zone,
-                    &entry.local,
-                    entry.whole,
-                    Ok((&rule, &spans)),
-                    &why,
-                    errors,
-                );
-            }
+            Ok(Some(rule)) => add(
+                Placement {
+                    rule: Some(&rule),
+                    ..at
+                },
+                &why,
+                errors,
+            ),
             Ok(None) => {}
             Err(mut diag) => {
                 if entry.rule.is_none() {
