@@ -160,12 +160,7 @@ fn run_equivalence(name: &str, cfg: GenConfig, max_not_exact_percent: usize) {
     run_equivalence_of(name, cfg, max_not_exact_percent, allow_table)
 }
 
-fn run_equivalence_of(
-    name: &str,
-    cfg: GenConfig,
-    max_not_exact_percent: usize,
-    table_of: TableOf,
-) {
+fn run_equivalence_of(name: &str, cfg: GenConfig, max_not_exact_percent: usize, table_of: TableOf) {
     let stats = Stats::default();
     let cases = cases();
     let mut runner = runner(cases);

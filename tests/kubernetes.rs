@@ -890,12 +890,22 @@ allow corp -> web : 8080
             .iter()
             .any(|z| *name == format!("{z}-ingress") || *name == format!("{z}-egress"));
         let numbered = name.strip_prefix("nplc-").is_some_and(|rest| {
-            rest.rsplit_once('-')
-                .is_some_and(|(head, n)| n.parse::<u32>().is_ok() && zone_names.iter().any(|z| head == format!("{z}-ingress") || head == format!("{z}-egress")))
+            rest.rsplit_once('-').is_some_and(|(head, n)| {
+                n.parse::<u32>().is_ok()
+                    && zone_names
+                        .iter()
+                        .any(|z| head == format!("{z}-ingress") || head == format!("{z}-egress"))
+            })
         });
-        assert!(plain || numbered, "{name} is neither ZONE-DIRECTION nor nplc-ZONE-DIRECTION-N: {names:?}");
+        assert!(
+            plain || numbered,
+            "{name} is neither ZONE-DIRECTION nor nplc-ZONE-DIRECTION-N: {names:?}"
+        );
     }
-    assert!(names.contains("shop-egress") && names.contains("payments-ingress"), "{names:?}");
+    assert!(
+        names.contains("shop-egress") && names.contains("payments-ingress"),
+        "{names:?}"
+    );
     assert!(
         names.iter().any(|n| n.starts_with("nplc-")),
         "the deny on web's egress should carve a policy of its own: {names:?}"
@@ -1403,7 +1413,10 @@ fn a_one_rule_edit_changes_only_the_policies_holding_that_rule() {
     let mut report = Vec::new();
     for (program, namespaces) in &programs {
         let text = std::fs::read_to_string(program).expect("a program");
-        let name = program.file_name().and_then(|n| n.to_str()).expect("a name");
+        let name = program
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a name");
         let build = |label: &str, text: &str| -> (String, BTreeMap<(String, String), String>) {
             let sub = dir.join(label);
             std::fs::create_dir_all(&sub).expect("a directory");
@@ -1412,12 +1425,18 @@ fn a_one_rule_edit_changes_only_the_policies_holding_that_rule() {
             let yaml = match build_kubernetes(&file, Some(namespaces)) {
                 Built::Yaml(yaml) => yaml,
                 Built::Rejected(codes, rendered) => {
-                    panic!("{} does not build ({codes:?}):\n{rendered}", program.display())
+                    panic!(
+                        "{} does not build ({codes:?}):\n{rendered}",
+                        program.display()
+                    )
                 }
             };
             // The same path in every build's annotations.
             let shown = path_str(&file).to_string();
-            (shown.clone(), policies_by_name(&yaml.replace(&shown, "P.npl")))
+            (
+                shown.clone(),
+                policies_by_name(&yaml.replace(&shown, "P.npl")),
+            )
         };
         let (_, before) = build("base", &text);
         let mut edits = 0;
@@ -1443,7 +1462,9 @@ fn a_one_rule_edit_changes_only_the_policies_holding_that_rule() {
                         continue;
                     }
                     changed_total += 1;
-                    let holds = |doc: Option<&String>| doc.is_some_and(|d| lists_line(d, "P.npl", line + 1));
+                    let holds = |doc: Option<&String>| {
+                        doc.is_some_and(|d| lists_line(d, "P.npl", line + 1))
+                    };
                     assert!(
                         holds(old) || holds(new),
                         "{}: {what} `{}` changed {}/{}, which does not hold it:\n--- before ---\n{}\n--- after ---\n{}",
@@ -1458,7 +1479,9 @@ fn a_one_rule_edit_changes_only_the_policies_holding_that_rule() {
                 edits += 1;
             }
         }
-        report.push(format!("{name}: {edits} edits, {changed_total} policies changed"));
+        report.push(format!(
+            "{name}: {edits} edits, {changed_total} policies changed"
+        ));
     }
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!("locality:\n  {}", report.join("\n  "));

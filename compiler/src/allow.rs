@@ -733,12 +733,14 @@ impl DenyIndex {
             let mut next = Vec::new();
             let mut met = false;
             for piece in pieces {
-                let parts = piece.minus_as(deny, self.keep_local).map_err(|e| AllowError {
-                    rule,
-                    deny: Some(*deny_span),
-                    message: e.0,
-                    too_large: false,
-                })?;
+                let parts = piece
+                    .minus_as(deny, self.keep_local)
+                    .map_err(|e| AllowError {
+                        rule,
+                        deny: Some(*deny_span),
+                        message: e.0,
+                        too_large: false,
+                    })?;
                 match parts {
                     Ok(parts) => {
                         met = true;

@@ -23,7 +23,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::algebra::labels::{Term, ValueSet};
+use crate::algebra::labels::{KeySet, Term, ValueSet};
+use crate::inventory::Namespace;
 
 use super::{
     region, selected, without_pods, AllowError, DenyIndex, Direction, DirectionTable, Entry,
@@ -31,7 +32,7 @@ use super::{
 };
 use crate::algebra::ports::PortSet;
 use crate::diagnostic::Span;
-use crate::ir::{Ir, PeerSet, PodSet, PodTerm, Rule, Service, L7};
+use crate::ir::{Ir, PeerSet, PodSet, PodTerm, Rule, Service, L7, NAMESPACE_NAME_LABEL};
 use crate::syntax::ast::Action;
 
 /// Pods that must be selected in a direction, and the zone they are for.
@@ -98,9 +99,16 @@ struct Part {
     local: PodSet,
 }
 
-pub fn zone_table(ir: &Ir, direction: Direction) -> Result<ZoneTable, AllowError> {
+/// `namespaces`: the cluster's namespaces when known (`--namespaces`); a
+/// subject over namespaces by label is then split per namespace, so that a
+/// deny in one namespace cuts only that namespace's policy.
+pub fn zone_table(
+    ir: &Ir,
+    direction: Direction,
+    namespaces: Option<&[Namespace]>,
+) -> Result<ZoneTable, AllowError> {
     let zone_of = ZoneOf::new(ir, direction);
-    let subjects = subjects(ir, direction, &zone_of);
+    let subjects = subjects(ir, direction, &zone_of, namespaces);
     let selected = selected(ir, direction);
     let selected_index = PodIndex::new(selected.terms.clone());
     let subject_index = SubjectIndex::new(&subjects);
@@ -175,8 +183,8 @@ pub fn zone_table(ir: &Ir, direction: Direction) -> Result<ZoneTable, AllowError
 /// Both directions, as an [`super::AllowTable`] (for tests and `explain`).
 pub fn zoned_allow_table(ir: &Ir) -> Result<super::AllowTable, AllowError> {
     Ok(super::AllowTable {
-        ingress: zone_table(ir, Direction::Ingress)?.to_direction_table(),
-        egress: zone_table(ir, Direction::Egress)?.to_direction_table(),
+        ingress: zone_table(ir, Direction::Ingress, None)?.to_direction_table(),
+        egress: zone_table(ir, Direction::Egress, None)?.to_direction_table(),
     })
 }
 
@@ -283,8 +291,14 @@ fn place(
 }
 
 /// The selected pods of a direction as subjects, one per distinct term.
-fn subjects(ir: &Ir, direction: Direction, zone_of: &ZoneOf<'_>) -> Vec<Subject> {
+fn subjects(
+    ir: &Ir,
+    direction: Direction,
+    zone_of: &ZoneOf<'_>,
+    namespaces: Option<&[Namespace]>,
+) -> Vec<Subject> {
     let mut by_term: BTreeMap<PodTerm, Subject> = BTreeMap::new();
+    // Isolated first: a term both isolated and named by a deny is isolated.
     for zone in ir.zones.iter().filter(|z| direction.isolates(z)) {
         for term in &zone.pods.terms {
             let subject = by_term.entry(term.clone()).or_insert_with(|| Subject {
@@ -311,6 +325,9 @@ fn subjects(ir: &Ir, direction: Direction, zone_of: &ZoneOf<'_>) -> Vec<Subject>
             }
         }
     }
+    if let Some(namespaces) = namespaces {
+        by_term = split_per_namespace(by_term, namespaces);
+    }
     let mut subjects: Vec<Subject> = by_term.into_values().collect();
     let index = SubjectIndex::new(&subjects);
     for i in 0..subjects.len() {
@@ -322,6 +339,69 @@ fn subjects(ir: &Ir, direction: Direction, zone_of: &ZoneOf<'_>) -> Vec<Subject>
         subjects[i].contained_in = containers;
     }
     subjects
+}
+
+/// Subjects as one subject per namespace of the inventory they cover, each
+/// pinned to that namespace's name and labels (so that a zone in a
+/// namespace is seen inside a zone over namespaces with its labels); the
+/// zone and origin stay.
+fn split_per_namespace(
+    by_term: BTreeMap<PodTerm, Subject>,
+    namespaces: &[Namespace],
+) -> BTreeMap<PodTerm, Subject> {
+    let exact: Vec<(Term, BTreeMap<String, String>)> = namespaces
+        .iter()
+        .map(|ns| {
+            let mut labels = ns.labels.clone();
+            labels.insert(NAMESPACE_NAME_LABEL.to_string(), ns.name.clone());
+            let term = Term::from_constraints(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), KeySet::eq(v.clone()))),
+            );
+            (term, labels)
+        })
+        .collect();
+    let mut out: BTreeMap<PodTerm, Subject> = BTreeMap::new();
+    for (term, subject) in by_term {
+        let pinned = term.namespace_name();
+        for (ns_term, labels) in &exact {
+            let name = labels.get(NAMESPACE_NAME_LABEL).map(String::as_str);
+            if pinned.is_some_and(|p| Some(p) != name) || !term.namespace.matches(labels) {
+                continue;
+            }
+            let term = PodTerm {
+                namespace: term.namespace.intersection(ns_term),
+                pod: term.pod.clone(),
+            };
+            merge(
+                &mut out,
+                Subject {
+                    term,
+                    ..subject.clone()
+                },
+            );
+        }
+    }
+    out
+}
+
+/// Adds a subject; one already there for the same pods keeps its zone and
+/// gains the origin.
+fn merge(out: &mut BTreeMap<PodTerm, Subject>, subject: Subject) {
+    match out.get_mut(&subject.term) {
+        Some(there) => {
+            there.isolated |= subject.isolated;
+            for span in subject.origin {
+                if !there.origin.contains(&span) {
+                    there.origin.push(span);
+                }
+            }
+        }
+        None => {
+            out.insert(subject.term.clone(), subject);
+        }
+    }
 }
 
 /// The pods a deny makes selected in `direction` (see [`super::selected`]).
@@ -463,11 +543,12 @@ impl SubjectIndex {
 
 /// The first label key a pod term requires one value of, with that value.
 fn required_label(pod: &Term) -> Option<(&str, &str)> {
-    pod.constraints()?.iter().find_map(|(key, set)| match &set.values {
-        ValueSet::Only(values) if !set.absent && values.len() == 1 => values
-            .iter()
-            .next()
-            .map(|v| (key.as_str(), v.as_str())),
-        _ => None,
-    })
+    pod.constraints()?
+        .iter()
+        .find_map(|(key, set)| match &set.values {
+            ValueSet::Only(values) if !set.absent && values.len() == 1 => {
+                values.iter().next().map(|v| (key.as_str(), v.as_str()))
+            }
+            _ => None,
+        })
 }

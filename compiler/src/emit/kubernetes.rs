@@ -43,7 +43,8 @@ pub fn emit(
     let mut errors = Vec::new();
     let mut resources = Vec::new();
     for direction in [Direction::Ingress, Direction::Egress] {
-        let table = zone_table(ir, direction).map_err(|e| vec![allow_error(&e)])?;
+        let table = zone_table(ir, direction, options.namespaces.as_deref())
+            .map_err(|e| vec![allow_error(&e)])?;
         let groups = group_policies(ir, direction, &table, options, &mut errors);
         resources.extend(policies(ir, direction, groups, sources));
     }
@@ -120,35 +121,43 @@ fn group_policies(
         return BTreeMap::new();
     };
     let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
-    let mut add = |at: Placement<'_>, why: &dyn Fn() -> Diagnostic, errors: &mut Vec<Diagnostic>| {
-        let Some(namespaces) = namespaces_of(at.term, options.namespaces.as_deref()) else {
-            errors.push(why());
-            return;
-        };
-        let conjunctions = at.term.pod.to_requirements();
-        for namespace in namespaces {
-            for conj in &conjunctions {
-                let group = groups
-                    .entry((namespace.clone(), at.zone, conj.clone()))
-                    .or_default();
-                group.whole |= at.whole;
-                if let Some(rule) = at.rule {
-                    if !group.rules.contains(rule) {
-                        group.rules.push(rule.clone());
+    let mut add =
+        |at: Placement<'_>, why: &dyn Fn() -> Diagnostic, errors: &mut Vec<Diagnostic>| {
+            let Some(namespaces) = namespaces_of(at.term, options.namespaces.as_deref()) else {
+                errors.push(why());
+                return;
+            };
+            let conjunctions = at.term.pod.to_requirements();
+            for namespace in namespaces {
+                for conj in &conjunctions {
+                    let group = groups
+                        .entry((namespace.clone(), at.zone, conj.clone()))
+                        .or_default();
+                    group.whole |= at.whole;
+                    if let Some(rule) = at.rule {
+                        if !group.rules.contains(rule) {
+                            group.rules.push(rule.clone());
+                        }
+                    }
+                    if at.origin {
+                        group.origin.extend_from_slice(at.spans);
+                    } else {
+                        group.spans.extend_from_slice(at.spans);
                     }
                 }
-                if at.origin {
-                    group.origin.extend_from_slice(at.spans);
-                } else {
-                    group.spans.extend_from_slice(at.spans);
-                }
             }
-        }
-    };
+        };
     // Every selected pod is in a policy, even one without rules (isolation).
     for subject in table.subjects.iter().filter(|s| s.contained_in.is_empty()) {
         let why = || {
-            needs_namespaces(ir, subject.zone, &subject.term, &subject.origin, None, fallback)
+            needs_namespaces(
+                ir,
+                subject.zone,
+                &subject.term,
+                &subject.origin,
+                None,
+                fallback,
+            )
         };
         let at = Placement {
             zone: subject.zone,
@@ -250,12 +259,19 @@ fn needs_namespaces(
         "selects namespaces by label"
     };
     let isolating = zone_def.is_some_and(|z| z.span.is_some() && origin.contains(&span));
+    let help = if isolating || origin.is_empty() {
+        "pass the cluster's namespaces with `--namespaces NS.yaml` (from `kubectl get ns -o yaml`) to expand the policy per namespace, or use `--target cilium`, which selects namespaces by label".to_string()
+    } else {
+        format!(
+            "the deny makes `{name}`'s pods need a policy: pass the cluster's namespaces with `--namespaces NS.yaml` (from `kubectl get ns -o yaml`) to write it per namespace, name `{name}`'s namespaces (`namespace \"...\"`), or use `--target cilium`, which keeps the deny as a deny rule"
+        )
+    };
     let mut diag = target_error(
         Code::NeedsNamespaces,
         span,
         TARGET,
         format!("`{name}` {what}, and a NetworkPolicy lives in one namespace"),
-        "pass the cluster's namespaces with `--namespaces NS.yaml` (from `kubectl get ns -o yaml`) to expand the policy per namespace, or use `--target cilium`, which selects namespaces by label",
+        &help,
     );
     if !isolating {
         // Not isolated: a deny names these pods, so they need a policy.
@@ -420,7 +436,10 @@ fn policies(
     // is the zone's policy; the others are numbered in selector order.
     let mut by_zone: BTreeMap<(String, usize), Vec<(Vec<Requirement>, Group)>> = BTreeMap::new();
     for ((namespace, zone, conj), group) in groups {
-        by_zone.entry((namespace, zone)).or_default().push((conj, group));
+        by_zone
+            .entry((namespace, zone))
+            .or_default()
+            .push((conj, group));
     }
     let mut out = Vec::new();
     for ((namespace, zone), mut list) in by_zone {
@@ -442,7 +461,14 @@ fn policies(
                 &group.spans
             };
             let annotation = sources.describe(spans);
-            out.push(policy(&name, &namespace, direction, &conj, &group, &annotation));
+            out.push(policy(
+                &name,
+                &namespace,
+                direction,
+                &conj,
+                &group,
+                &annotation,
+            ));
         }
     }
     out
