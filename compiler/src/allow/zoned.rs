@@ -196,8 +196,8 @@ fn sides(rule: &Rule, direction: Direction) -> (&PodSet, &PeerSet) {
 }
 
 /// A rule's local term split over the policies that hold it: every subject
-/// inside it (but one inside another such subject), and the rest of the
-/// selected pods it meets, in its own zone's policy.
+/// inside it that is inside no other subject, and the rest of the selected
+/// pods it meets, in its own zone's policy (unless the term is a subject).
 fn parts(
     term: &PodTerm,
     subjects: &[Subject],
@@ -210,12 +210,11 @@ fn parts(
     for i in index.candidate_indices(term) {
         let subject = &subjects[i];
         if subject.term.subset(term) {
-            let inside_another = subject
-                .contained_in
-                .iter()
-                .any(|&j| subjects[j].term.subset(term));
-            if !inside_another {
-                is_subject |= subject.term == *term;
+            // A subject inside another is covered by that one's part (the
+            // other is inside the term too, or meets it and is narrowed).
+            let itself = subject.term == *term;
+            if itself || subject.contained_in.is_empty() {
+                is_subject |= itself;
                 out.push(Part {
                     zone: subject.zone,
                     local: PodSet::from_terms([subject.term.clone()]),
