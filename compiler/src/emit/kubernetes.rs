@@ -101,6 +101,9 @@ struct Placement<'a> {
     origin: bool,
 }
 
+/// A pod selector and the policy for it.
+type Selected = (Vec<Requirement>, Group);
+
 /// (namespace, zone index, pod selector).
 type GroupKey = (String, usize, Vec<Requirement>);
 
@@ -434,7 +437,7 @@ fn policies(
     };
     // Per namespace and zone: the first whole selector (in selector order)
     // is the zone's policy; the others are numbered in selector order.
-    let mut by_zone: BTreeMap<(String, usize), Vec<(Vec<Requirement>, Group)>> = BTreeMap::new();
+    let mut by_zone: BTreeMap<(String, usize), Vec<Selected>> = BTreeMap::new();
     for ((namespace, zone, conj), group) in groups {
         by_zone
             .entry((namespace, zone))
