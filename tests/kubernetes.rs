@@ -1486,3 +1486,67 @@ fn a_one_rule_edit_changes_only_the_policies_holding_that_rule() {
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!("locality:\n  {}", report.join("\n  "));
 }
+
+/// E0406 from a deny: a zone in one namespace is cut by a deny over
+/// namespaces by label; the error is at that zone and points at the deny.
+/// A zone in one namespace that no such deny cuts needs no inventory.
+#[test]
+fn e0406_from_a_deny_names_the_zone_and_the_deny() {
+    let dir = nca::temp_dir("e0406");
+    let text = "\
+zone all-a { namespace \"a\" }
+zone b { namespace \"b\"; isolate none }
+zone labelled { namespaces env = \"x\"; pods app = \"y\" }
+allow b -> all-a : 80
+allow b -> labelled : 80
+deny b -> labelled : 80
+";
+    let file = dir.join("cut.npl");
+    std::fs::write(&file, text).expect("writing");
+    let out = run(
+        &[
+            "build",
+            "--target",
+            "kubernetes",
+            "--format",
+            "json",
+            path_str(&file),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let diags: Value = serde_json::from_str(&out.stderr).expect("JSON diagnostics");
+    let messages: Vec<String> = diags
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["code"] == "E0406")
+        .map(|d| d.to_string())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("cuts `all-a`'s policy") && m.contains("this deny cuts")),
+        "{messages:#?}"
+    );
+    // Without the deny, `all-a` builds without an inventory; only the label
+    // zone needs one.
+    let without = text.replace("deny b -> labelled : 80\n", "");
+    std::fs::write(&file, &without).expect("writing");
+    let out = run(
+        &[
+            "build",
+            "--target",
+            "kubernetes",
+            "--format",
+            "json",
+            path_str(&file),
+        ],
+        None,
+    );
+    let diags: Value = serde_json::from_str(&out.stderr).expect("JSON diagnostics");
+    for d in diags.as_array().into_iter().flatten() {
+        assert!(!d.to_string().contains("all-a"), "{d}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
