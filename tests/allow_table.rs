@@ -4,6 +4,10 @@
 //! When it cannot, the error must be one of the documented not-exact cases,
 //! and those stay a minority of generated programs.
 //!
+//! The same holds for the zone-placed table the kubernetes target writes
+//! (`zoned_allow_table`), which leaves the pod part of a deny to the
+//! destination's ingress side.
+//!
 //! Cases default to 1,000 per property; `PROPTEST_CASES` overrides.
 
 mod support;
@@ -11,7 +15,7 @@ mod support;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nplc_compiler::algebra::ports::Protocol;
-use nplc_compiler::allow::{allow_table, AllowError};
+use nplc_compiler::allow::{allow_table, zoned_allow_table, AllowError, AllowTable};
 use nplc_compiler::eval::{evaluate, Connection, Endpoint, Transport};
 use nplc_compiler::ir::Ir;
 use nplc_compiler::names::Entity;
@@ -101,10 +105,14 @@ impl Stats {
 
 /// Compares table and evaluator on one program; `Ok(false)` when the table
 /// is not exact (counted), `Err` on a disagreement or an undocumented error.
+/// Which table a property checks.
+type TableOf = fn(&Ir) -> Result<AllowTable, AllowError>;
+
 fn check_program(
     program: &GenProgram,
     connections: &[Connection],
     stats: &Stats,
+    table_of: TableOf,
 ) -> Result<bool, TestCaseError> {
     let text = program.render();
     let compiled = compile(&text);
@@ -115,7 +123,7 @@ fn check_program(
         )));
     };
     stats.programs.fetch_add(1, Ordering::Relaxed);
-    let table = match allow_table(&ir) {
+    let table = match table_of(&ir) {
         Ok(t) => t,
         Err(e) => {
             return match classify(&e) {
@@ -149,6 +157,10 @@ fn check_program(
 }
 
 fn run_equivalence(name: &str, cfg: GenConfig, max_not_exact_percent: usize) {
+    run_equivalence_of(name, cfg, max_not_exact_percent, allow_table)
+}
+
+fn run_equivalence_of(name: &str, cfg: GenConfig, max_not_exact_percent: usize, table_of: TableOf) {
     let stats = Stats::default();
     let cases = cases();
     let mut runner = runner(cases);
@@ -157,7 +169,7 @@ fn run_equivalence(name: &str, cfg: GenConfig, max_not_exact_percent: usize) {
         |(program, inventory, specs)| {
             let connections: Vec<Connection> =
                 specs.iter().map(|s| inventory.connection(s)).collect();
-            check_program(&program, &connections, &stats).map(|_| ())
+            check_program(&program, &connections, &stats, table_of).map(|_| ())
         },
     );
     let report = stats.report(name);
@@ -188,6 +200,26 @@ fn allow_table_agrees_with_evaluator_on_exact_constructs() {
 fn allow_table_agrees_with_evaluator_on_l7_filters() {
     // Isolated zones and L7 filters on most rules: the table's L7 arithmetic.
     run_equivalence("L7 filters", GenConfig::l7_focus(), 50);
+}
+
+#[test]
+fn zoned_table_agrees_with_evaluator() {
+    run_equivalence_of(
+        "zoned, all constructs",
+        GenConfig::default(),
+        25,
+        zoned_allow_table,
+    );
+}
+
+#[test]
+fn zoned_table_agrees_with_evaluator_on_exact_constructs() {
+    run_equivalence_of(
+        "zoned, exact constructs",
+        GenConfig::exact(),
+        0,
+        zoned_allow_table,
+    );
 }
 
 #[test]
@@ -231,6 +263,13 @@ fn assert_both(ir: &Ir, conn: &Connection, expected: bool) {
         table.allows(conn),
         expected,
         "allow table on {}",
+        support::describe_connection(conn)
+    );
+    let zoned = zoned_allow_table(ir).expect("an exact zoned table");
+    assert_eq!(
+        zoned.allows(conn),
+        expected,
+        "zoned table on {}",
         support::describe_connection(conn)
     );
 }

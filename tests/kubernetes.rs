@@ -868,8 +868,8 @@ fn build_text(dir: &Path, name: &str, text: &str) -> String {
 #[test]
 fn policy_names_do_not_change_with_unrelated_rules() {
     let dir = nca::temp_dir("names");
-    // Zone policies (ZONE-DIRECTION) and, from the deny, policies of
-    // selectors no zone is exactly (ZONE-DIRECTION-HASH).
+    // Zone policies, ZONE-DIRECTION; a deny carving a zone's selector gives
+    // nplc-ZONE-DIRECTION-N. No name carries a hash of the content.
     let base = "\
 zone shop { namespace \"shop\" }
 zone web { namespace \"shop\"; pods app = \"web\"; isolate none }
@@ -878,20 +878,37 @@ zone payments { namespace \"payments\"; isolate ingress }
 external corp = cidr 10.0.0.0/8
 allow shop -> payments : 8000-9000
 deny canary -> payments
+deny canary -> cidr 10.1.0.0/16 : 443
 allow web -> corp : 443
 allow corp -> web : 8080
 ";
     let before = policies_by_name(&build_text(&dir, "before.npl", base));
-    assert!(before.keys().any(|(_, n)| n == "shop-egress"), "{before:?}");
+    let names: BTreeSet<&str> = before.keys().map(|(_, n)| n.as_str()).collect();
+    let zone_names = ["shop", "web", "canary", "payments"];
+    for name in &names {
+        let plain = zone_names
+            .iter()
+            .any(|z| *name == format!("{z}-ingress") || *name == format!("{z}-egress"));
+        let numbered = name.strip_prefix("nplc-").is_some_and(|rest| {
+            rest.rsplit_once('-').is_some_and(|(head, n)| {
+                n.parse::<u32>().is_ok()
+                    && zone_names
+                        .iter()
+                        .any(|z| head == format!("{z}-ingress") || head == format!("{z}-egress"))
+            })
+        });
+        assert!(
+            plain || numbered,
+            "{name} is neither ZONE-DIRECTION nor nplc-ZONE-DIRECTION-N: {names:?}"
+        );
+    }
     assert!(
-        before
-            .keys()
-            .filter(|(_, n)| n.len() > "egress-".len() + 8
-                && n.rsplit('-').next().is_some_and(|h| h.len() == 8))
-            .count()
-            > 0,
-        "the base program should have a hashed policy name: {:?}",
-        before.keys()
+        names.contains("shop-egress") && names.contains("payments-ingress"),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.starts_with("nplc-")),
+        "the deny on web's egress should carve a policy of its own: {names:?}"
     );
     // Added at the end, so the source lines of the others stay the same.
     let added = format!(
@@ -927,8 +944,8 @@ allow corp -> web : 8080
     let removed = base.replace("allow corp -> web : 8080\n", "");
     let fewer = policies_by_name(&build_text(&dir, "removed.npl", &removed));
     for (key, doc) in &before {
-        if doc.contains("before.npl:9") {
-            continue; // the removed rule's own policy
+        if doc.contains("before.npl:10") {
+            continue; // a policy holding the removed rule (the last line)
         }
         let new = fewer
             .get(key)
@@ -1338,5 +1355,198 @@ fn json_diagnostics_of_a_build_leave_stdout_to_the_yaml() {
         .filter_map(|d| d["code"].as_str())
         .collect();
     assert_eq!(codes, ["W0002"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ------------------------------------------------------------------ locality
+
+/// The lines of a program's rules that a test can edit in place: one line,
+/// ports at the end, no L7 block, no `via`.
+fn editable_rules(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let l = l.trim_start();
+            (l.starts_with("allow ") || l.starts_with("deny "))
+                && !l.contains(['#', '{', '}'])
+                && !l.contains(" via ")
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Whether a policy's source annotation lists line `line` (1-based) of `file`.
+fn lists_line(doc: &str, file: &str, line: usize) -> bool {
+    let Some(sources) = doc
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("nplc.dev/source: "))
+    else {
+        return false;
+    };
+    sources.split(", ").any(|s| {
+        let Some(range) = s.strip_prefix(file).and_then(|r| r.strip_prefix(':')) else {
+            return false;
+        };
+        let (a, b) = range.split_once('-').unwrap_or((range, range));
+        matches!((a.parse::<usize>(), b.parse::<usize>()), (Ok(a), Ok(b)) if a <= line && line <= b)
+    })
+}
+
+/// Changing one rule (its ports, or removing it) changes only the policies
+/// that hold it, before or after the edit: the zones it names, and where it
+/// is a deny, the policies it cuts or forces.
+#[test]
+fn a_one_rule_edit_changes_only_the_policies_holding_that_rule() {
+    let dir = nca::temp_dir("locality");
+    let mut programs: Vec<(PathBuf, PathBuf)> = npl_files(&root().join("tests/nca/cases"))
+        .into_iter()
+        .map(|case| {
+            let text = std::fs::read_to_string(&case).expect("a case");
+            let inventory = case_inventory(&text, &case);
+            (case, inventory.join("namespaces.yaml"))
+        })
+        .collect();
+    programs.push((
+        root().join("examples/namespace-isolation/main.npl"),
+        inventory_dir("namespace-isolation").join("namespaces.yaml"),
+    ));
+    let mut report = Vec::new();
+    for (program, namespaces) in &programs {
+        let text = std::fs::read_to_string(program).expect("a program");
+        let name = program
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a name");
+        let build = |label: &str, text: &str| -> (String, BTreeMap<(String, String), String>) {
+            let sub = dir.join(label);
+            std::fs::create_dir_all(&sub).expect("a directory");
+            let file = sub.join(name);
+            std::fs::write(&file, text).expect("writing");
+            let yaml = match build_kubernetes(&file, Some(namespaces)) {
+                Built::Yaml(yaml) => yaml,
+                Built::Rejected(codes, rendered) => {
+                    panic!(
+                        "{} does not build ({codes:?}):\n{rendered}",
+                        program.display()
+                    )
+                }
+            };
+            // The same path in every build's annotations.
+            let shown = path_str(&file).to_string();
+            (
+                shown.clone(),
+                policies_by_name(&yaml.replace(&shown, "P.npl")),
+            )
+        };
+        let (_, before) = build("base", &text);
+        let mut edits = 0;
+        let mut changed_total = 0;
+        for line in editable_rules(&text) {
+            let original = text.lines().nth(line).expect("the line");
+            let mut variants = vec![("removed", format!("# {original}"))];
+            if original.contains(" : ") {
+                variants.push(("ports", format!("{original}, 65000")));
+            }
+            for (what, replacement) in variants {
+                let edited: String = text
+                    .lines()
+                    .enumerate()
+                    .map(|(i, l)| if i == line { replacement.as_str() } else { l })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let (_, after) = build("edited", &edited);
+                let keys: BTreeSet<&(String, String)> = before.keys().chain(after.keys()).collect();
+                for key in keys {
+                    let (old, new) = (before.get(key), after.get(key));
+                    if old == new {
+                        continue;
+                    }
+                    changed_total += 1;
+                    let holds = |doc: Option<&String>| {
+                        doc.is_some_and(|d| lists_line(d, "P.npl", line + 1))
+                    };
+                    assert!(
+                        holds(old) || holds(new),
+                        "{}: {what} `{}` changed {}/{}, which does not hold it:\n--- before ---\n{}\n--- after ---\n{}",
+                        program.display(),
+                        original.trim(),
+                        key.0,
+                        key.1,
+                        old.map_or("(none)", |s| s.as_str()),
+                        new.map_or("(none)", |s| s.as_str()),
+                    );
+                }
+                edits += 1;
+            }
+        }
+        report.push(format!(
+            "{name}: {edits} edits, {changed_total} policies changed"
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("locality:\n  {}", report.join("\n  "));
+}
+
+/// E0406 from a deny: a zone in one namespace is cut by a deny over
+/// namespaces by label; the error is at that zone and points at the deny.
+/// A zone in one namespace that no such deny cuts needs no inventory.
+#[test]
+fn e0406_from_a_deny_names_the_zone_and_the_deny() {
+    let dir = nca::temp_dir("e0406");
+    let text = "\
+zone all-a { namespace \"a\" }
+zone b { namespace \"b\"; isolate none }
+zone labelled { namespaces env = \"x\"; pods app = \"y\" }
+allow b -> all-a : 80
+allow b -> labelled : 80
+deny b -> labelled : 80
+";
+    let file = dir.join("cut.npl");
+    std::fs::write(&file, text).expect("writing");
+    let out = run(
+        &[
+            "build",
+            "--target",
+            "kubernetes",
+            "--format",
+            "json",
+            path_str(&file),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let diags: Value = serde_json::from_str(&out.stderr).expect("JSON diagnostics");
+    let messages: Vec<String> = diags
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["code"] == "E0406")
+        .map(|d| d.to_string())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("cuts `all-a`'s policy") && m.contains("this deny cuts")),
+        "{messages:#?}"
+    );
+    // Without the deny, `all-a` builds without an inventory; only the label
+    // zone needs one.
+    let without = text.replace("deny b -> labelled : 80\n", "");
+    std::fs::write(&file, &without).expect("writing");
+    let out = run(
+        &[
+            "build",
+            "--target",
+            "kubernetes",
+            "--format",
+            "json",
+            path_str(&file),
+        ],
+        None,
+    );
+    let diags: Value = serde_json::from_str(&out.stderr).expect("JSON diagnostics");
+    for d in diags.as_array().into_iter().flatten() {
+        assert!(!d.to_string().contains("all-a"), "{d}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

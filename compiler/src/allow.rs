@@ -21,6 +21,9 @@ use crate::ir::sets::SUBSUMPTION_LIMIT;
 use crate::ir::{Ir, NotExact, PeerSet, PodSet, PodTerm, Rule, Service, L7};
 use crate::syntax::ast::Action;
 
+mod zoned;
+pub use zoned::{zone_table, zoned_allow_table, Subject, ZoneEntry, ZoneTable};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Direction {
     Ingress,
@@ -112,16 +115,23 @@ impl Piece {
         self.local.is_empty() || self.remote.is_empty() || self.service.ports.is_empty()
     }
 
-    /// (L×R×S) − (L'×R'×S') as disjoint-ish products; `self` whole when
-    /// they do not meet.
-    fn minus(self, other: &Region) -> Result<Vec<Piece>, NotExact> {
+    /// (L×R×S) − (L'×R'×S') as disjoint-ish products; `Err(self)` inside
+    /// `Ok` when they do not meet. With `keep_local`, the pieces keep the local pods
+    /// whole where they can — (L×(R−R')×S), (L×(R∩R')×(S−S')) and only
+    /// ((L−L')×(R∩R')×(S∩S')) narrower — so that a deny changes the
+    /// peers and ports of a zone's policy before it changes whom it selects.
+    fn minus_as(
+        self,
+        other: &Region,
+        keep_local: bool,
+    ) -> Result<Result<Vec<Piece>, Piece>, NotExact> {
         let local_common = self.local.intersection(&other.local);
         if local_common.is_empty() {
-            return Ok(vec![self]);
+            return Ok(Err(self));
         }
         let remote_common = self.remote.intersection(&other.remote);
         if remote_common.is_empty() {
-            return Ok(vec![self]);
+            return Ok(Err(self));
         }
         let ports_common = self
             .service
@@ -129,7 +139,7 @@ impl Piece {
             .intersection(&other.service.ports)
             .map_err(|e| NotExact(e.to_string()))?;
         if ports_common.is_empty() {
-            return Ok(vec![self]);
+            return Ok(Err(self));
         }
         let mut remote_rest = self.remote.clone();
         remote_rest.subtract(&other.remote)?;
@@ -139,6 +149,45 @@ impl Piece {
             .difference(&other.service.ports)
             .map_err(|e| NotExact(e.to_string()))?;
         let l7_rest = self.service.l7.difference(&other.service.l7)?;
+        if keep_local {
+            let mut local_rest = self.local.clone();
+            local_rest.subtract(&other.local);
+            let mut out = vec![
+                Piece {
+                    local: self.local.clone(),
+                    remote: remote_rest,
+                    service: self.service.clone(),
+                },
+                Piece {
+                    local: self.local.clone(),
+                    remote: remote_common.clone(),
+                    service: Service {
+                        ports: ports_rest,
+                        l7: self.service.l7.clone(),
+                    },
+                },
+                Piece {
+                    local: local_rest,
+                    remote: remote_common.clone(),
+                    service: Service {
+                        ports: ports_common.clone(),
+                        l7: self.service.l7.clone(),
+                    },
+                },
+            ];
+            if let Some(l7) = l7_rest {
+                out.push(Piece {
+                    local: self.local,
+                    remote: remote_common,
+                    service: Service {
+                        ports: ports_common,
+                        l7,
+                    },
+                });
+            }
+            out.retain(|r| !r.is_empty());
+            return Ok(Ok(out));
+        }
         let mut local_rest = self.local;
         local_rest.subtract(&other.local);
         let mut out = vec![
@@ -172,7 +221,7 @@ impl Piece {
             });
         }
         out.retain(|r| !r.is_empty());
-        Ok(out)
+        Ok(Ok(out))
     }
 }
 
@@ -550,7 +599,15 @@ impl PodIndex {
 
     /// Terms that may overlap `term`, in index order.
     fn candidates(&self, term: &PodTerm) -> Vec<&PodTerm> {
-        let indices: Vec<usize> = match term.namespace_name() {
+        self.candidate_indices(term)
+            .into_iter()
+            .map(|i| &self.terms[i])
+            .collect()
+    }
+
+    /// The positions of the terms that may overlap `term`, in order.
+    fn candidate_indices(&self, term: &PodTerm) -> Vec<usize> {
+        match term.namespace_name() {
             Some(ns) => {
                 let mut v: Vec<usize> = self
                     .by_namespace
@@ -564,8 +621,7 @@ impl PodIndex {
                 v
             }
             None => (0..self.terms.len()).collect(),
-        };
-        indices.into_iter().map(|i| &self.terms[i]).collect()
+        }
     }
 
     /// `set ∩ (union of the indexed terms)`.
@@ -612,6 +668,8 @@ impl PodIndex {
 /// Deny regions seen so far, bucketed like [`PodIndex`] by local namespace.
 #[derive(Default)]
 struct DenyIndex {
+    /// Cut with [`Piece::minus_as`]'s `keep_local`.
+    keep_local: bool,
     regions: Vec<(Region, Span)>,
     by_namespace: HashMap<String, Vec<usize>>,
     unpinned: Vec<usize>,
@@ -654,23 +712,45 @@ impl DenyIndex {
 
     /// `start` minus every deny that overlaps it.
     fn subtract(&self, start: Region, rule: Option<Span>) -> Result<Vec<Piece>, AllowError> {
+        Ok(self.subtract_noting(start, rule)?.0)
+    }
+
+    /// [`DenyIndex::subtract`], with the spans of the denies that cut it.
+    fn subtract_noting(
+        &self,
+        start: Region,
+        rule: Option<Span>,
+    ) -> Result<(Vec<Piece>, Vec<Span>), AllowError> {
         if start.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let start = Piece::new(start);
         let candidates = self.candidates(&start.local);
         let mut pieces = vec![start];
+        let mut cut_by = Vec::new();
         for i in candidates {
             let (deny, deny_span) = &self.regions[i];
             let mut next = Vec::new();
+            let mut met = false;
             for piece in pieces {
-                let parts = piece.minus(deny).map_err(|e| AllowError {
-                    rule,
-                    deny: Some(*deny_span),
-                    message: e.0,
-                    too_large: false,
-                })?;
-                next.extend(parts);
+                let parts = piece
+                    .minus_as(deny, self.keep_local)
+                    .map_err(|e| AllowError {
+                        rule,
+                        deny: Some(*deny_span),
+                        message: e.0,
+                        too_large: false,
+                    })?;
+                match parts {
+                    Ok(parts) => {
+                        met = true;
+                        next.extend(parts);
+                    }
+                    Err(whole) => next.push(whole),
+                }
+            }
+            if met {
+                cut_by.push(*deny_span);
             }
             if next.len() > MAX_PIECES_PER_RULE {
                 return Err(AllowError {
@@ -684,7 +764,7 @@ impl DenyIndex {
             }
             pieces = next;
         }
-        Ok(pieces)
+        Ok((pieces, cut_by))
     }
 }
 

@@ -1,10 +1,16 @@
 //! `--target kubernetes`: networking.k8s.io/v1 NetworkPolicy, typed with
-//! k8s-openapi, emitted straight from the allow table.
+//! k8s-openapi, written from the zone-placed allow table
+//! ([`crate::allow::zone_table`]).
 //!
-//! One policy per (namespace, direction, selected pod selector). NetworkPolicy
-//! has no deny and no order, so tiers and denies are already resolved in the
-//! table. What it cannot say — names (FQDN), L7, ICMP, the API server or the
-//! node as destinations — is a coded error.
+//! One policy per zone and direction in each namespace the zone covers,
+//! `ZONE-DIRECTION`, holding the rules whose local side is that zone (or
+//! contains it), as written. Only pods that NPL isolates, or that a deny
+//! names, are selected: selecting a pod isolates it. NetworkPolicy has no
+//! deny and no order, so a deny is carved out of the rules it meets, and
+//! only those; where that cut changes which pods a rule is for, the pieces
+//! get policies of their own, `nplc-ZONE-DIRECTION-N`. What NetworkPolicy
+//! cannot say — names (FQDN), L7, ICMP, the API server or the node as
+//! destinations — is a coded error.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,12 +21,13 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::names::resource_name;
 use super::selectors::{label_selector, label_selectors, namespaces_of};
 use super::{metadata, target_error, Options, Resource, SourceLines, Target};
 use crate::algebra::ipset::IpSet;
-use crate::algebra::labels::Requirement;
+use crate::algebra::labels::{Requirement, Term};
 use crate::algebra::ports::{PortSet, Protocol, FIRST_PORT, LAST_PORT};
-use crate::allow::{AllowTable, Direction, DirectionTable, Entry};
+use crate::allow::{zone_table, AllowError, Direction, ZoneEntry, ZoneTable};
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::ir::{Ir, PeerSet, PodSet, PodTerm, Service};
 use crate::names::Entity;
@@ -29,17 +36,16 @@ const TARGET: Target = Target::Kubernetes;
 
 pub fn emit(
     ir: &Ir,
-    table: &AllowTable,
     options: &Options,
     sources: &SourceLines<'_>,
+    allow_error: &dyn Fn(&AllowError) -> Diagnostic,
 ) -> Result<Vec<Resource>, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut resources = Vec::new();
-    for (direction, dir_table) in [
-        (Direction::Ingress, &table.ingress),
-        (Direction::Egress, &table.egress),
-    ] {
-        let groups = group_policies(ir, direction, dir_table, options, &mut errors);
+    for direction in [Direction::Ingress, Direction::Egress] {
+        let table = zone_table(ir, direction, options.namespaces.as_deref())
+            .map_err(|e| vec![allow_error(&e)])?;
+        let groups = group_policies(ir, direction, &table, options, &mut errors);
         resources.extend(policies(ir, direction, groups, sources));
     }
     if errors.is_empty() {
@@ -64,12 +70,16 @@ pub(super) fn dedup_errors(errors: &mut Vec<Diagnostic>) {
 }
 
 /// A policy in the making: its subject and the rules collected for it.
+#[derive(Default)]
 struct Group {
-    namespace: String,
-    term: PodTerm,
-    conjunction: Vec<Requirement>,
+    /// It selects what its zone's policy was planned to select here (not
+    /// a piece a deny cut off).
+    whole: bool,
     rules: Vec<PolicyRule>,
+    /// The rules it holds and the denies that cut them.
     spans: Vec<Span>,
+    /// Why its pods are selected, for a policy without rules.
+    origin: Vec<Span>,
 }
 
 #[derive(Clone, PartialEq)]
@@ -80,12 +90,27 @@ struct PolicyRule {
     ports: Option<Vec<NetworkPolicyPort>>,
 }
 
-type GroupKey = (String, Vec<Requirement>);
+/// Where an entry goes: a zone's policy for `term`'s pods.
+struct Placement<'a> {
+    zone: usize,
+    term: &'a PodTerm,
+    whole: bool,
+    rule: Option<&'a PolicyRule>,
+    spans: &'a [Span],
+    /// `spans` say why the pods are selected, not which rules they hold.
+    origin: bool,
+}
+
+/// A pod selector and the policy for it.
+type Selected = (Vec<Requirement>, Group);
+
+/// (namespace, zone index, pod selector).
+type GroupKey = (String, usize, Vec<Requirement>);
 
 fn group_policies(
     ir: &Ir,
     direction: Direction,
-    table: &DirectionTable,
+    table: &ZoneTable,
     options: &Options,
     errors: &mut Vec<Diagnostic>,
 ) -> BTreeMap<GroupKey, Group> {
@@ -100,51 +125,90 @@ fn group_policies(
     };
     let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
     let mut add =
-        |term: &PodTerm, rule: Option<(&PolicyRule, &[Span])>, errors: &mut Vec<Diagnostic>| {
-            let Some(namespaces) = namespaces_of(term, options.namespaces.as_deref()) else {
-                errors.push(needs_namespaces(ir, term, fallback));
+        |at: Placement<'_>, why: &dyn Fn() -> Diagnostic, errors: &mut Vec<Diagnostic>| {
+            let Some(namespaces) = namespaces_of(at.term, options.namespaces.as_deref()) else {
+                errors.push(why());
                 return;
             };
+            let conjunctions = at.term.pod.to_requirements();
             for namespace in namespaces {
-                for conj in term.pod.to_requirements() {
+                for conj in &conjunctions {
                     let group = groups
-                        .entry((namespace.clone(), conj.clone()))
-                        .or_insert_with(|| Group {
-                            namespace: namespace.clone(),
-                            term: term.clone(),
-                            conjunction: conj.clone(),
-                            rules: Vec::new(),
-                            spans: Vec::new(),
-                        });
-                    if let Some((rule, spans)) = rule {
+                        .entry((namespace.clone(), at.zone, conj.clone()))
+                        .or_default();
+                    group.whole |= at.whole;
+                    if let Some(rule) = at.rule {
                         if !group.rules.contains(rule) {
                             group.rules.push(rule.clone());
                         }
-                        group.spans.extend_from_slice(spans);
+                    }
+                    if at.origin {
+                        group.origin.extend_from_slice(at.spans);
+                    } else {
+                        group.spans.extend_from_slice(at.spans);
                     }
                 }
             }
         };
-    for term in &table.selected.terms {
-        add(term, None, errors);
+    // Every selected pod is in a policy, even one without rules (isolation).
+    for subject in table.subjects.iter().filter(|s| s.contained_in.is_empty()) {
+        let why = || {
+            needs_namespaces(
+                ir,
+                subject.zone,
+                &subject.term,
+                &subject.origin,
+                None,
+                fallback,
+            )
+        };
+        let at = Placement {
+            zone: subject.zone,
+            term: &subject.term,
+            whole: true,
+            rule: None,
+            spans: &subject.origin,
+            origin: true,
+        };
+        add(at, &why, errors);
     }
     for entry in &table.entries {
-        let selecting_deny = selecting_deny(ir, entry, direction);
         let anchor = entry
-            .rules
-            .first()
-            .copied()
-            .or(selecting_deny)
+            .rule
+            .or_else(|| entry.denies.first().copied())
+            .or_else(|| ir.zones.get(entry.zone).and_then(|z| z.span))
             .unwrap_or(fallback);
+        let mut spans: Vec<Span> = entry.rule.into_iter().collect();
+        spans.extend(&entry.denies);
+        let why = || {
+            let deny = (!entry.whole).then_some(entry.denies.as_slice());
+            needs_namespaces(ir, entry.zone, &entry.local, &entry.denies, deny, fallback)
+        };
+        let at = Placement {
+            zone: entry.zone,
+            term: &entry.local,
+            whole: entry.whole,
+            rule: None,
+            spans: &spans,
+            origin: false,
+        };
+        if entry.remote.is_empty() {
+            // A rule its denies take whole: only the record.
+            add(at, &why, errors);
+            continue;
+        }
         match policy_rule(entry, direction, anchor) {
-            Ok(Some(rule)) => {
-                for term in &entry.local.terms {
-                    add(term, Some((&rule, &entry.rules)), errors);
-                }
-            }
+            Ok(Some(rule)) => add(
+                Placement {
+                    rule: Some(&rule),
+                    ..at
+                },
+                &why,
+                errors,
+            ),
             Ok(None) => {}
             Err(mut diag) => {
-                if entry.rules.is_empty() {
+                if entry.rule.is_none() {
                     // The isolation default written out: say why it exists.
                     diag.message = format!(
                         "{}: this deny gives pods that are not isolated a policy, and that policy must allow everything else the program allows",
@@ -158,58 +222,73 @@ fn group_policies(
     groups
 }
 
-fn needs_namespaces(ir: &Ir, term: &PodTerm, fallback: Span) -> Diagnostic {
-    // The zone the policy is for: the one that is exactly this term, else one
-    // containing it other than `cluster` (which contains every pod).
-    let containing = |z: &&crate::ir::Zone| z.pods.terms.iter().any(|t| term.subset(t));
-    let zone = ir
-        .zones
-        .iter()
-        .find(|z| z.pods.terms.len() == 1 && z.pods.terms[0] == *term)
-        .or_else(|| {
-            ir.zones
-                .iter()
-                .filter(containing)
-                .find(|z| z.pods != PodSet::all())
-        })
-        .or_else(|| ir.zones.iter().find(containing));
-    let span = zone.and_then(|z| z.span).unwrap_or(fallback);
-    let name = zone.map_or("a zone", |z| z.name.as_str());
-    let what = if term.namespace == crate::algebra::labels::Term::all() {
+/// E0406: a policy's pods are not in namespaces named in the source. `cut`
+/// holds the denies when a deny's cut is what made the selector depend on
+/// namespace labels.
+fn needs_namespaces(
+    ir: &Ir,
+    zone: usize,
+    term: &PodTerm,
+    origin: &[Span],
+    cut: Option<&[Span]>,
+    fallback: Span,
+) -> Diagnostic {
+    let zone_def = ir.zones.get(zone);
+    let name = zone_def.map_or("a zone", |z| z.name.as_str());
+    let span = zone_def
+        .and_then(|z| z.span)
+        .or_else(|| origin.first().copied())
+        .unwrap_or(fallback);
+    if let Some(denies) = cut.filter(|d| !d.is_empty()) {
+        let mut diag = target_error(
+            Code::NeedsNamespaces,
+            span,
+            TARGET,
+            format!(
+                "a deny selects pods by namespace label and cuts `{name}`'s policy along that label, and a NetworkPolicy selects pods only inside its own namespace"
+            ),
+            &format!(
+                "pass the cluster's namespaces with `--namespaces NS.yaml` (from `kubectl get ns -o yaml`) so nplc knows which of `{name}`'s namespaces the deny covers, or name the deny's namespaces (`namespace \"...\"`) so the cut follows namespace names, or use `--target cilium`, which keeps the deny as a deny rule"
+            ),
+        );
+        for deny in denies {
+            diag = diag.with_secondary(*deny, format!("this deny cuts `{name}`'s policy"));
+        }
+        return diag;
+    }
+    let what = if term.namespace == Term::all() {
         "selects pods in every namespace"
     } else {
         "selects namespaces by label"
     };
-    target_error(
+    let isolating = zone_def.is_some_and(|z| z.span.is_some() && origin.contains(&span));
+    let help = if isolating || origin.is_empty() {
+        "pass the cluster's namespaces with `--namespaces NS.yaml` (from `kubectl get ns -o yaml`) to expand the policy per namespace, or use `--target cilium`, which selects namespaces by label".to_string()
+    } else {
+        format!(
+            "the deny makes `{name}`'s pods need a policy: pass the cluster's namespaces with `--namespaces NS.yaml` (from `kubectl get ns -o yaml`) to write it per namespace, name `{name}`'s namespaces (`namespace \"...\"`), or use `--target cilium`, which keeps the deny as a deny rule"
+        )
+    };
+    let mut diag = target_error(
         Code::NeedsNamespaces,
         span,
         TARGET,
         format!("`{name}` {what}, and a NetworkPolicy lives in one namespace"),
-        "pass the cluster's namespaces with `--namespaces NS.yaml` (from `kubectl get ns -o yaml`) to expand the policy per namespace, or use `--target cilium`, which selects namespaces by label",
-    )
-}
-
-/// The deny rule that made an isolation-default entry's pods selected.
-fn selecting_deny(ir: &Ir, entry: &Entry, direction: Direction) -> Option<Span> {
-    if !entry.rules.is_empty() {
-        return None;
+        &help,
+    );
+    if !isolating {
+        // Not isolated: a deny names these pods, so they need a policy.
+        for deny in origin.iter().filter(|d| **d != span) {
+            diag = diag.with_secondary(*deny, format!("this deny gives `{name}` a policy"));
+        }
     }
-    ir.rules()
-        .filter(|r| r.action == crate::syntax::ast::Action::Deny)
-        .find(|r| {
-            let local = match direction {
-                Direction::Ingress => &r.destination.pods,
-                Direction::Egress => &r.source.pods,
-            };
-            !local.intersection(&entry.local).is_empty()
-        })
-        .map(|r| r.span)
+    diag
 }
 
 /// An allow-table entry as one NetworkPolicy rule; `Ok(None)` when nothing of
 /// it needs writing (it allows only what Kubernetes always allows).
 fn policy_rule(
-    entry: &Entry,
+    entry: &ZoneEntry,
     direction: Direction,
     anchor: Span,
 ) -> Result<Option<PolicyRule>, Diagnostic> {
@@ -356,80 +435,94 @@ fn policies(
         Direction::Ingress => "ingress",
         Direction::Egress => "egress",
     };
-    let mut used: BTreeSet<(String, String)> = BTreeSet::new();
+    // Per namespace and zone: the first whole selector (in selector order)
+    // is the zone's policy; the others are numbered in selector order.
+    let mut by_zone: BTreeMap<(String, usize), Vec<Selected>> = BTreeMap::new();
+    for ((namespace, zone, conj), group) in groups {
+        by_zone
+            .entry((namespace, zone))
+            .or_default()
+            .push((conj, group));
+    }
     let mut out = Vec::new();
-    for group in groups.into_values() {
-        let name = policy_name(ir, &group, direction, dir, &used);
-        used.insert((group.namespace.clone(), name.clone()));
-        let ingress = (direction == Direction::Ingress).then(|| {
-            group
-                .rules
-                .iter()
-                .map(|r| NetworkPolicyIngressRule {
-                    from: r.peers.clone(),
-                    ports: r.ports.clone(),
-                })
-                .collect()
-        });
-        let egress = (direction == Direction::Egress).then(|| {
-            group
-                .rules
-                .iter()
-                .map(|r| NetworkPolicyEgressRule {
-                    to: r.peers.clone(),
-                    ports: r.ports.clone(),
-                })
-                .collect()
-        });
-        let policy = NetworkPolicy {
-            metadata: metadata(
+    for ((namespace, zone), mut list) in by_zone {
+        list.sort_by_key(|(_, g)| !g.whole);
+        let zone_name = ir.zones.get(zone).map_or("pods", |z| z.name.as_str());
+        let mut number = 0;
+        let mut named = false;
+        for (conj, group) in list {
+            let name = if group.whole && !named {
+                named = true;
+                resource_name(&[zone_name, dir])
+            } else {
+                number += 1;
+                resource_name(&["nplc", zone_name, dir, &number.to_string()])
+            };
+            let spans = if group.spans.is_empty() {
+                &group.origin
+            } else {
+                &group.spans
+            };
+            let annotation = sources.describe(spans);
+            out.push(policy(
                 &name,
-                Some(&group.namespace),
-                &sources.describe(&if group.spans.is_empty() {
-                    super::origin_spans(ir, &group.term, direction)
-                } else {
-                    group.spans.clone()
-                }),
-            ),
-            spec: Some(NetworkPolicySpec {
-                pod_selector: Some(label_selector(&group.conjunction)),
-                policy_types: Some(vec![if direction == Direction::Ingress {
-                    "Ingress".to_string()
-                } else {
-                    "Egress".to_string()
-                }]),
-                ingress: ingress.filter(|r: &Vec<NetworkPolicyIngressRule>| !r.is_empty()),
-                egress: egress.filter(|r: &Vec<NetworkPolicyEgressRule>| !r.is_empty()),
-            }),
-        };
-        out.push(Resource {
-            api_version: "networking.k8s.io/v1".to_string(),
-            kind: "NetworkPolicy".to_string(),
-            namespace: Some(group.namespace.clone()),
-            name,
-            document: super::to_json(&policy),
-        });
+                &namespace,
+                direction,
+                &conj,
+                &group,
+                &annotation,
+            ));
+        }
     }
     out
 }
 
-/// `ZONE-DIRECTION` when the policy's subject is exactly a zone; otherwise
-/// the most specific containing zone plus a hash of the selector (see
-/// [`super::names::policy_name`]).
-fn policy_name(
-    ir: &Ir,
-    group: &Group,
+fn policy(
+    name: &str,
+    namespace: &str,
     direction: Direction,
-    dir: &str,
-    used: &BTreeSet<(String, String)>,
-) -> String {
-    let single_conj = group.term.pod.to_requirements().len() == 1;
-    super::names::policy_name(
-        super::names::exact_zone(ir, &group.term, direction),
-        single_conj,
-        dir,
-        super::names::most_specific_zone(ir, &group.term, direction),
-        &format!("{:?}{:?}", group.term, group.conjunction),
-        |name| used.contains(&(group.namespace.clone(), name.to_string())),
-    )
+    conj: &[Requirement],
+    group: &Group,
+    annotation: &str,
+) -> Resource {
+    let ingress = (direction == Direction::Ingress).then(|| {
+        group
+            .rules
+            .iter()
+            .map(|r| NetworkPolicyIngressRule {
+                from: r.peers.clone(),
+                ports: r.ports.clone(),
+            })
+            .collect()
+    });
+    let egress = (direction == Direction::Egress).then(|| {
+        group
+            .rules
+            .iter()
+            .map(|r| NetworkPolicyEgressRule {
+                to: r.peers.clone(),
+                ports: r.ports.clone(),
+            })
+            .collect()
+    });
+    let policy = NetworkPolicy {
+        metadata: metadata(name, Some(namespace), annotation),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(label_selector(conj)),
+            policy_types: Some(vec![if direction == Direction::Ingress {
+                "Ingress".to_string()
+            } else {
+                "Egress".to_string()
+            }]),
+            ingress: ingress.filter(|r: &Vec<NetworkPolicyIngressRule>| !r.is_empty()),
+            egress: egress.filter(|r: &Vec<NetworkPolicyEgressRule>| !r.is_empty()),
+        }),
+    };
+    Resource {
+        api_version: "networking.k8s.io/v1".to_string(),
+        kind: "NetworkPolicy".to_string(),
+        namespace: Some(namespace.to_string()),
+        name: name.to_string(),
+        document: super::to_json(&policy),
+    }
 }

@@ -101,11 +101,11 @@ pub fn build(
     let Some(ir) = ir::lower(db, program) else {
         return Err(diags.clone());
     };
-    // Only the targets without deny rules or order need the allow table.
-    let table = || allow::allow_table(ir).map_err(|e| vec![allow_error(db, program, &e)]);
     let sources = SourceLines::new(db);
     let mut resources = match target {
-        Target::Kubernetes => kubernetes::emit(ir, &table()?, options, &sources)?,
+        Target::Kubernetes => {
+            kubernetes::emit(ir, options, &sources, &|e| allow_error(db, program, e))?
+        }
         Target::Cilium => cilium::emit(db, program, ir, &sources)?,
         Target::Calico => calico::emit(ir, options, &sources)?,
         Target::Istio => istio::emit(db, program, ir, &sources)?,
@@ -162,23 +162,32 @@ fn first_span(db: &dyn Db, program: Program) -> Span {
 /// Renders spans as `file:line` for the source annotation.
 pub struct SourceLines<'db> {
     db: &'db dyn Db,
+    /// Per file, the offsets where its lines start: found once, so a span's
+    /// line is a binary search rather than a count from the file's start.
+    line_starts: std::cell::RefCell<std::collections::HashMap<db::SourceFile, Vec<usize>>>,
 }
 
 impl<'db> SourceLines<'db> {
     fn new(db: &'db dyn Db) -> SourceLines<'db> {
-        SourceLines { db }
+        SourceLines {
+            db,
+            line_starts: Default::default(),
+        }
     }
 
     /// `a.npl:3, a.npl:7-9, std/baseline:12`, sorted and deduplicated.
     pub fn describe(&self, spans: &[Span]) -> String {
         let mut by_file: BTreeMap<String, BTreeSet<(usize, usize)>> = BTreeMap::new();
+        let mut cache = self.line_starts.borrow_mut();
         for span in spans {
-            let text = span.file.text(self.db);
-            let line = |offset: u32| {
-                let offset = (offset as usize).min(text.len());
-                text.get(..offset)
-                    .map_or(1, |t| t.matches('\n').count() + 1)
-            };
+            let starts = cache.entry(span.file).or_insert_with(|| {
+                let text = span.file.text(self.db);
+                std::iter::once(0)
+                    .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                    .collect()
+            });
+            // Lines are 1-based: the number of line starts at or before the offset.
+            let line = |offset: u32| starts.partition_point(|&s| s <= offset as usize).max(1);
             by_file
                 .entry(span.file.path(self.db).clone())
                 .or_default()
