@@ -6,8 +6,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::lines::LineIndex;
 use super::crd::{DefaultDeny, Kind, Policy, Spec, API_VERSION};
+use super::lines::LineIndex;
 use super::rules::{egress_rule, ingress_rule, items, Item, ItemList};
 use super::selectors::{scope_of, subject_selectors, Scope};
 use super::sides::Side;
@@ -115,7 +115,12 @@ fn policy(
         allows.push(Item::nothing());
     }
     let mut seen = HashSet::new();
-    let rule_spans: Vec<Span> = draft.spans.iter().copied().filter(|s| seen.insert(*s)).collect();
+    let rule_spans: Vec<Span> = draft
+        .spans
+        .iter()
+        .copied()
+        .filter(|s| seen.insert(*s))
+        .collect();
     let description = format!(
         "{dir} of zone {}{place}: {}; {}",
         zone.name,
