@@ -1055,7 +1055,10 @@ fn the_oracle_reads_cilium_semantics() {
         "the second entry isolates its own pods"
     );
     let both = Oracle::load(&format!("{open}---\n{deny_only}"), &[]).expect("valid");
-    assert!(!both.allows(&tcp(&web, &db, 80)), "deny-only policies isolate");
+    assert!(
+        !both.allows(&tcp(&web, &db, 80)),
+        "deny-only policies isolate"
+    );
     assert!(
         both.allows(&tcp(&web, &db, 5432)),
         "the open policy's allow applies once isolated"

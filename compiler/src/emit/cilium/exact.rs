@@ -80,8 +80,7 @@ pub(super) fn adjust(ir: &Ir, sides: Vec<Side>, errors: &mut Vec<Diagnostic>) ->
                 out.push(side);
             }
             Direction::Egress => {
-                if matches!(side.l7, L7::Dns(_)) && !side.ports.ranges(Protocol::Sctp).is_empty()
-                {
+                if matches!(side.l7, L7::Dns(_)) && !side.ports.ranges(Protocol::Sctp).is_empty() {
                     errors.push(error(
                         Code::L7NotSupported,
                         "Cilium's DNS proxy reads DNS over UDP and TCP, not SCTP".to_string(),
@@ -107,7 +106,8 @@ fn deny_refusal(side: &Side) -> Option<(String, &'static str)> {
     }
     let fqdns = &side.remote.fqdns;
     let every_address = side.remote.ips == IpSet::all();
-    if !fqdns.is_empty() && !(fqdns.is_all() && every_address) {
+    let every_name_and_address = fqdns.is_all() && every_address;
+    if !fqdns.is_empty() && !every_name_and_address {
         return Some(if fqdns.is_all() {
             (
                 "Cilium's deny rules match addresses, not host names: this deny covers every name but not every address (`world` minus an earlier tier's allow), and denying the names by address would let through names whose address is allowed".to_string(),
@@ -171,7 +171,9 @@ fn egress_named_ports(side: Side, isolated_ingress: &PodSet) -> Vec<Side> {
             .ports
             .named_ports()
             .iter()
-            .fold(numeric.clone(), |acc, (p, _)| acc.union(&PortSet::all_of(*p)));
+            .fold(numeric.clone(), |acc, (p, _)| {
+                acc.union(&PortSet::all_of(*p))
+            });
         out.push(Side {
             remote: PeerSet::pods(checked),
             ports: widened,
@@ -402,7 +404,10 @@ fn looked_up(side: &Side, denies: &[Piece]) -> PodSet {
             side.remote
                 .difference(&d.destination)
                 .is_ok_and(|rest| rest.is_empty())
-                && side.ports.difference(&d.ports).is_ok_and(|rest| rest.is_empty())
+                && side
+                    .ports
+                    .difference(&d.ports)
+                    .is_ok_and(|rest| rest.is_empty())
         })
         .fold(side.local.clone(), |acc, d| acc.difference(&d.source.pods))
 }

@@ -12,9 +12,11 @@ use crate::emit::SourceLines;
 
 pub(super) struct LineIndex<'a> {
     sources: &'a SourceLines<'a>,
-    /// Per file: its path, length and the offsets where its lines start.
-    files: RefCell<HashMap<SourceFile, (String, usize, Vec<usize>)>>,
+    files: RefCell<HashMap<SourceFile, IndexedFile>>,
 }
+
+/// A file's path, length and the offsets where its lines start.
+type IndexedFile = (String, usize, Vec<usize>);
 
 impl<'a> LineIndex<'a> {
     pub fn new(sources: &'a SourceLines<'a>) -> LineIndex<'a> {

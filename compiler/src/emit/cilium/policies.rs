@@ -6,15 +6,15 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::lines::LineIndex;
 use super::crd::{DefaultDeny, Kind, Policy, Spec, API_VERSION};
+use super::lines::LineIndex;
 use super::rules::{egress_rule, ingress_rule, items, Item, ItemList};
 use super::selectors::{scope_of, subject_selectors, Scope};
 use super::sides::Side;
 use crate::allow::Direction;
 use crate::diagnostic::Span;
 use crate::emit::{metadata, resource_name, to_json, Resource, SourceLines};
-use crate::ir::{Ir, PodTerm};
+use crate::ir::{Ir, PodSet, PodTerm};
 use crate::syntax::ast::Action;
 
 /// One policy in the making.
@@ -25,11 +25,13 @@ struct Draft {
     /// Parts of denies that apply to part of the zone only (narrowed by a
     /// higher tier's allow), by the pods they apply to.
     partial: BTreeMap<PodTerm, ItemList>,
-    spans: Vec<Span>,
+    allow_spans: Vec<Span>,
+    deny_spans: Vec<Span>,
 }
 
 pub(super) fn policies(ir: &Ir, sides: &[Side], sources: &SourceLines<'_>) -> Vec<Resource> {
     let lines = LineIndex::new(sources);
+    let isolated = (ir.isolated_ingress(), ir.isolated_egress());
     let mut drafts: BTreeMap<(usize, bool), Draft> = BTreeMap::new();
     // A zone isolated in a direction has its policy, rules or not.
     for (i, zone) in ir.zones.iter().enumerate() {
@@ -54,13 +56,17 @@ pub(super) fn policies(ir: &Ir, sides: &[Side], sources: &SourceLines<'_>) -> Ve
                     list.add(item);
                 }
             }
-            draft.spans.push(side.span);
+            draft.deny_spans.push(side.span);
             continue;
         };
         for item in items(&side.remote, &side.ports, &side.l7) {
             list.add(&item);
         }
-        draft.spans.push(side.span);
+        if side.action == Action::Allow {
+            draft.allow_spans.push(side.span);
+        } else {
+            draft.deny_spans.push(side.span);
+        }
     }
     drafts
         .into_iter()
@@ -70,7 +76,7 @@ pub(super) fn policies(ir: &Ir, sides: &[Side], sources: &SourceLines<'_>) -> Ve
             } else {
                 Direction::Egress
             };
-            policy(ir, zone, direction, draft, &lines)
+            policy(ir, zone, direction, draft, &isolated, &lines)
         })
         .collect()
 }
@@ -84,6 +90,7 @@ fn policy(
     index: usize,
     direction: Direction,
     draft: Draft,
+    isolated: &(PodSet, PodSet),
     sources: &LineIndex<'_>,
 ) -> Option<Resource> {
     let zone = &ir.zones[index];
@@ -103,6 +110,21 @@ fn policy(
         Direction::Egress => "egress",
     };
     let isolates = direction.isolates(zone);
+    // Allows of an open zone whose pods no zone isolates in this direction
+    // never decide anything: such a zone needs a policy only for its denies.
+    let never_isolated = match direction {
+        Direction::Ingress => isolated.0.intersection(&zone.pods).is_empty(),
+        Direction::Egress => isolated.1.intersection(&zone.pods).is_empty(),
+    };
+    let draft = if never_isolated && !isolates {
+        Draft {
+            allows: ItemList::default(),
+            allow_spans: Vec::new(),
+            ..draft
+        }
+    } else {
+        draft
+    };
     let place = zone
         .span
         .map(|s| format!(" ({})", sources.describe(&[s])))
@@ -115,7 +137,13 @@ fn policy(
         allows.push(Item::nothing());
     }
     let mut seen = HashSet::new();
-    let rule_spans: Vec<Span> = draft.spans.iter().copied().filter(|s| seen.insert(*s)).collect();
+    let rule_spans: Vec<Span> = draft
+        .allow_spans
+        .iter()
+        .chain(&draft.deny_spans)
+        .copied()
+        .filter(|s| seen.insert(*s))
+        .collect();
     let description = format!(
         "{dir} of zone {}{place}: {}; {}",
         zone.name,

@@ -56,7 +56,12 @@ impl<'a> RuleZones<'a> {
         RuleZones {
             ir,
             resolved,
-            by_def: ir.zones.iter().enumerate().map(|(i, z)| (z.def, i)).collect(),
+            by_def: ir
+                .zones
+                .iter()
+                .enumerate()
+                .map(|(i, z)| (z.def, i))
+                .collect(),
             by_span: resolved.rules.iter().map(|r| (r.span, r)).collect(),
         }
     }
@@ -102,7 +107,10 @@ impl<'a> RuleZones<'a> {
             self.zone(zone)
         };
         match rule.role {
-            RuleRole::Direct => (self.named(&written.source), self.named(&written.destination)),
+            RuleRole::Direct => (
+                self.named(&written.source),
+                self.named(&written.destination),
+            ),
             RuleRole::ToGateway => (self.named(&written.source), gateway()),
             RuleRole::FromGateway => (gateway(), self.named(&written.destination)),
             RuleRole::DnsForFqdn => (
@@ -203,7 +211,12 @@ fn deny_sides(
         }
     }
     for &z in destinations {
-        push(z, Direction::Ingress, &piece.destination.pods, &piece.source);
+        push(
+            z,
+            Direction::Ingress,
+            &piece.destination.pods,
+            &piece.source,
+        );
     }
 }
 
@@ -221,12 +234,7 @@ fn overlap(a: &Rule, b: &Rule) -> bool {
 
 /// The deny minus the allows of earlier tiers that it overlaps; `None` (and
 /// an error) when that cannot be written exactly.
-fn narrow(
-    ir: &Ir,
-    tier: usize,
-    deny: &Rule,
-    errors: &mut Vec<Diagnostic>,
-) -> Option<Vec<Piece>> {
+fn narrow(ir: &Ir, tier: usize, deny: &Rule, errors: &mut Vec<Diagnostic>) -> Option<Vec<Piece>> {
     let whole = Piece {
         source: deny.source.clone(),
         destination: deny.destination.clone(),
@@ -239,9 +247,8 @@ fn narrow(
         .flat_map(|t| t.rules.iter())
         .filter(|r| r.action == Action::Allow && overlap(deny, r));
     for allow in higher {
-        let fail = |message: String, too_large: bool| {
-            not_exact(deny.span, allow.span, message, too_large)
-        };
+        let fail =
+            |message: String, too_large: bool| not_exact(deny.span, allow.span, message, too_large);
         if !allow.service.l7.is_any() {
             errors.push(fail(
                 "the allow filters requests, and Cilium's deny rules cannot be narrowed by a filter".to_string(),
