@@ -31,7 +31,7 @@
 mod crd;
 mod naming;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use self::crd::{
     Document, EntityRule, HttpMatch, HttpPath, PolicySpec, Port, Rule, TierSpec, API_VERSION,
@@ -123,9 +123,16 @@ pub fn emit(
 ) -> Result<Vec<Resource>, Vec<Diagnostic>> {
     let mut policies: BTreeMap<PolicyKey, Policy> = BTreeMap::new();
     let mut errors = Vec::new();
+    let mut selectors = Selectors::default();
     for (tier_index, tier) in ir.tiers.iter().enumerate() {
         for rule in &tier.rules {
-            let added = add_rule(&mut policies, tier_index, rule, options.calico_enterprise);
+            let added = add_rule(
+                &mut policies,
+                &mut selectors,
+                tier_index,
+                rule,
+                options.calico_enterprise,
+            );
             if let Err((code, message, help)) = added {
                 errors.push(target_error(code, rule.span, Target::Calico, message, help));
             }
@@ -146,8 +153,32 @@ pub fn emit(
     Ok(writer.resources(policies))
 }
 
+/// The peer of each pod term, written once: the same zones are the peers of
+/// many rules (every zone's rule to kube-dns), and a selector's text costs
+/// more than a lookup.
+#[derive(Default)]
+struct Selectors {
+    peers: HashMap<PodTerm, EntityRule>,
+}
+
+impl Selectors {
+    fn peer(&mut self, term: &PodTerm) -> EntityRule {
+        if let Some(peer) = self.peers.get(term) {
+            return peer.clone();
+        }
+        let peer = EntityRule {
+            namespace_selector: Some(namespace_selector(&term.namespace)),
+            selector: pod_selector(&term.pod),
+            ..EntityRule::default()
+        };
+        self.peers.insert(term.clone(), peer.clone());
+        peer
+    }
+}
+
 fn add_rule(
     policies: &mut BTreeMap<PolicyKey, Policy>,
+    selectors: &mut Selectors,
     tier: usize,
     rule: &IrRule,
     enterprise: bool,
@@ -162,7 +193,7 @@ fn add_rule(
         if local.pods.is_empty() {
             continue;
         }
-        let (peers, global) = peers(remote, direction, rule.action, enterprise)?;
+        let (peers, global) = peers(selectors, remote, direction, rule.action, enterprise)?;
         let requests: Vec<Option<HttpMatch>> = match (&http, direction) {
             (Some(matches), Direction::Ingress) => matches.iter().cloned().map(Some).collect(),
             // The egress side of an HTTP allow is its L4 form: it lets
@@ -188,11 +219,19 @@ fn add_rule(
         if rules.is_empty() {
             continue;
         }
-        for term in &local.pods.terms {
+        let last = local.pods.terms.len().saturating_sub(1);
+        let mut rules = Some(rules);
+        for (i, term) in local.pods.terms.iter().enumerate() {
             let policy = policies
                 .entry((tier, band, term.clone(), direction))
                 .or_default();
-            policy.rules.extend(rules.iter().cloned());
+            // The last term takes the rules, the others copies.
+            let these = if i == last {
+                rules.take().unwrap_or_default()
+            } else {
+                rules.clone().unwrap_or_default()
+            };
+            policy.rules.extend(these);
             policy.spans.push(rule.span);
             policy.global |= global;
         }
@@ -237,6 +276,7 @@ fn calico_rule(
 /// The peers of a rule side as Calico entity rules (an empty one matches
 /// everything), and whether one of them matches addresses.
 fn peers(
+    selectors: &mut Selectors,
     remote: &PeerSet,
     direction: Direction,
     action: Action,
@@ -281,11 +321,7 @@ fn peers(
         .pods
         .terms
         .iter()
-        .map(|term| EntityRule {
-            namespace_selector: Some(namespace_selector(&term.namespace)),
-            selector: pod_selector(&term.pod),
-            ..EntityRule::default()
-        })
+        .map(|term| selectors.peer(term))
         .collect();
     let addresses = address_peers(remote);
     let global = !addresses.is_empty();
