@@ -481,3 +481,272 @@ fn flat_output_of_generated_programs_matches_nca() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ------------------------------------------------------------------ names
+
+/// The zone a policy is named after (`TIER.ZONE-ingress`, `TIER--ZONE-egress-deny`,
+/// `ZONE-isolation`, ...), or `None` for nplc's own (`nplc-…`) and Tiers.
+fn zone_of_policy(resource: &Resource) -> Option<String> {
+    if resource.kind == "Tier" {
+        return None;
+    }
+    let name = resource.name.as_str();
+    let local = match (name.split_once('.'), name.split_once("--")) {
+        (Some((_, rest)), _) | (None, Some((_, rest))) => rest,
+        (None, None) => name,
+    };
+    if local.starts_with("nplc-") {
+        return None;
+    }
+    [
+        "-ingress-deny",
+        "-egress-deny",
+        "-ingress",
+        "-egress",
+        "-isolation",
+    ]
+    .iter()
+    .find_map(|suffix| local.strip_suffix(suffix))
+    .map(str::to_string)
+}
+
+/// Every policy name reads back to a zone of the program (or is nplc's
+/// own), and no two resources share a kind, namespace and name, in every
+/// layout, on the examples and generated programs.
+#[test]
+fn names_come_from_zones_and_never_collide() {
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[0x17; 32]),
+    );
+    let strategy = program_strategy(nca::address_target_config());
+    let mut sources: Vec<(String, Source)> = examples()
+        .into_iter()
+        .map(|(name, files)| (format!("examples/{name}"), Source::files(&files)))
+        .collect();
+    for i in 0..40 {
+        let text = strategy
+            .new_tree(&mut runner)
+            .expect("a program")
+            .current()
+            .render();
+        sources.push((format!("generated #{i}\n{text}"), Source::text(&text)));
+    }
+    let mut built = 0;
+    for (what, source) in &sources {
+        for (flat, staged) in [(false, false), (true, false), (false, true)] {
+            let Ok(resources) = source.build_with(Target::Calico, &options(flat, staged)) else {
+                continue;
+            };
+            built += 1;
+            let ir = source.ir();
+            let mut seen = BTreeSet::new();
+            for resource in &resources {
+                let identity = (&resource.kind, &resource.namespace, &resource.name);
+                assert!(seen.insert(identity), "{what}: {identity:?} twice");
+                if resource.kind == "Tier" || resource.name.contains("nplc-") {
+                    continue;
+                }
+                let zone = zone_of_policy(resource)
+                    .unwrap_or_else(|| panic!("{what}: `{}` names no zone", resource.name));
+                assert!(
+                    ir.zone_named(&zone).is_some(),
+                    "{what}: `{}` is named after `{zone}`, not a zone",
+                    resource.name
+                );
+            }
+        }
+    }
+    assert!(built > 60, "only {built} builds");
+}
+
+/// The two inputs that used to write two policies under one name (issue
+/// inputs): a zone named like nplc's catch-all, and `tier default` over a
+/// deny of the implicit tier. Both are now coded errors, and nothing is
+/// written.
+#[test]
+fn names_that_would_meet_generated_ones_are_errors() {
+    let dir = nca::temp_dir("calico-reserved");
+    for (name, text, code) in [
+        (
+            "reserved-prefix",
+            "zone nplc-unisolated { namespace \"legacy\" }\nzone web { namespace \"web\" }\nallow web -> nplc-unisolated : 8080\n",
+            "E0209",
+        ),
+        (
+            "tier-default",
+            "zone web { namespace \"web\" }\nzone api { namespace \"api\" }\ntier default {\n  allow web -> api : 80\n}\ndeny web -> api\n",
+            "E0210",
+        ),
+    ] {
+        let input = dir.join(format!("{name}.npl"));
+        std::fs::write(&input, text).expect("writing the program");
+        let out = dir.join(format!("{name}-out"));
+        let output = Command::new(NPLC)
+            .args(["build", "--target", "calico", "-o"])
+            .arg(&out)
+            .arg(&input)
+            .output()
+            .expect("running nplc");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains(&format!("error[{code}]")), "{name}: {stderr}");
+        assert!(!out.exists(), "{name}: a failed build wrote {}", out.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ------------------------------------------------------------------ locality
+
+/// A rule line's edits that keep every other line where it was (line numbers
+/// are in the source annotations): its removal (the line blanked), one more
+/// port, and a new rule appended at the end of the file.
+fn edits(text: &str, line: usize) -> Vec<(&'static str, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let with = |replacement: String| {
+        let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        out[line] = replacement;
+        out.join("\n") + "\n"
+    };
+    let rule = lines[line].split('#').next().unwrap_or_default().trim_end();
+    let mut out = vec![("removed", with(String::new()))];
+    // Ports are after the first `:` unless an IPv6 CIDR has colons too.
+    if !rule.contains("cidr") {
+        let more = if rule.contains(':') {
+            format!("{rule}, 4242")
+        } else {
+            format!("{rule} : 4242")
+        };
+        out.push(("one more port", with(more)));
+    }
+    out
+}
+
+/// The zones whose policies an edit of `line` may change: the zones the line
+/// names, and the zones with exactly the pods of one of their terms (a
+/// union's members; a zone selecting what another one does).
+fn zones_named(ir: &nplc_compiler::ir::Ir, line: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let line = line.replace("->", " ");
+    let words = line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'));
+    for zone in words.filter_map(|w| ir.zone_named(w)) {
+        for term in &zone.pods.terms {
+            for same in &ir.zones {
+                if same.pods.terms.len() == 1 && same.pods.terms[0] == *term {
+                    out.insert(same.name.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The resources whose identity or contents differ.
+fn changed(before: &[Resource], after: &[Resource]) -> Vec<Resource> {
+    let index =
+        |rs: &[Resource]| -> std::collections::BTreeMap<(String, String, String), Resource> {
+            rs.iter().map(|r| (r.sort_key(), r.clone())).collect()
+        };
+    let (a, b) = (index(before), index(after));
+    let mut out = Vec::new();
+    for (key, resource) in a.iter().chain(b.iter()) {
+        if a.get(key).map(|r| &r.document) != b.get(key).map(|r| &r.document) {
+            out.push(resource.clone());
+        }
+    }
+    out
+}
+
+/// Checks one edit; `Err` names the resources it should not have changed.
+fn check_edit(what: &str, before: &Source, after_text: &str, line: &str) -> Result<bool, String> {
+    let Ok(old) = before.build(Target::Calico) else {
+        return Ok(false);
+    };
+    let after = Source::text(after_text);
+    let Ok(new) = after.build(Target::Calico) else {
+        return Ok(false);
+    };
+    let allowed = zones_named(&before.ir(), line);
+    let mut allowed_after = zones_named(&after.ir(), line);
+    allowed_after.extend(allowed);
+    // Removing the last rule of a tier removes the tier (a Tier selecting
+    // nothing is skipped by Calico, so nplc writes none).
+    let tier_emptied = |r: &Resource| {
+        (r.kind == "Tier" || r.name.ends_with(".nplc-pass"))
+            && !new.iter().any(|n| n.sort_key() == r.sort_key())
+    };
+    let outside: Vec<String> = changed(&old, &new)
+        .iter()
+        .filter(|r| !tier_emptied(r))
+        .filter(|r| zone_of_policy(r).is_none_or(|z| !allowed_after.contains(&z)))
+        .map(|r| format!("{} {}", r.kind, r.name))
+        .collect();
+    if outside.is_empty() {
+        Ok(true)
+    } else {
+        Err(format!(
+            "{what}: editing `{line}` changed {outside:?}, not only the policies of {allowed_after:?}"
+        ))
+    }
+}
+
+/// Locality: removing a rule, giving it one more port or appending a rule
+/// changes only the policies of the zones the rule names (its source's and
+/// its destination's), never another zone's, a Tier or nplc's own.
+#[test]
+fn one_rule_edit_changes_only_the_policies_of_its_zones() {
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[0x33; 32]),
+    );
+    let strategy = program_strategy(nca::address_target_config());
+    let mut texts: Vec<(String, String)> = Vec::new();
+    for (name, files) in examples() {
+        if let [(_, text)] = files.as_slice() {
+            texts.push((format!("examples/{name}"), text.clone()));
+        }
+    }
+    for i in 0..30 {
+        let text = strategy
+            .new_tree(&mut runner)
+            .expect("a program")
+            .current()
+            .render();
+        texts.push((format!("generated #{i}"), text));
+    }
+    let (mut checked, mut failures) = (0, Vec::new());
+    for (what, text) in &texts {
+        let before = Source::text(text);
+        let Some(ir) = before.lower() else { continue };
+        let lines: Vec<&str> = text.lines().collect();
+        let rules: Vec<usize> = (0..lines.len())
+            .filter(|&i| {
+                let l = lines[i].trim_start();
+                (l.starts_with("allow ") || l.starts_with("deny "))
+                    && !["{", "}", "via", "http", "dns"]
+                        .iter()
+                        .any(|w| l.contains(w))
+            })
+            .collect();
+        for &i in rules.iter().take(6) {
+            for (edit, after) in edits(text, i) {
+                match check_edit(&format!("{what} ({edit})"), &before, &after, lines[i]) {
+                    Ok(done) => checked += usize::from(done),
+                    Err(e) => failures.push(e),
+                }
+            }
+        }
+        // A new rule between two zones of the program, at the end.
+        let zones: Vec<&str> = ir.zones.iter().map(|z| z.name.as_str()).collect();
+        if let (Some(a), Some(b)) = (zones.first(), zones.last()) {
+            let rule = format!("allow {a} -> {b} : 4242");
+            let after = format!("{text}{rule}\n");
+            match check_edit(&format!("{what} (added)"), &before, &after, &rule) {
+                Ok(done) => checked += usize::from(done),
+                Err(e) => failures.push(e),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(checked > 50, "only {checked} edits checked");
+}

@@ -28,6 +28,7 @@ pub fn check_file(db: &dyn Db, file: SourceFile) -> Vec<Diagnostic> {
 fn check_item(item: &Item, out: &mut Vec<Diagnostic>) {
     if let Some(name) = item.defined_name() {
         check_name(name, out);
+        check_reserved(item, name, out);
     }
     match item {
         Item::Zone(zone) => check_zone(zone, out),
@@ -78,6 +79,86 @@ fn check_name(name: &Ident, out: &mut Vec<Diagnostic>) {
             )
             .with_label("too long")
             .with_help("generated resource names add suffixes to this name; shorten it"),
+        );
+    }
+}
+
+/// Every resource name nplc makes up itself (not from a zone or tier name)
+/// starts with `nplc-`: Calico's `nplc-unisolated-allow` and `TIER.nplc-pass`,
+/// Cilium's and the other targets' `nplc-…` policies.
+pub const RESERVED_PREFIX: &str = "nplc";
+
+/// Tier names that mean something else: `default` is the implicit tier of
+/// the rules outside any tier; the others are the tiers Calico creates itself
+/// (open source: `default`, `adminnetworkpolicy`, `baselineadminnetworkpolicy`,
+/// since 3.31 `kube-admin`, `kube-baseline`; Calico Enterprise:
+/// `allow-tigera`, later `calico-system`). A program's tier is written as a
+/// Calico Tier of the same name, so it must not be one of Calico's.
+pub const RESERVED_TIERS: &[&str] = &[
+    "default",
+    "adminnetworkpolicy",
+    "baselineadminnetworkpolicy",
+    "kube-admin",
+    "kube-baseline",
+    "allow-tigera",
+    "calico-system",
+];
+
+/// A defined name may not reach into the names nplc generates or the tiers
+/// Calico owns: either would make two resources share a name, and one
+/// silently replace the other.
+fn check_reserved(item: &Item, name: &Ident, out: &mut Vec<Diagnostic>) {
+    let n = &name.name;
+    let noun = match item {
+        Item::Zone(_) | Item::ZoneUnion(_) => "zone",
+        Item::External(_) => "external",
+        Item::Tier(_) => "tier",
+        Item::Gateway(_) => "gateway",
+        Item::Import(_) | Item::Rule(_) => return,
+    };
+    let reserved = n == RESERVED_PREFIX
+        || n.strip_prefix(RESERVED_PREFIX)
+            .is_some_and(|rest| rest.starts_with('-'));
+    if reserved {
+        let rest = n
+            .strip_prefix(RESERVED_PREFIX)
+            .unwrap_or_default()
+            .trim_start_matches('-');
+        let suggestion = if rest.is_empty() {
+            format!("my-{noun}")
+        } else {
+            format!("{rest}-{noun}")
+        };
+        out.push(
+            Diagnostic::new(
+                Code::ReservedPrefix,
+                name.span,
+                format!("`{n}` starts with `nplc`, which is reserved for the resources nplc generates"),
+            )
+            .with_label("reserved prefix")
+            .with_help(format!(
+                "a resource named after this {noun} could replace one nplc generates (such as Calico's `nplc-unisolated-allow`); rename it, for example to `{suggestion}`"
+            )),
+        );
+    }
+    if matches!(item, Item::Tier(_)) && RESERVED_TIERS.contains(&n.as_str()) {
+        let help = if n == "default" {
+            "rules outside any tier already form the implicit tier `default`, evaluated last: move these rules out of the `tier` block, or give the tier a name of its own (it is then evaluated before `default`)".to_string()
+        } else {
+            format!("Calico creates a tier named `{n}` itself, and the program's tier would be written over it; give the tier a name of its own")
+        };
+        out.push(
+            Diagnostic::new(
+                Code::ReservedTierName,
+                name.span,
+                format!("`{n}` cannot name a tier"),
+            )
+            .with_label(if n == "default" {
+                "the name of the implicit tier"
+            } else {
+                "a tier Calico creates itself"
+            })
+            .with_help(help),
         );
     }
 }

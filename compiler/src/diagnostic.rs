@@ -150,6 +150,8 @@ codes! {
     WrongKind = "E0206", "wrong kind of name";
     ZoneUnionCycle = "E0207", "zone defined in terms of itself";
     InvalidName = "E0208", "invalid name";
+    ReservedPrefix = "E0209", "name with the reserved prefix `nplc-`";
+    ReservedTierName = "E0210", "reserved tier name";
     InvalidLabelKey = "E0301", "invalid label key";
     InvalidLabelValue = "E0302", "invalid label value";
     InvalidNamespaceName = "E0303", "invalid namespace name";

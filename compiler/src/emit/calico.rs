@@ -29,14 +29,15 @@
 //! What Calico cannot say exactly is a coded error; see docs/targets.md.
 
 mod crd;
+mod naming;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use self::crd::{
     Document, EntityRule, HttpMatch, HttpPath, PolicySpec, Port, Rule, TierSpec, API_VERSION,
 };
+use self::naming::ZoneNames;
 use super::kubernetes::{dedup_errors, protocol_name};
-use super::names::{exact_zone, most_specific_zone, policy_name, resource_name};
 use super::selectors::pinned_names;
 use super::{metadata, target_error, Options, Resource, SourceLines, Target};
 use crate::algebra::fqdn::FqdnPattern;
@@ -47,7 +48,7 @@ use crate::allow::Direction;
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::ir::{Ir, PeerSet, PodSet, PodTerm, Rule as IrRule, Service, L7, NAMESPACE_NAME_LABEL};
 use crate::names::Entity;
-use crate::syntax::ast::Action;
+use crate::syntax::ast::{Action, Item};
 
 /// The namespace label Calico gives every namespace with its own name.
 pub const CALICO_NAMESPACE_NAME: &str = "projectcalico.org/name";
@@ -89,14 +90,6 @@ impl Band {
         }
     }
 
-    /// The policy name's last word.
-    fn word(self) -> &'static str {
-        match self {
-            Band::Deny => "deny",
-            Band::Allow => "allow",
-        }
-    }
-
     fn order(self) -> u32 {
         match self {
             Band::Deny => DENY_ORDER,
@@ -105,11 +98,16 @@ impl Band {
     }
 }
 
-/// The policy of one band of one tier for one selected pod term.
+/// Where a policy sits: its tier (index), band, selected pod term and
+/// direction. One policy per key, named after the key (see [`naming`]).
+type PolicyKey = (usize, Band, PodTerm, Direction);
+
+/// The policy of one band of one tier for one selected pod term, in one
+/// direction.
 #[derive(Default)]
 struct Policy {
-    ingress: BTreeSet<Rule>,
-    egress: BTreeSet<Rule>,
+    rules: BTreeSet<Rule>,
+    /// The program's rules it holds.
     spans: Vec<Span>,
     /// A rule matches addresses: the policy must be global, where a rule's
     /// `notSelector` can keep pods out of its `nets` (see [`address_peers`]).
@@ -123,11 +121,18 @@ pub fn emit(
     options: &Options,
     sources: &SourceLines<'_>,
 ) -> Result<Vec<Resource>, Vec<Diagnostic>> {
-    let mut policies: BTreeMap<(usize, Band, PodTerm), Policy> = BTreeMap::new();
+    let mut policies: BTreeMap<PolicyKey, Policy> = BTreeMap::new();
     let mut errors = Vec::new();
+    let mut selectors = Selectors::default();
     for (tier_index, tier) in ir.tiers.iter().enumerate() {
         for rule in &tier.rules {
-            let added = add_rule(&mut policies, tier_index, rule, options.calico_enterprise);
+            let added = add_rule(
+                &mut policies,
+                &mut selectors,
+                tier_index,
+                rule,
+                options.calico_enterprise,
+            );
             if let Err((code, message, help)) = added {
                 errors.push(target_error(code, rule.span, Target::Calico, message, help));
             }
@@ -143,12 +148,37 @@ pub fn emit(
         flat: options.calico_flat,
         staged: options.calico_staged,
         sources,
+        zones: ZoneNames::new(ir),
     };
     Ok(writer.resources(policies))
 }
 
+/// The peer of each pod term, written once: the same zones are the peers of
+/// many rules (every zone's rule to kube-dns), and a selector's text costs
+/// more than a lookup.
+#[derive(Default)]
+struct Selectors {
+    peers: HashMap<PodTerm, EntityRule>,
+}
+
+impl Selectors {
+    fn peer(&mut self, term: &PodTerm) -> EntityRule {
+        if let Some(peer) = self.peers.get(term) {
+            return peer.clone();
+        }
+        let peer = EntityRule {
+            namespace_selector: Some(namespace_selector(&term.namespace)),
+            selector: pod_selector(&term.pod),
+            ..EntityRule::default()
+        };
+        self.peers.insert(term.clone(), peer.clone());
+        peer
+    }
+}
+
 fn add_rule(
-    policies: &mut BTreeMap<(usize, Band, PodTerm), Policy>,
+    policies: &mut BTreeMap<PolicyKey, Policy>,
+    selectors: &mut Selectors,
     tier: usize,
     rule: &IrRule,
     enterprise: bool,
@@ -163,7 +193,7 @@ fn add_rule(
         if local.pods.is_empty() {
             continue;
         }
-        let (peers, global) = peers(remote, direction, rule.action, enterprise)?;
+        let (peers, global) = peers(selectors, remote, direction, rule.action, enterprise)?;
         let requests: Vec<Option<HttpMatch>> = match (&http, direction) {
             (Some(matches), Direction::Ingress) => matches.iter().cloned().map(Some).collect(),
             // The egress side of an HTTP allow is its L4 form: it lets
@@ -189,13 +219,19 @@ fn add_rule(
         if rules.is_empty() {
             continue;
         }
-        for term in &local.pods.terms {
-            let policy = policies.entry((tier, band, term.clone())).or_default();
-            let side = match direction {
-                Direction::Ingress => &mut policy.ingress,
-                Direction::Egress => &mut policy.egress,
+        let last = local.pods.terms.len().saturating_sub(1);
+        let mut rules = Some(rules);
+        for (i, term) in local.pods.terms.iter().enumerate() {
+            let policy = policies
+                .entry((tier, band, term.clone(), direction))
+                .or_default();
+            // The last term takes the rules, the others copies.
+            let these = if i == last {
+                rules.take().unwrap_or_default()
+            } else {
+                rules.clone().unwrap_or_default()
             };
-            side.extend(rules.iter().cloned());
+            policy.rules.extend(these);
             policy.spans.push(rule.span);
             policy.global |= global;
         }
@@ -240,6 +276,7 @@ fn calico_rule(
 /// The peers of a rule side as Calico entity rules (an empty one matches
 /// everything), and whether one of them matches addresses.
 fn peers(
+    selectors: &mut Selectors,
     remote: &PeerSet,
     direction: Direction,
     action: Action,
@@ -284,11 +321,7 @@ fn peers(
         .pods
         .terms
         .iter()
-        .map(|term| EntityRule {
-            namespace_selector: Some(namespace_selector(&term.namespace)),
-            selector: pod_selector(&term.pod),
-            ..EntityRule::default()
-        })
+        .map(|term| selectors.peer(term))
         .collect();
     let addresses = address_peers(remote);
     let global = !addresses.is_empty();
@@ -593,6 +626,7 @@ struct Writer<'a, 'db> {
     flat: bool,
     staged: bool,
     sources: &'a SourceLines<'db>,
+    zones: ZoneNames<'a>,
 }
 
 /// Where a policy lives and what it selects.
@@ -603,60 +637,70 @@ struct Subject {
 }
 
 impl Writer<'_, '_> {
-    fn resources(&self, policies: BTreeMap<(usize, Band, PodTerm), Policy>) -> Vec<Resource> {
+    fn resources(&self, policies: BTreeMap<PolicyKey, Policy>) -> Vec<Resource> {
         let mut out = Vec::new();
-        let mut taken = BTreeSet::new();
         if !self.flat {
             for (index, tier) in self.ir.tiers.iter().enumerate().take(self.default_tier) {
+                // A tier without rules selects nothing: Calico skips it.
+                let Some(first) = tier.rules.first() else {
+                    continue;
+                };
                 let order = (index as u32 + 1) * TIER_ORDER_STEP;
-                let spans: Vec<Span> = tier.rules.iter().map(|r| r.span).collect();
+                let declared: Vec<Span> = self.tier_declaration(&tier.name, first.span);
                 let document = Document {
                     api_version: API_VERSION,
                     kind: "Tier",
-                    metadata: metadata(&tier.name, None, &self.sources.describe(&spans)),
+                    metadata: metadata(&tier.name, None, &self.sources.describe(&declared)),
                     spec: TierSpec { order },
                 };
                 out.push(resource("Tier", None, &tier.name, &document));
-                out.push(self.pass_policy(index, &spans));
+                out.push(self.pass_policy(index, &declared));
             }
         }
-        for ((tier, band, term), policy) in policies {
-            let direction = if policy.egress.is_empty() {
-                Direction::Ingress
-            } else {
-                Direction::Egress
-            };
-            let name = policy_name(
-                exact_zone(self.ir, &term, direction),
-                true,
-                band.word(),
-                most_specific_zone(self.ir, &term, direction),
-                &format!("{term:?}"),
-                |n| taken.contains(&self.full_name(tier, n)),
-            );
+        for ((tier, band, term, direction), policy) in policies {
+            let zone = self.zones.of(&term);
+            let name = naming::rules_policy(&zone, direction, band == Band::Deny);
             let name = self.full_name(tier, &name);
-            taken.insert(name.clone());
             let subject = subject(&term, policy.global);
+            let rules: Vec<Rule> = policy.rules.into_iter().collect();
+            let (ingress, egress) = match direction {
+                Direction::Ingress => (rules, Vec::new()),
+                Direction::Egress => (Vec::new(), rules),
+            };
             out.push(self.policy(
                 &name,
                 tier,
                 self.order(tier, band.order()),
                 subject,
-                policy.ingress.into_iter().collect(),
-                policy.egress.into_iter().collect(),
+                ingress,
+                egress,
                 &policy.spans,
             ));
         }
-        out.extend(self.isolation(&mut taken));
+        out.extend(self.isolation());
         out
     }
 
+    /// The line declaring tier `name` (`tier NAME {`), found in the file of
+    /// one of its rules: what the Tier and its Pass policy come from.
+    fn tier_declaration(&self, name: &str, rule: Span) -> Vec<Span> {
+        crate::db::parse(self.sources.db, rule.file)
+            .module
+            .items
+            .iter()
+            .find_map(|item| match item {
+                Item::Tier(tier) if tier.name.name == name => Some(tier.name.span),
+                _ => None,
+            })
+            .into_iter()
+            .collect()
+    }
+
     /// `TIER.NAME` in a declared tier (the Calico API wants the prefix),
-    /// `TIER-NAME` in the flat layout, `NAME` in the default tier.
+    /// `TIER--NAME` in the flat layout, `NAME` in the default tier.
     fn full_name(&self, tier: usize, name: &str) -> String {
         match self.ir.tiers.get(tier) {
-            Some(t) if tier != self.default_tier && self.flat => resource_name(&[&t.name, name]),
-            Some(t) if tier != self.default_tier => format!("{}.{name}", t.name),
+            Some(t) if tier != self.default_tier => naming::in_tier(&t.name, name, self.flat),
             _ => name.to_string(),
         }
     }
@@ -672,7 +716,7 @@ impl Writer<'_, '_> {
     /// The end of a declared tier: what no rule of it matched goes on.
     fn pass_policy(&self, tier: usize, spans: &[Span]) -> Resource {
         self.policy(
-            &self.full_name(tier, "nplc-pass"),
+            &self.full_name(tier, naming::TIER_PASS),
             tier,
             PASS_ORDER,
             every_pod(),
@@ -683,57 +727,53 @@ impl Writer<'_, '_> {
     }
 
     /// The isolation defaults, last in the default tier: Deny for the pods of
-    /// isolated zones, then Allow for every pod.
-    fn isolation(&self, taken: &mut BTreeSet<String>) -> Vec<Resource> {
+    /// isolated zones (one policy per zone, from the zone's definition),
+    /// then Allow for every pod.
+    fn isolation(&self) -> Vec<Resource> {
         let default_tier = self.default_tier;
-        let mut isolated: BTreeMap<PodTerm, (bool, bool, Vec<Span>)> = BTreeMap::new();
+        let mut isolated: BTreeMap<&PodTerm, (bool, bool, Vec<Span>)> = BTreeMap::new();
         for zone in &self.ir.zones {
             if !zone.isolation.ingress && !zone.isolation.egress {
                 continue;
             }
             for term in &zone.pods.terms {
-                let entry = isolated.entry(term.clone()).or_default();
+                let entry = isolated.entry(term).or_default();
                 entry.0 |= zone.isolation.ingress;
                 entry.1 |= zone.isolation.egress;
                 entry.2.extend(zone.span);
             }
         }
         let mut out = Vec::new();
-        let mut all_spans = Vec::new();
         for (term, (ingress, egress, spans)) in isolated {
-            let direction = if ingress {
-                Direction::Ingress
-            } else {
-                Direction::Egress
-            };
-            let name = policy_name(
-                exact_zone(self.ir, &term, direction),
-                true,
-                "isolation",
-                most_specific_zone(self.ir, &term, direction),
-                &format!("{term:?}"),
-                |n| taken.contains(n),
-            );
-            taken.insert(name.clone());
+            let name = naming::isolation_policy(&self.zones.of(term));
             out.push(self.policy(
                 &name,
                 default_tier,
                 self.order(default_tier, ISOLATION_ORDER),
-                subject(&term, false),
+                subject(term, false),
                 ingress.then(|| bare_rule("Deny")).into_iter().collect(),
                 egress.then(|| bare_rule("Deny")).into_iter().collect(),
                 &spans,
             ));
-            all_spans.extend(spans);
         }
+        // The evaluation's last step (a pod no isolated zone holds is open)
+        // for every pod: the prelude's `cluster`, every pod, `isolate none`.
+        // Not the isolated zones' lines, which at 10,000 zones would not fit
+        // an annotation and would change with every zone added.
+        let cluster: Vec<Span> = self
+            .ir
+            .zone_named("cluster")
+            .and_then(|z| z.span)
+            .into_iter()
+            .collect();
         out.push(self.policy(
-            "nplc-unisolated-allow",
+            naming::UNISOLATED_ALLOW,
             default_tier,
             self.order(default_tier, PASS_ORDER),
             every_pod(),
             vec![bare_rule("Allow")],
             vec![bare_rule("Allow")],
-            &all_spans,
+            &cluster,
         ));
         out
     }
