@@ -39,6 +39,8 @@ pub enum ImportError {
     UnknownStd { known: Vec<&'static str> },
     NotFound { path: String },
     Unreadable { path: String, reason: String },
+    /// Too large, or not UTF-8 (docs/limits.md).
+    BadText { path: String, bad: syntax::limits::BadText },
 }
 
 #[salsa::db]
@@ -117,11 +119,9 @@ impl Db for Database {
             return Ok(*file);
         }
         let display = target.to_string_lossy().into_owned();
-        let text = match std::fs::read(&target) {
-            Ok(bytes) => String::from_utf8(bytes).map_err(|_| ImportError::Unreadable {
-                path: display.clone(),
-                reason: "it is not UTF-8 text".to_string(),
-            })?,
+        let text = match syntax::limits::read_source(&target) {
+            Ok(Ok(text)) => text,
+            Ok(Err(bad)) => return Err(ImportError::BadText { path: display, bad }),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Err(ImportError::NotFound { path: display })
             }

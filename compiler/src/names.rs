@@ -296,6 +296,12 @@ fn visit(
                         .push(cycle_diagnostic(db, &[], file, import.span));
                     continue;
                 }
+                if stack.len() >= MAX_IMPORT_DEPTH && !done.contains(&target) {
+                    loaded
+                        .diagnostics
+                        .push(too_deep(db, stack, file, import.span));
+                    continue;
+                }
                 targets.push(target);
                 stack.push((file, import.span));
                 visit(db, target, stack, done, loaded);
@@ -308,6 +314,24 @@ fn visit(
     }
     loaded.imports.insert(file, targets);
     loaded.order.push(file);
+}
+
+/// How deep imports may nest: `visit` recurses once per level
+/// (docs/limits.md).
+pub const MAX_IMPORT_DEPTH: usize = 64;
+
+fn too_deep(db: &dyn Db, stack: &[(SourceFile, Span)], file: SourceFile, at: Span) -> Diagnostic {
+    let root = stack.first().map_or(file, |(f, _)| *f);
+    Diagnostic::new(
+        Code::ImportsTooDeep,
+        at,
+        format!(
+            "imports nest more than {MAX_IMPORT_DEPTH} deep: `{}` imports a file that imports a file ... {MAX_IMPORT_DEPTH} times",
+            root.path(db)
+        ),
+    )
+    .with_label(format!("import number {} of the chain", MAX_IMPORT_DEPTH + 1))
+    .with_help("import the shared files from one file instead of through a chain")
 }
 
 fn cycle_diagnostic(
@@ -364,6 +388,11 @@ fn import_error(spec: &str, span: Span, err: ImportError) -> Diagnostic {
             format!("cannot read `{path}`: {reason}"),
         )
         .with_label("imported here"),
+        ImportError::BadText { path, bad } => {
+            Diagnostic::new(bad.code(), span, bad.describe(&path))
+                .with_label("imported here")
+                .with_help(bad.help())
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use pest::iterators::Pair;
 use pest::Parser as _;
 
 use super::ast::*;
+use super::limits;
 use crate::db::SourceFile;
 use crate::diagnostic::{Code, Diagnostic, Span};
 
@@ -21,10 +22,23 @@ pub struct Parsed {
 }
 
 pub fn parse(file: SourceFile, text: &str) -> Parsed {
+    // Limits first (docs/limits.md): the parser and every pass after it
+    // recurse once per brace, and pest's time grows with the text.
+    if text.len() > limits::MAX_SOURCE_BYTES {
+        return Parsed {
+            module: Module::default(),
+            diagnostics: vec![limits::too_large(file, "this file")],
+        };
+    }
+    let (text, diagnostics) = match limits::blank_deep_nesting(file, text) {
+        Some((blanked, diagnostics)) => (std::borrow::Cow::Owned(blanked), diagnostics),
+        None => (std::borrow::Cow::Borrowed(text), Vec::new()),
+    };
+    let text: &str = &text;
     let mut parser = ModuleParser {
         file,
         text,
-        diagnostics: Vec::new(),
+        diagnostics,
     };
     let module = match NplParser::parse(Rule::file, text) {
         Ok(mut pairs) => match pairs.next() {
