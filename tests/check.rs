@@ -56,6 +56,7 @@ cases! {
     e0106_not_utf8,
     e0107_file_too_large,
     e0108_imports_too_deep,
+    e0109_unions_too_deep,
     e0201_not_imported_here,
     e0201_unknown_gateway_and_zone,
     e0201_unknown_name_typo: json,
