@@ -47,6 +47,29 @@ pub fn parse(file: SourceFile, text: &str) -> Parsed {
         },
         // The grammar accepts every input; this is only reachable through a
         // pest resource limit, which we still report rather than crash on.
+        // pest's own stack guard: a line that does not parse is skipped
+        // brace by brace, counting braces in its comments and strings too,
+        // which the scan for E0105 does not.
+        Err(err) if err.to_string().contains("stack limit reached") => {
+            let at = match err.location {
+                pest::error::InputLocation::Pos(p) => p,
+                pest::error::InputLocation::Span((s, _)) => s,
+            };
+            let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+            parser.diagnostics.push(
+                Diagnostic::new(
+                    Code::NestingTooDeep,
+                    Span::new(file, at, end),
+                    "braces nest too deep to skip this line",
+                )
+                .with_label("this line does not parse and opens too many braces")
+                .with_help(
+                    "in a line that does not parse, braces in comments and strings count too; \
+                     fix the line or remove the braces",
+                ),
+            );
+            Module::default()
+        }
         Err(err) => {
             let diag = parser.pest_error(err, 0, Rule::item_alone);
             parser.diagnostics.push(diag);
