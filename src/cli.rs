@@ -143,8 +143,7 @@ pub fn load_failed(
     match err {
         inputs::LoadError::Misuse(message) => Outcome::Misuse(message),
         inputs::LoadError::BadFiles(bad) => {
-            let (files, diags): (Vec<_>, Vec<_>) =
-                bad.iter().map(|b| b.diagnostic(db)).unzip();
+            let (files, diags): (Vec<_>, Vec<_>) = bad.iter().map(|b| b.diagnostic(db)).unzip();
             let program = nplc_compiler::Program::new(db, files);
             report_diagnostics_to(db, &diags, output, program, json)
         }

@@ -19,7 +19,9 @@ struct Run {
 }
 
 fn dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("limits").join(name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("limits")
+        .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("cannot create the test directory");
     dir
@@ -120,7 +122,11 @@ fn deeply_nested_sets_are_e0105_and_the_rest_is_checked() {
     // 64 levels are fine.
     write(
         &dir.join("ok.npl"),
-        format!("{ZONES}allow web -> {}api{} : 80\n", "{".repeat(64), "}".repeat(64)),
+        format!(
+            "{ZONES}allow web -> {}api{} : 80\n",
+            "{".repeat(64),
+            "}".repeat(64)
+        ),
     );
     let run = nplc(&dir, &["build", "--target", "cilium", "ok.npl"], None);
     assert_eq!(run.status, Some(0), "{}", tail(&run.stderr));
@@ -142,27 +148,43 @@ fn braces_in_a_line_that_does_not_parse_are_e0105() {
 #[test]
 fn a_file_that_is_not_utf8_is_e0106_with_its_position() {
     let dir = dir("not_utf8");
-    let bytes = b"zone web { namespace \"web\" }\n# caf\xc3\xa9 ok\nzone api { namespace \"ap\xffi\" }\n";
+    let bytes =
+        b"zone web { namespace \"web\" }\n# caf\xc3\xa9 ok\nzone api { namespace \"ap\xffi\" }\n";
     write(&dir.join("latin.npl"), bytes);
     let expected = "`latin.npl` is not UTF-8 text: byte 0xff at line 3, column 25 (offset 64)";
     for args in [
         &["check", "latin.npl"][..],
         &["build", "--target", "calico", "latin.npl"],
         &["fmt", "latin.npl"],
-        &["query", "latin.npl", "--from", "ns=web", "--to", "ns=api", "--port", "80"],
+        &[
+            "query",
+            "latin.npl",
+            "--from",
+            "ns=web",
+            "--to",
+            "ns=api",
+            "--port",
+            "80",
+        ],
     ] {
         let run = nplc(&dir, args, None);
         assert_error(&run, "E0106");
         assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
     }
     // fmt wrote nothing.
-    assert_eq!(std::fs::read(dir.join("latin.npl")).ok().as_deref(), Some(&bytes[..]));
+    assert_eq!(
+        std::fs::read(dir.join("latin.npl")).ok().as_deref(),
+        Some(&bytes[..])
+    );
     // Standard input, and JSON output.
     let run = nplc(&dir, &["check", "-", "--format", "json"], Some(bytes));
     assert_error(&run, "E0106");
     assert!(run.stdout.contains("<stdin>"), "{}", run.stdout);
     // A directory with one bad file among good ones reports the bad one.
-    write(&dir.join("good.npl"), "zone other { namespace \"other\" }\n");
+    write(
+        &dir.join("good.npl"),
+        "zone other { namespace \"other\" }\n",
+    );
     let run = nplc(&dir, &["check", "."], None);
     assert_error(&run, "E0106");
     // A missing path is still misuse.
@@ -250,7 +272,10 @@ fn a_10000_deep_import_chain_is_e0108() {
         };
         write(&dir.join(format!("{i}.npl")), text);
     }
-    write(&dir.join("main.npl"), "import \"./0.npl\"\nallow web -> api : 80\n");
+    write(
+        &dir.join("main.npl"),
+        "import \"./0.npl\"\nallow web -> api : 80\n",
+    );
     let run = nplc(&dir, &["check", "main.npl"], None);
     assert_error(&run, "E0108");
 }
@@ -279,7 +304,9 @@ fn a_diamond_of_unions_checks_in_linear_time() {
     let mut text = String::from("zone a0 { namespace \"a\" }\nzone b0 { namespace \"b\" }\n");
     for i in 1..=60 {
         let p = i - 1;
-        text.push_str(&format!("zone a{i} = a{p} | b{p}\nzone b{i} = a{p} | b{p}\n"));
+        text.push_str(&format!(
+            "zone a{i} = a{p} | b{p}\nzone b{i} = a{p} | b{p}\n"
+        ));
     }
     text.push_str("allow a60 -> b60 : 80\n");
     write(&dir.join("diamond.npl"), text);

@@ -120,7 +120,10 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn golden_outputs_read_the_same_in_yaml_1_1_and_1_2() {
     let mut paths = Vec::new();
     for example in std::fs::read_dir(root().join("examples")).expect("cannot read examples/") {
-        let dir = example.expect("cannot read examples/").path().join("expected");
+        let dir = example
+            .expect("cannot read examples/")
+            .path()
+            .join("expected");
         yaml_files(&dir, &mut paths);
     }
     paths.sort();
@@ -179,7 +182,10 @@ fn hostile_scalars_read_the_same_in_yaml_1_1_and_1_2() {
             Ok(resources) => resources,
             Err(errors) => {
                 let codes: Vec<&str> = errors.iter().map(|d| d.code.as_str()).collect();
-                panic!("{name} refuses the hostile program: {codes:?}: {:?}", errors.iter().map(|d| &d.message).collect::<Vec<_>>());
+                panic!(
+                    "{name} refuses the hostile program: {codes:?}: {:?}",
+                    errors.iter().map(|d| &d.message).collect::<Vec<_>>()
+                );
             }
         };
         assert!(!resources.is_empty(), "{name} wrote nothing");
@@ -191,7 +197,12 @@ fn hostile_scalars_read_the_same_in_yaml_1_1_and_1_2() {
     let calico = std::fs::read_to_string(&paths[2]).expect("cannot read the calico output");
     assert!(calico.contains("'22:23'"), "{calico}");
     let kubernetes = std::fs::read_to_string(&paths[0]).expect("cannot read the output");
-    for quoted in ["namespace: 'yes'", "namespace: 'null'", "app: 'on'", "tier: '0755'"] {
+    for quoted in [
+        "namespace: 'yes'",
+        "namespace: 'null'",
+        "app: 'on'",
+        "tier: '0755'",
+    ] {
         assert!(kubernetes.contains(quoted), "no {quoted} in:\n{kubernetes}");
     }
     let kustomization = dir.join("kustomization.yaml");

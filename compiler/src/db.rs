@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::diagnostic::{sort_diagnostics, Diagnostic};
+use crate::syntax::limits::BadText;
 use crate::syntax::{self, Parsed};
 use crate::{check, names, stdlib};
 
@@ -33,14 +34,14 @@ pub struct Program {
     pub roots: Vec<SourceFile>,
 }
 
-/// Why an `import` could not be loaded.
+/// Why an `import` could not be loaded. `BadText`: too large, or not UTF-8
+/// (docs/limits.md).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ImportError {
     UnknownStd { known: Vec<&'static str> },
     NotFound { path: String },
     Unreadable { path: String, reason: String },
-    /// Too large, or not UTF-8 (docs/limits.md).
-    BadText { path: String, bad: syntax::limits::BadText },
+    BadText { path: String, bad: BadText },
 }
 
 #[salsa::db]

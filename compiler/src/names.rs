@@ -706,7 +706,9 @@ impl Resolver<'_> {
                         def.name
                     ),
                 )
-                .with_label(format!("union number {MAX_UNION_DEPTH_PLUS_ONE} of the chain"))
+                .with_label(format!(
+                    "union number {MAX_UNION_DEPTH_PLUS_ONE} of the chain"
+                ))
                 .with_help("define the union directly from zones, or from unions of zones");
                 self.out.diagnostics.push(diag);
             }

@@ -162,7 +162,10 @@ impl LineStarts {
         let line_start = starts[line - 1];
         Position {
             line,
-            column: text.get(line_start..offset).map_or(0, |t| t.chars().count()) + 1,
+            column: text
+                .get(line_start..offset)
+                .map_or(0, |t| t.chars().count())
+                + 1,
             offset,
         }
     }

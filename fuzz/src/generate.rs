@@ -17,8 +17,20 @@ const CIDRS: &[&str] = &[
     "2001:db8::/32",
     "2001:db8:1::/48",
 ];
-const FQDNS: &[&str] = &["api.example.com", "*.example.com", "example.com", "*.svc.cluster.local"];
-const BUILTINS: &[&str] = &["world", "cluster", "kube-dns", "host", "kube-apiserver", "health"];
+const FQDNS: &[&str] = &[
+    "api.example.com",
+    "*.example.com",
+    "example.com",
+    "*.svc.cluster.local",
+];
+const BUILTINS: &[&str] = &[
+    "world",
+    "cluster",
+    "kube-dns",
+    "host",
+    "kube-apiserver",
+    "health",
+];
 const PATHS: &[&str] = &["/", "/api", "/api/v1/.*", "/health"];
 const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE"];
 const PORT_NAMES: &[&str] = &["http", "https", "dns"];
@@ -127,8 +139,11 @@ impl GenProgram {
             out.push_str("}\n");
         }
         for (i, members) in self.unions.iter().take(3).enumerate() {
-            let mut names: Vec<String> =
-                members.iter().take(4).map(|m| format!("z{}", *m as usize % zones)).collect();
+            let mut names: Vec<String> = members
+                .iter()
+                .take(4)
+                .map(|m| format!("z{}", *m as usize % zones))
+                .collect();
             if names.is_empty() {
                 names.push("z0".to_string());
             }
@@ -195,7 +210,9 @@ impl Context {
                     .iter()
                     .take(3)
                     .map(|(m, p)| match (m, p) {
-                        (Some(m), Some(p)) => format!("{} \"{}\"", pick(METHODS, *m), pick(PATHS, *p)),
+                        (Some(m), Some(p)) => {
+                            format!("{} \"{}\"", pick(METHODS, *m), pick(PATHS, *p))
+                        }
                         (Some(m), None) => pick(METHODS, *m).to_string(),
                         (None, p) => format!("\"{}\"", pick(PATHS, p.unwrap_or(0))),
                     })
@@ -203,8 +220,11 @@ impl Context {
                 out.push_str(&format!(" http {{ {} }}", lines.join("; ")));
             }
             Some(GenL7::Dns(names)) => {
-                let names: Vec<String> =
-                    names.iter().take(3).map(|n| format!("\"{}\"", pick(FQDNS, *n))).collect();
+                let names: Vec<String> = names
+                    .iter()
+                    .take(3)
+                    .map(|n| format!("\"{}\"", pick(FQDNS, *n)))
+                    .collect();
                 out.push_str(&format!(" dns {{ {} }}", names.join(", ")));
             }
             None => {}
@@ -226,8 +246,11 @@ impl Context {
             GenPeer::Fqdn(i) => format!("fqdn \"{}\"", pick(FQDNS, *i)),
             GenPeer::Cidr(c, except) => cidr(*c, except),
             GenPeer::Set(members) if depth < 3 && !members.is_empty() => {
-                let members: Vec<String> =
-                    members.iter().take(4).map(|m| self.peer(m, depth + 1)).collect();
+                let members: Vec<String> = members
+                    .iter()
+                    .take(4)
+                    .map(|m| self.peer(m, depth + 1))
+                    .collect();
                 format!("{{{}}}", members.join(", "))
             }
             _ => "z0".to_string(),
@@ -252,7 +275,11 @@ fn constraints(list: &[GenConstraint]) -> String {
 }
 
 fn values(list: &[u8]) -> String {
-    let mut parts: Vec<String> = list.iter().take(3).map(|v| format!("\"{}\"", pick(VALUES, *v))).collect();
+    let mut parts: Vec<String> = list
+        .iter()
+        .take(3)
+        .map(|v| format!("\"{}\"", pick(VALUES, *v)))
+        .collect();
     if parts.is_empty() {
         parts.push("\"web\"".to_string());
     }

@@ -39,8 +39,10 @@ pub fn check(text: &str) {
 /// The option sets `build` is run with: each target's default, and calico's
 /// flat, staged and enterprise variants.
 pub fn option_sets() -> Vec<(Target, Options)> {
-    let mut sets: Vec<(Target, Options)> =
-        Target::ALL.iter().map(|t| (*t, Options::default())).collect();
+    let mut sets: Vec<(Target, Options)> = Target::ALL
+        .iter()
+        .map(|t| (*t, Options::default()))
+        .collect();
     let flat = Options {
         calico_flat: true,
         calico_staged: true,
@@ -73,7 +75,12 @@ pub fn kinds(target: Target) -> &'static [&'static str] {
             "StagedNetworkPolicy",
             "StagedGlobalNetworkPolicy",
         ],
-        Target::Istio => &["ServiceEntry", "Gateway", "DestinationRule", "VirtualService"],
+        Target::Istio => &[
+            "ServiceEntry",
+            "Gateway",
+            "DestinationRule",
+            "VirtualService",
+        ],
     }
 }
 
@@ -92,20 +99,34 @@ pub fn check_output(target: Target, resources: &[Resource]) {
         .collect();
     let documents: Vec<serde_json::Value> =
         documents.into_iter().filter(|d| !d.is_null()).collect();
-    assert_eq!(documents.len(), resources.len(), "one document per resource");
+    assert_eq!(
+        documents.len(),
+        resources.len(),
+        "one document per resource"
+    );
     let mut keys = Vec::new();
     for (document, resource) in documents.iter().zip(resources) {
         assert_eq!(document, &resource.document, "YAML reads back differently");
         assert_eq!(document["kind"].as_str(), Some(resource.kind.as_str()));
-        assert_eq!(document["apiVersion"].as_str(), Some(resource.api_version.as_str()));
+        assert_eq!(
+            document["apiVersion"].as_str(),
+            Some(resource.api_version.as_str())
+        );
         assert!(
             kinds(target).contains(&resource.kind.as_str()),
             "{} writes no {}",
             target.as_str(),
             resource.kind
         );
-        assert_eq!(document["metadata"]["name"].as_str(), Some(resource.name.as_str()));
-        assert!(is_dns_subdomain(&resource.name), "bad name {:?}", resource.name);
+        assert_eq!(
+            document["metadata"]["name"].as_str(),
+            Some(resource.name.as_str())
+        );
+        assert!(
+            is_dns_subdomain(&resource.name),
+            "bad name {:?}",
+            resource.name
+        );
         keys.push(resource.sort_key());
     }
     let mut sorted = keys.clone();

@@ -11,8 +11,11 @@ pub fn frame(body: &str) -> Vec<u8> {
 
 /// The handshake every run starts with.
 pub fn handshake() -> Vec<u8> {
-    let mut out = frame(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"capabilities":{}}}"#);
-    out.extend(frame(r#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#));
+    let mut out =
+        frame(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"capabilities":{}}}"#);
+    out.extend(frame(
+        r#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#,
+    ));
     out
 }
 

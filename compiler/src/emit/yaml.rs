@@ -133,9 +133,11 @@ fn scalar(text: &str) -> (&str, &str) {
                 }
             }
         }
-        _ => text
-            .find(": ")
-            .unwrap_or(if text.ends_with(':') { text.len() - 1 } else { text.len() }),
+        _ => text.find(": ").unwrap_or(if text.ends_with(':') {
+            text.len() - 1
+        } else {
+            text.len()
+        }),
     };
     let end = end.min(text.len());
     (&text[..end], &text[end..])
@@ -193,7 +195,22 @@ fn looks_special_in_yaml_1_1(token: &str) -> bool {
     starts_numeric
         && body.chars().all(|c| {
             c.is_ascii_hexdigit()
-                || matches!(c, '_' | '.' | ':' | '+' | '-' | 'x' | 'X' | 'o' | 'O' | 't' | 'T' | 'z' | 'Z' | ' ')
+                || matches!(
+                    c,
+                    '_' | '.'
+                        | ':'
+                        | '+'
+                        | '-'
+                        | 'x'
+                        | 'X'
+                        | 'o'
+                        | 'O'
+                        | 't'
+                        | 'T'
+                        | 'z'
+                        | 'Z'
+                        | ' '
+                )
         })
 }
 
@@ -224,15 +241,30 @@ mod tests {
     fn leaves_block_scalars_and_quoted_text_alone() {
         let out = yaml(serde_json::json!({"a": "on\nno: off", "b": ["it's: on", "x"]}));
         let back: serde_json::Value = serde_yaml::from_str(&out).unwrap_or_default();
-        assert_eq!(back, serde_json::json!({"a": "on\nno: off", "b": ["it's: on", "x"]}));
+        assert_eq!(
+            back,
+            serde_json::json!({"a": "on\nno: off", "b": ["it's: on", "x"]})
+        );
         assert!(out.contains("  on\n  no: off\n"), "{out}");
     }
 
     #[test]
     fn reads_back_the_same() {
-        for token in ["22:23", "on", "~", "y", "1:2:3", "-1_0", "0x1F", "2001-12-14 21:59:43.10 -5", "a:b", "a'b"] {
+        for token in [
+            "22:23",
+            "on",
+            "~",
+            "y",
+            "1:2:3",
+            "-1_0",
+            "0x1F",
+            "2001-12-14 21:59:43.10 -5",
+            "a:b",
+            "a'b",
+        ] {
             let value = serde_json::json!({ token: [token, {token: token}] });
-            let back: serde_json::Value = serde_yaml::from_str(&yaml(value.clone())).unwrap_or_default();
+            let back: serde_json::Value =
+                serde_yaml::from_str(&yaml(value.clone())).unwrap_or_default();
             assert_eq!(back, value, "{token}");
         }
     }

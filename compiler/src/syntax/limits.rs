@@ -96,9 +96,13 @@ fn too_large_message(path: &str) -> String {
 
 /// E0107 at the start of `file`: its text is not kept.
 pub fn too_large(file: SourceFile, path: &str) -> Diagnostic {
-    Diagnostic::new(Code::FileTooLarge, Span::new(file, 0, 0), too_large_message(path))
-        .with_label("this file is too large to read")
-        .with_help(TOO_LARGE_HELP)
+    Diagnostic::new(
+        Code::FileTooLarge,
+        Span::new(file, 0, 0),
+        too_large_message(path),
+    )
+    .with_label("this file is too large to read")
+    .with_help(TOO_LARGE_HELP)
 }
 
 /// Where the first byte that is not UTF-8 is, with the text before it.
@@ -255,13 +259,18 @@ fn nesting_diagnostic(file: SourceFile, at: usize) -> Diagnostic {
 
 /// Whether a line starts with a keyword that begins a top-level item.
 fn starts_item(line: &[u8]) -> bool {
-    let line = &line[line.iter().take_while(|b| matches!(b, b' ' | b'\t')).count()..];
-    ["import", "zone", "external", "tier", "gateway"].iter().any(|k| {
-        line.starts_with(k.as_bytes())
-            && !line
-                .get(k.len())
-                .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_') || *b >= 0x80)
-    })
+    let line = &line[line
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count()..];
+    ["import", "zone", "external", "tier", "gateway"]
+        .iter()
+        .any(|k| {
+            line.starts_with(k.as_bytes())
+                && !line.get(k.len()).is_some_and(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_') || *b >= 0x80
+                })
+        })
 }
 
 fn line_start(bytes: &[u8], at: usize) -> usize {
