@@ -77,7 +77,9 @@ pub fn build(args: &BuildArgs) -> Outcome {
     let mut db = Database::default();
     let program = match inputs::load(&mut db, &args.paths) {
         Ok(p) => p,
-        Err(message) => return Outcome::Misuse(message),
+        Err(err) => {
+            return crate::cli::load_failed(&mut db, err, &args.diagnostics, JsonStream::Stderr)
+        }
     };
     let mut targets: Vec<Target> = args.targets.iter().map(|t| t.target()).collect();
     targets.sort();

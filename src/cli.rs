@@ -126,10 +126,28 @@ fn check(paths: &[PathBuf], output: &OutputArgs) -> Outcome {
     let mut db = Database::default();
     let program = match inputs::load(&mut db, paths) {
         Ok(p) => p,
-        Err(message) => return Outcome::Misuse(message),
+        Err(err) => return load_failed(&mut db, err, output, JsonStream::Stdout),
     };
     let diags = db::diagnostics(&db, program);
     report_diagnostics(&db, diags, output, program)
+}
+
+/// The outcome of paths that could not be loaded: misuse, or input errors
+/// (files that are not source text), printed like any other diagnostics.
+pub fn load_failed(
+    db: &mut Database,
+    err: inputs::LoadError,
+    output: &OutputArgs,
+    json: JsonStream,
+) -> Outcome {
+    match err {
+        inputs::LoadError::Misuse(message) => Outcome::Misuse(message),
+        inputs::LoadError::BadFiles(bad) => {
+            let (files, diags): (Vec<_>, Vec<_>) = bad.iter().map(|b| b.diagnostic(db)).unzip();
+            let program = nplc_compiler::Program::new(db, files);
+            report_diagnostics_to(db, &diags, output, program, json)
+        }
+    }
 }
 
 /// Prints diagnostics (human on stderr, JSON on stdout) with a summary line;

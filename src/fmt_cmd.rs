@@ -43,6 +43,7 @@ pub fn fmt(args: &FmtArgs) -> Outcome {
     // and changes nothing.
     let mut sources = Vec::new();
     let mut seen = HashSet::new();
+    let mut bad_files = Vec::new();
     for path in &paths {
         match inputs::read_path(path) {
             Ok(found) => {
@@ -53,8 +54,18 @@ pub fn fmt(args: &FmtArgs) -> Outcome {
                     }
                 }
             }
-            Err(message) => return Outcome::Misuse(message),
+            Err(inputs::LoadError::Misuse(message)) => return Outcome::Misuse(message),
+            Err(inputs::LoadError::BadFiles(found)) => bad_files.extend(found),
         }
+    }
+    // Files that are not source text (E0106, E0107) are errors in the input:
+    // reported, and nothing is written.
+    if !bad_files.is_empty() {
+        let mut db = Database::default();
+        let diagnostics: Vec<_> = bad_files.iter().map(|b| b.diagnostic(&mut db).1).collect();
+        let color = OutputArgs::human(args.color).stderr_color();
+        print_stderr(&render::human(&db, &diagnostics, color));
+        return Outcome::InputErrors;
     }
 
     let color = OutputArgs::human(args.color).stderr_color();

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use nplc_compiler::{db, Database, Program};
 
-use crate::cli::{report_diagnostics, OutputArgs};
+use crate::cli::{load_failed, report_diagnostics, JsonStream, OutputArgs};
 use crate::{inputs, Outcome};
 
 /// The database and program of `paths`, or the outcome to end with: misuse
@@ -14,7 +14,8 @@ use crate::{inputs, Outcome};
 /// has errors. Warnings are not printed: the answer is the command's output.
 pub fn load(paths: &[PathBuf], output: &OutputArgs) -> Result<(Database, Program), Outcome> {
     let mut database = Database::default();
-    let program = inputs::load(&mut database, paths).map_err(Outcome::Misuse)?;
+    let program = inputs::load(&mut database, paths)
+        .map_err(|err| load_failed(&mut database, err, output, JsonStream::Stdout))?;
     let diags = db::diagnostics(&database, program);
     if diags.iter().any(|d| d.is_error()) {
         return Err(report_diagnostics(&database, diags, output, program));

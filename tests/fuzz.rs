@@ -1,7 +1,11 @@
 //! Random input never panics the parser, the resolver or the checker, and
-//! parsing always yields a tree: errors are values.
+//! parsing always yields a tree: errors are values. Every input the
+//! coverage-guided fuzzers of `fuzz/` found crashing is kept in
+//! `tests/fuzz_regressions/` and runs here through check, format and build
+//! for every target (docs/testing.md).
 
-use nplc_compiler::{db, names, Database, Program};
+use nplc_compiler::emit::{self, Options, Target};
+use nplc_compiler::{db, fmt, names, Database, Program};
 use proptest::prelude::*;
 
 const TOKENS: &[&str] = &[
@@ -122,5 +126,43 @@ proptest! {
     #[test]
     fn glued_token_soups_never_panic(text in glued_soup()) {
         check(&text);
+    }
+}
+
+/// Each input of `tests/fuzz_regressions/` (bytes, as the fuzzers found it)
+/// checks, formats and builds for every target without a panic; the
+/// formatter's output formats to itself.
+#[test]
+fn fuzz_regressions_never_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .expect("cannot read tests/fuzz_regressions")
+        .map(|e| e.expect("cannot read a directory entry").path())
+        .filter(|p| p.extension().is_none_or(|e| e != "md"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let bytes = std::fs::read(&path).expect("cannot read a regression input");
+        let Ok(text) = String::from_utf8(bytes) else {
+            continue;
+        };
+        check(&text);
+        if let Ok(formatted) = fmt::format_source(&text) {
+            let again = fmt::format_source(&formatted);
+            assert_eq!(again.ok().as_ref(), Some(&formatted), "{}", path.display());
+        }
+        let mut database = Database::default();
+        let file = database.set_file("fuzz.npl", text.clone());
+        let program = Program::new(&database, vec![file]);
+        for target in Target::ALL {
+            let _ = emit::build(&database, program, target, &Options::default());
+        }
+        let flat = Options {
+            calico_flat: true,
+            calico_staged: true,
+            calico_enterprise: true,
+            ..Options::default()
+        };
+        let _ = emit::build(&database, program, Target::Calico, &flat);
     }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::diagnostic::{sort_diagnostics, Diagnostic};
+use crate::syntax::limits::BadText;
 use crate::syntax::{self, Parsed};
 use crate::{check, names, stdlib};
 
@@ -33,12 +34,14 @@ pub struct Program {
     pub roots: Vec<SourceFile>,
 }
 
-/// Why an `import` could not be loaded.
+/// Why an `import` could not be loaded. `BadText`: too large, or not UTF-8
+/// (docs/limits.md).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ImportError {
     UnknownStd { known: Vec<&'static str> },
     NotFound { path: String },
     Unreadable { path: String, reason: String },
+    BadText { path: String, bad: BadText },
 }
 
 #[salsa::db]
@@ -117,11 +120,9 @@ impl Db for Database {
             return Ok(*file);
         }
         let display = target.to_string_lossy().into_owned();
-        let text = match std::fs::read(&target) {
-            Ok(bytes) => String::from_utf8(bytes).map_err(|_| ImportError::Unreadable {
-                path: display.clone(),
-                reason: "it is not UTF-8 text".to_string(),
-            })?,
+        let text = match syntax::limits::read_source(&target) {
+            Ok(Ok(text)) => text,
+            Ok(Err(bad)) => return Err(ImportError::BadText { path: display, bad }),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Err(ImportError::NotFound { path: display })
             }

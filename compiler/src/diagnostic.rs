@@ -142,6 +142,11 @@ codes! {
     UnterminatedString = "E0102", "unterminated string";
     InvalidEscape = "E0103", "invalid escape in a string";
     NumberTooLarge = "E0104", "number too large";
+    NestingTooDeep = "E0105", "braces nested too deep";
+    NotUtf8 = "E0106", "file is not UTF-8 text";
+    FileTooLarge = "E0107", "file too large";
+    ImportsTooDeep = "E0108", "imports nested too deep";
+    UnionsTooDeep = "E0109", "zone unions nested too deep";
     UnknownName = "E0201", "unknown name";
     DuplicateDefinition = "E0202", "name defined twice";
     ImportCycle = "E0203", "import cycle";

@@ -296,6 +296,12 @@ fn visit(
                         .push(cycle_diagnostic(db, &[], file, import.span));
                     continue;
                 }
+                if stack.len() >= MAX_IMPORT_DEPTH && !done.contains(&target) {
+                    loaded
+                        .diagnostics
+                        .push(too_deep(db, stack, file, import.span));
+                    continue;
+                }
                 targets.push(target);
                 stack.push((file, import.span));
                 visit(db, target, stack, done, loaded);
@@ -308,6 +314,28 @@ fn visit(
     }
     loaded.imports.insert(file, targets);
     loaded.order.push(file);
+}
+
+/// How deep unions of unions may nest (docs/limits.md).
+pub const MAX_UNION_DEPTH: usize = 64;
+const MAX_UNION_DEPTH_PLUS_ONE: usize = MAX_UNION_DEPTH + 1;
+
+/// How deep imports may nest: `visit` recurses once per level
+/// (docs/limits.md).
+pub const MAX_IMPORT_DEPTH: usize = 64;
+
+fn too_deep(db: &dyn Db, stack: &[(SourceFile, Span)], file: SourceFile, at: Span) -> Diagnostic {
+    let root = stack.first().map_or(file, |(f, _)| *f);
+    Diagnostic::new(
+        Code::ImportsTooDeep,
+        at,
+        format!(
+            "imports nest more than {MAX_IMPORT_DEPTH} deep: `{}` imports a file that imports a file ... {MAX_IMPORT_DEPTH} times",
+            root.path(db)
+        ),
+    )
+    .with_label(format!("import number {} of the chain", MAX_IMPORT_DEPTH + 1))
+    .with_help("import the shared files from one file instead of through a chain")
 }
 
 fn cycle_diagnostic(
@@ -364,6 +392,11 @@ fn import_error(spec: &str, span: Span, err: ImportError) -> Diagnostic {
             format!("cannot read `{path}`: {reason}"),
         )
         .with_label("imported here"),
+        ImportError::BadText { path, bad } => {
+            Diagnostic::new(bad.code(), span, bad.describe(&path))
+                .with_label("imported here")
+                .with_help(bad.help())
+        }
     }
 }
 
@@ -608,18 +641,91 @@ impl Resolver<'_> {
                 }
             }
         }
+        self.limit_union_depth();
         self.report_union_cycles();
+    }
+
+    /// Unions of unions nest at most [`MAX_UNION_DEPTH`] deep: cycle search
+    /// and lowering recurse once per level. The first union past the limit
+    /// gets an E0109 and every union past it loses its members, so later
+    /// stages stay shallow. Iterative, ignoring cycles (reported next).
+    fn limit_union_depth(&mut self) {
+        let count = self.out.defs.len();
+        let members_of = |defs: &[Def], id: usize| -> Vec<DefId> {
+            match &defs[id].kind {
+                DefKind::ZoneUnion(members) => members.clone(),
+                _ => Vec::new(),
+            }
+        };
+        // 0: unseen, 1: on the stack, 2: done.
+        let mut state = vec![0u8; count];
+        let mut depth = vec![0usize; count];
+        for start in 0..count {
+            if state[start] != 0 || !matches!(self.out.defs[start].kind, DefKind::ZoneUnion(_)) {
+                continue;
+            }
+            state[start] = 1;
+            let mut stack = vec![(start, members_of(&self.out.defs, start), 0usize)];
+            while let Some((node, members, next)) = stack.last_mut() {
+                let node = *node;
+                if let Some(&m) = members.get(*next) {
+                    *next += 1;
+                    let m = m.0 as usize;
+                    if state[m] == 0 && matches!(self.out.defs[m].kind, DefKind::ZoneUnion(_)) {
+                        state[m] = 1;
+                        stack.push((m, members_of(&self.out.defs, m), 0));
+                    }
+                    continue;
+                }
+                let deepest = members
+                    .iter()
+                    .map(|m| m.0 as usize)
+                    .filter(|m| state[*m] == 2)
+                    .map(|m| depth[m])
+                    .max()
+                    .unwrap_or(0);
+                depth[node] = deepest + 1;
+                state[node] = 2;
+                stack.pop();
+            }
+        }
+        for (id, d) in depth.iter().enumerate() {
+            if *d <= MAX_UNION_DEPTH {
+                continue;
+            }
+            let def = &mut self.out.defs[id];
+            if let DefKind::ZoneUnion(members) = &mut def.kind {
+                members.clear();
+            }
+            if let (MAX_UNION_DEPTH_PLUS_ONE, Some(span)) = (*d, def.span) {
+                let diag = Diagnostic::new(
+                    Code::UnionsTooDeep,
+                    span,
+                    format!(
+                        "zone `{}` is a union of unions more than {MAX_UNION_DEPTH} deep",
+                        def.name
+                    ),
+                )
+                .with_label(format!(
+                    "union number {MAX_UNION_DEPTH_PLUS_ONE} of the chain"
+                ))
+                .with_help("define the union directly from zones, or from unions of zones");
+                self.out.diagnostics.push(diag);
+            }
+        }
     }
 
     fn report_union_cycles(&mut self) {
         let mut reported = HashSet::new();
+        // Unions from which no cycle is reachable: searched once.
+        let mut acyclic = HashSet::new();
         for start in 0..self.out.defs.len() {
             let start = DefId(start as u32);
             if !matches!(self.out.def(start).kind, DefKind::ZoneUnion(_)) {
                 continue;
             }
             let mut path = vec![start];
-            if let Some(cycle) = self.find_cycle(&mut path) {
+            if let Some(cycle) = self.find_cycle(&mut path, &mut acyclic) {
                 let mut key: Vec<DefId> = cycle.clone();
                 key.sort();
                 if !reported.insert(key) {
@@ -654,7 +760,11 @@ impl Resolver<'_> {
         }
     }
 
-    fn find_cycle(&self, path: &mut Vec<DefId>) -> Option<Vec<DefId>> {
+    fn find_cycle(
+        &self,
+        path: &mut Vec<DefId>,
+        acyclic: &mut HashSet<DefId>,
+    ) -> Option<Vec<DefId>> {
         let current = *path.last()?;
         let DefKind::ZoneUnion(members) = &self.out.def(current).kind else {
             return None;
@@ -663,12 +773,16 @@ impl Resolver<'_> {
             if let Some(at) = path.iter().position(|p| *p == m) {
                 return Some(path[at..].to_vec());
             }
+            if acyclic.contains(&m) {
+                continue;
+            }
             path.push(m);
-            if let Some(c) = self.find_cycle(path) {
+            if let Some(c) = self.find_cycle(path, acyclic) {
                 return Some(c);
             }
             path.pop();
         }
+        acyclic.insert(current);
         None
     }
 

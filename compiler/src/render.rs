@@ -141,12 +141,42 @@ pub fn position(text: &str, offset: usize) -> Position {
 }
 
 pub fn json_value(db: &dyn Db, diag: &Diagnostic) -> JsonDiagnostic {
-    let locate = |span: Span| {
-        let text = span.file.text(db);
+    json_value_with(db, diag, &mut LineStarts::default())
+}
+
+/// Where each line of a file starts, computed once per file, so that
+/// locating many diagnostics in a large file is not quadratic.
+#[derive(Default)]
+struct LineStarts(HashMap<SourceFile, Vec<usize>>);
+
+impl LineStarts {
+    fn position(&mut self, db: &dyn Db, file: SourceFile, offset: usize) -> Position {
+        let text = file.text(db);
+        let starts = self.0.entry(file).or_insert_with(|| {
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        let offset = offset.min(text.len());
+        let line = starts.partition_point(|s| *s <= offset).max(1);
+        let line_start = starts[line - 1];
+        Position {
+            line,
+            column: text
+                .get(line_start..offset)
+                .map_or(0, |t| t.chars().count())
+                + 1,
+            offset,
+        }
+    }
+}
+
+fn json_value_with(db: &dyn Db, diag: &Diagnostic, lines: &mut LineStarts) -> JsonDiagnostic {
+    let mut locate = |span: Span| {
         (
             span.file.path(db).clone(),
-            position(text, span.start as usize),
-            position(text, span.end as usize),
+            lines.position(db, span.file, span.start as usize),
+            lines.position(db, span.file, span.end as usize),
         )
     };
     let (file, start, end) = locate(diag.span);
@@ -177,7 +207,11 @@ pub fn json_value(db: &dyn Db, diag: &Diagnostic) -> JsonDiagnostic {
 
 /// All diagnostics as one pretty JSON array.
 pub fn json(db: &dyn Db, diags: &[Diagnostic]) -> String {
-    let values: Vec<JsonDiagnostic> = diags.iter().map(|d| json_value(db, d)).collect();
+    let mut lines = LineStarts::default();
+    let values: Vec<JsonDiagnostic> = diags
+        .iter()
+        .map(|d| json_value_with(db, d, &mut lines))
+        .collect();
     serde_json::to_string_pretty(&values).unwrap_or_else(|_| "[]".to_string())
 }
 

@@ -1,12 +1,21 @@
 //! The one module that writes YAML (serde_yaml). Output is deterministic:
 //! JSON objects are ordered maps, so keys come out sorted.
+//!
+//! Every reader must read the output the same. serde_yaml quotes the strings
+//! that YAML 1.2 would read as something else (`'80'`, `'true'`), but leaves
+//! plain the strings that only YAML 1.1 readers (PyYAML, Go's yaml.v2, tools
+//! built on them) read as numbers, booleans, nulls or dates: `22:23` (a
+//! base-60 integer), `on`, `no`, `y`, `1_000`, `0b1`, `2001-12-14`, ... Those
+//! are single-quoted here after serialisation; see [`needs_quotes`].
 
 use super::Resource;
 
 /// One document.
 pub fn document(resource: &Resource) -> String {
-    serde_yaml::to_string(&resource.document)
-        .unwrap_or_else(|e| format!("# nplc could not serialise this resource: {e}\n"))
+    match serde_yaml::to_string(&resource.document) {
+        Ok(text) => quote_ambiguous(&text),
+        Err(e) => format!("# nplc could not serialise this resource: {e}\n"),
+    }
 }
 
 /// All resources as one stream, `---` between documents.
@@ -27,5 +36,236 @@ pub fn kustomization(files: &[String]) -> String {
         "metadata": { "annotations": { "config.kubernetes.io/local-config": "true" } },
         "resources": files,
     });
-    serde_yaml::to_string(&value).unwrap_or_default()
+    serde_yaml::to_string(&value)
+        .map(|text| quote_ambiguous(&text))
+        .unwrap_or_default()
+}
+
+/// serde_yaml's block output with every plain scalar that [`needs_quotes`]
+/// single-quoted. The output has one scalar per line at most twice (a key and
+/// its value, after any `- `), no line folding (serde_yaml writes lines of any
+/// width) and block scalars (`|-`) only for strings with line breaks, whose
+/// content lines are copied as they are.
+pub fn quote_ambiguous(yaml: &str) -> String {
+    let mut out = String::with_capacity(yaml.len() + 16);
+    // Inside a block scalar: lines indented deeper than this are content.
+    let mut block_indent: Option<usize> = None;
+    for line in yaml.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        let indent = body.len() - body.trim_start_matches(' ').len();
+        if let Some(parent) = block_indent {
+            if body.trim().is_empty() || indent > parent {
+                out.push_str(line);
+                continue;
+            }
+            block_indent = None;
+        }
+        let (rewritten, opens_block) = quote_line(body, indent);
+        if opens_block {
+            block_indent = Some(indent);
+        }
+        out.push_str(&rewritten);
+        if line.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// One line: `indent`, any `- `, then a scalar, optionally `: ` and a
+/// second scalar. Returns the line and whether a block scalar starts.
+fn quote_line(line: &str, indent: usize) -> (String, bool) {
+    let mut out = String::from(&line[..indent]);
+    let mut rest = &line[indent..];
+    while let Some(after) = rest.strip_prefix("- ") {
+        out.push_str("- ");
+        rest = after;
+    }
+    if rest == "-" {
+        out.push('-');
+        return (out, false);
+    }
+    let (first, after) = scalar(rest);
+    if let Some(value) = after
+        .strip_prefix(": ")
+        .or_else(|| (after == ":").then_some(""))
+    {
+        out.push_str(&quoted(first));
+        out.push(':');
+        if value.is_empty() {
+            return (out, false);
+        }
+        out.push(' ');
+        let (second, tail) = scalar(value);
+        out.push_str(&quoted(second));
+        out.push_str(tail);
+        return (out, second.starts_with(['|', '>']));
+    }
+    out.push_str(&quoted(first));
+    out.push_str(after);
+    (out, first.starts_with(['|', '>']))
+}
+
+/// The scalar token at the start of `text` (quoted, or plain up to `: ` or
+/// a final `:`), and what follows it.
+fn scalar(text: &str) -> (&str, &str) {
+    let bytes = text.as_bytes();
+    let end = match bytes.first() {
+        Some(b'\'') => {
+            let mut i = 1;
+            loop {
+                match bytes.get(i) {
+                    Some(b'\'') if bytes.get(i + 1) == Some(&b'\'') => i += 2,
+                    Some(b'\'') => break i + 1,
+                    Some(_) => i += 1,
+                    None => break bytes.len(),
+                }
+            }
+        }
+        Some(b'"') => {
+            let mut i = 1;
+            loop {
+                match bytes.get(i) {
+                    Some(b'\\') => i += 2,
+                    Some(b'"') => break i + 1,
+                    Some(_) => i += 1,
+                    None => break bytes.len(),
+                }
+            }
+        }
+        _ => text.find(": ").unwrap_or(if text.ends_with(':') {
+            text.len() - 1
+        } else {
+            text.len()
+        }),
+    };
+    let end = end.min(text.len());
+    (&text[..end], &text[end..])
+}
+
+/// `token` as written, or single-quoted when it is a plain string that a
+/// YAML 1.1 reader would read as something else.
+fn quoted(token: &str) -> String {
+    if needs_quotes(token) {
+        format!("'{}'", token.replace('\'', "''"))
+    } else {
+        token.to_string()
+    }
+}
+
+/// Whether a plain scalar is a string to serde_yaml (YAML 1.2: it quotes
+/// every string that reads otherwise, so a plain number, boolean or null
+/// stays as it is) but may be something else to a YAML 1.1 reader. The test
+/// is a superset of YAML 1.1's resolvers: quoting a string never changes
+/// what it reads as.
+pub fn needs_quotes(token: &str) -> bool {
+    if token.is_empty() || token.starts_with(['\'', '"', '|', '>', '[', '{', '&', '*', '!']) {
+        return false;
+    }
+    if !looks_special_in_yaml_1_1(token) {
+        return false;
+    }
+    matches!(
+        serde_yaml::from_str::<serde_yaml::Value>(token),
+        Ok(serde_yaml::Value::String(_))
+    )
+}
+
+fn looks_special_in_yaml_1_1(token: &str) -> bool {
+    let lower = token.to_ascii_lowercase();
+    // Booleans (y/n are YAML 1.1's, read by Go's yaml.v2), nulls, the merge
+    // key and the value key.
+    if matches!(
+        lower.as_str(),
+        "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null" | "~" | "<<" | "="
+    ) {
+        return true;
+    }
+    // .inf, .nan and their signed forms.
+    let unsigned = lower.trim_start_matches(['+', '-']);
+    if matches!(unsigned, ".inf" | ".nan") {
+        return true;
+    }
+    // Numbers in every YAML 1.1 form: underscores, base 2, 8, 16 and 60,
+    // floats without digits before the point; and dates (digits, `-`, `:`,
+    // `.`, `t`, `z`, spaces). Anything starting like a number is quoted.
+    let body = token.strip_prefix(['+', '-']).unwrap_or(token);
+    let starts_numeric = body.starts_with(|c: char| c.is_ascii_digit())
+        || (body.starts_with('.') && body[1..].starts_with(|c: char| c.is_ascii_digit()));
+    starts_numeric
+        && body.chars().all(|c| {
+            c.is_ascii_hexdigit()
+                || matches!(
+                    c,
+                    '_' | '.'
+                        | ':'
+                        | '+'
+                        | '-'
+                        | 'x'
+                        | 'X'
+                        | 'o'
+                        | 'O'
+                        | 't'
+                        | 'T'
+                        | 'z'
+                        | 'Z'
+                        | ' '
+                )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(value: serde_json::Value) -> String {
+        quote_ambiguous(&serde_yaml::to_string(&value).unwrap_or_default())
+    }
+
+    #[test]
+    fn quotes_what_yaml_1_1_reads_otherwise() {
+        let out = yaml(serde_json::json!({
+            "ports": ["22:23", 80, "http", "0755", "1_000"],
+            "labels": {"on": "yes", "a": "y", "b": "NO", "c": "2001-12-14", "d": "0b101",
+                       "e": "true", "f": "", "g": ".5", "h": "1e3", "i": "web"},
+            "flag": true,
+            "none": null,
+        }));
+        assert_eq!(
+            out,
+            "flag: true\nlabels:\n  a: 'y'\n  b: 'NO'\n  c: '2001-12-14'\n  d: '0b101'\n  e: 'true'\n  f: ''\n  g: '.5'\n  h: '1e3'\n  i: web\n  'on': 'yes'\nnone: null\nports:\n- '22:23'\n- 80\n- http\n- '0755'\n- '1_000'\n"
+        );
+    }
+
+    #[test]
+    fn leaves_block_scalars_and_quoted_text_alone() {
+        let out = yaml(serde_json::json!({"a": "on\nno: off", "b": ["it's: on", "x"]}));
+        let back: serde_json::Value = serde_yaml::from_str(&out).unwrap_or_default();
+        assert_eq!(
+            back,
+            serde_json::json!({"a": "on\nno: off", "b": ["it's: on", "x"]})
+        );
+        assert!(out.contains("  on\n  no: off\n"), "{out}");
+    }
+
+    #[test]
+    fn reads_back_the_same() {
+        for token in [
+            "22:23",
+            "on",
+            "~",
+            "y",
+            "1:2:3",
+            "-1_0",
+            "0x1F",
+            "2001-12-14 21:59:43.10 -5",
+            "a:b",
+            "a'b",
+        ] {
+            let value = serde_json::json!({ token: [token, {token: token}] });
+            let back: serde_json::Value =
+                serde_yaml::from_str(&yaml(value.clone())).unwrap_or_default();
+            assert_eq!(back, value, "{token}");
+        }
+    }
 }

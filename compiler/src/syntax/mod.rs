@@ -2,6 +2,7 @@
 //! that never fails.
 
 pub mod ast;
+pub mod limits;
 mod parser;
 
 pub use parser::{parse, Parsed, RESERVED};

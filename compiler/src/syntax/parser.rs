@@ -6,6 +6,7 @@ use pest::iterators::Pair;
 use pest::Parser as _;
 
 use super::ast::*;
+use super::limits;
 use crate::db::SourceFile;
 use crate::diagnostic::{Code, Diagnostic, Span};
 
@@ -21,10 +22,23 @@ pub struct Parsed {
 }
 
 pub fn parse(file: SourceFile, text: &str) -> Parsed {
+    // Limits first (docs/limits.md): the parser and every pass after it
+    // recurse once per brace, and pest's time grows with the text.
+    if text.len() > limits::MAX_SOURCE_BYTES {
+        return Parsed {
+            module: Module::default(),
+            diagnostics: vec![limits::too_large(file, "this file")],
+        };
+    }
+    let (text, diagnostics) = match limits::blank_deep_nesting(file, text) {
+        Some((blanked, diagnostics)) => (std::borrow::Cow::Owned(blanked), diagnostics),
+        None => (std::borrow::Cow::Borrowed(text), Vec::new()),
+    };
+    let text: &str = &text;
     let mut parser = ModuleParser {
         file,
         text,
-        diagnostics: Vec::new(),
+        diagnostics,
     };
     let module = match NplParser::parse(Rule::file, text) {
         Ok(mut pairs) => match pairs.next() {
@@ -33,6 +47,29 @@ pub fn parse(file: SourceFile, text: &str) -> Parsed {
         },
         // The grammar accepts every input; this is only reachable through a
         // pest resource limit, which we still report rather than crash on.
+        // pest's own stack guard: a line that does not parse is skipped
+        // brace by brace, counting braces in its comments and strings too,
+        // which the scan for E0105 does not.
+        Err(err) if err.to_string().contains("stack limit reached") => {
+            let at = match err.location {
+                pest::error::InputLocation::Pos(p) => p,
+                pest::error::InputLocation::Span((s, _)) => s,
+            };
+            let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+            parser.diagnostics.push(
+                Diagnostic::new(
+                    Code::NestingTooDeep,
+                    Span::new(file, at, end),
+                    "braces nest too deep to skip this line",
+                )
+                .with_label("this line does not parse and opens too many braces")
+                .with_help(
+                    "in a line that does not parse, braces in comments and strings count too; \
+                     fix the line or remove the braces",
+                ),
+            );
+            Module::default()
+        }
         Err(err) => {
             let diag = parser.pest_error(err, 0, Rule::item_alone);
             parser.diagnostics.push(diag);
