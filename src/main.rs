@@ -8,9 +8,11 @@ mod endpoint;
 mod explain;
 mod fmt_cmd;
 mod inputs;
+mod lint_args;
 mod matrix;
 mod program;
 mod query;
+mod sarif;
 
 use std::process::ExitCode;
 

@@ -6,6 +6,7 @@
 pub mod algebra;
 pub mod allow;
 pub mod check;
+pub mod config;
 pub mod db;
 pub mod diagnostic;
 pub mod emit;
@@ -14,6 +15,8 @@ pub mod fmt;
 pub mod ide;
 pub mod inventory;
 pub mod ir;
+pub mod lint;
+pub mod meaning;
 pub mod names;
 pub mod render;
 pub mod stdlib;
