@@ -180,7 +180,10 @@ pub fn find(path: &Path) -> Option<PathBuf> {
 pub fn diagnostics(db: &dyn Db, program: Program, config: &Config) -> Vec<Diagnostic> {
     let mut all = db::diagnostics(db, program).clone();
     if !all.iter().any(Diagnostic::is_error) {
-        all.extend(lint::cluster_addresses(db, program, &config.cluster));
+        let cluster = lint::cluster_addresses(db, program, &config.cluster);
+        // The cluster range says more than "one private address".
+        all.retain(|d| d.code != Code::HostAddress || !cluster.iter().any(|c| c.span == d.span));
+        all.extend(cluster);
         let files = &crate::names::resolve(db, program).files;
         sort_diagnostics(&mut all, |f| {
             files.iter().position(|r| *r == f).unwrap_or(usize::MAX)

@@ -3,7 +3,8 @@
 //! (the IR and [`crate::meaning`]), never a sample of it, and speak only
 //! about user files: the standard library's choices are deliberate.
 //!
-//! - W0006 an egress-isolated zone that cannot reach the cluster DNS;
+//! - W0006 an egress-isolated zone that cannot reach the cluster DNS, in a
+//!   program that allows DNS to other pods;
 //! - W0007 an address inside the cluster's pod or service ranges (only
 //!   when they are known: `--cluster-cidr`, `--service-cidr`, nplc.toml);
 //! - W0008 one private host address (/32, /128) where a zone would do;
@@ -90,7 +91,7 @@ pub fn cluster_addresses(db: &dyn Db, program: Program, ranges: &ClusterRanges) 
     let resolved = names::resolve(db, program);
     let mut out = Vec::new();
     for &file in resolved.files.iter().filter(|f| !f.is_std(db)) {
-        for (net, span) in cidrs(db, file) {
+        for (net, span, _) in cidrs(db, file) {
             let hit = |list: &[IpNet]| list.iter().find(|r| overlaps(r, &net)).copied();
             let (kind, range, help) = if let Some(r) = hit(&ranges.pods) {
                 ("pod", r, "pod addresses change with every restart: name the pods with a zone (`zone db { namespace \"data\"; pods app = \"postgres\" }`) and use it in the rule")
@@ -117,30 +118,32 @@ fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
-/// Every CIDR literal of a file (externals and rule peers), parsed.
-fn cidrs(db: &dyn Db, file: SourceFile) -> Vec<(IpNet, Span)> {
-    fn peer(p: &Peer, out: &mut Vec<(IpNet, Span)>) {
+/// Every CIDR literal of a file, parsed, and whether it is written in a
+/// rule (rather than in an `external`).
+fn cidrs(db: &dyn Db, file: SourceFile) -> Vec<(IpNet, Span, bool)> {
+    type Out = Vec<(IpNet, Span, bool)>;
+    fn peer(p: &Peer, out: &mut Out) {
         match p {
             Peer::Name(_) => {}
-            Peer::Literal { value, .. } => literal(value, out),
+            Peer::Literal { value, .. } => literal(value, true, out),
             Peer::Set { members, .. } => members.iter().for_each(|m| peer(m, out)),
         }
     }
-    fn literal(value: &PeerLiteral, out: &mut Vec<(IpNet, Span)>) {
+    fn literal(value: &PeerLiteral, in_rule: bool, out: &mut Out) {
         if let PeerLiteral::Cidr { base, .. } = value {
             if let Ok(net) = base.text.parse::<IpNet>() {
-                out.push((net, base.span));
+                out.push((net, base.span, in_rule));
             }
         }
     }
-    fn rule(r: &AstRule, out: &mut Vec<(IpNet, Span)>) {
+    fn rule(r: &AstRule, out: &mut Out) {
         peer(&r.source, out);
         peer(&r.destination, out);
     }
     let mut out = Vec::new();
     for item in &db::parse(db, file).module.items {
         match item {
-            Item::External(e) => literal(&e.value, &mut out),
+            Item::External(e) => literal(&e.value, false, &mut out),
             Item::Rule(r) => rule(r, &mut out),
             Item::Tier(t) => t.rules.iter().for_each(|r| rule(r, &mut out)),
             _ => {}
@@ -153,21 +156,23 @@ fn cidrs(db: &dyn Db, file: SourceFile) -> Vec<(IpNet, Span)> {
 /// address space of RFC 6598 (many CNIs' pod range) and IPv6 ULAs.
 const PRIVATE: &[&str] = &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"];
 
-/// W0008: a single private address.
+/// W0008: a single private address written in a rule (a named `external`
+/// is how a fixed machine outside the cluster is meant to be written).
 fn host_addresses(db: &dyn Db, file: SourceFile) -> Vec<Diagnostic> {
     let private: Vec<IpNet> = PRIVATE.iter().filter_map(|p| p.parse().ok()).collect();
     cidrs(db, file)
         .into_iter()
-        .filter(|(net, _)| net.prefix_len() == net.max_prefix_len())
-        .filter(|(net, _)| private.iter().any(|p| p.contains(&net.network())))
-        .map(|(net, span)| {
+        .filter(|(_, _, in_rule)| *in_rule)
+        .filter(|(net, _, _)| net.prefix_len() == net.max_prefix_len())
+        .filter(|(net, _, _)| private.iter().any(|p| p.contains(&net.network())))
+        .map(|(net, span, _)| {
             Diagnostic::new(
                 Code::HostAddress,
                 span,
-                format!("`{net}` hard-codes one private address"),
+                format!("`{net}` hard-codes one private address in a rule"),
             )
             .with_label("one host")
-            .with_help("addresses of pods and nodes change; name the pods with a zone, the nodes with `host`, the API server with `kube-apiserver`; for a fixed machine outside the cluster, give the address a name with `external NAME = cidr ...` and a comment saying what it is")
+            .with_help(format!("addresses of pods and nodes change: name the pods with a zone, the nodes with `host`, the API server with `kube-apiserver`; for a fixed machine outside the cluster, name it once (`external nas = cidr {net}` with a `##` comment saying what it is)"))
         })
         .collect()
 }
@@ -188,6 +193,19 @@ fn no_dns(
     let Some(dns) = ir.zone_named("kube-dns") else {
         return Vec::new();
     };
+    // A program that writes no DNS rule at all is taken for a fragment (the
+    // reference's examples are); one that writes some has chosen to handle
+    // DNS, and a zone it leaves out is the mistake seed 003 warns about.
+    let dns_ports = PortSet::port(Protocol::Udp, 53);
+    let handles_dns = ir.rules().any(|r| {
+        r.action == Action::Allow
+            && meaning::is_direct(r)
+            && !r.destination.pods.intersection(&dns.pods).is_empty()
+            && r.ports().intersection(&dns_ports).is_ok_and(|p| !p.is_empty())
+    });
+    if !handles_dns {
+        return Vec::new();
+    }
     let mut out = Vec::new();
     for zone in &ir.zones {
         let Some(span) = zone_name_span(resolved, zone) else {
@@ -202,7 +220,7 @@ fn no_dns(
         let lookups = Region {
             source: space.side(&PeerSet::pods(zone.pods.clone())),
             destination: space.side(&PeerSet::pods(dns.pods.clone())),
-            ports: space.ports_of(&PortSet::port(Protocol::Udp, 53)),
+            ports: space.ports_of(&dns_ports),
         };
         if lookups.is_empty() || !meaning::allowed_within(pieces, &lookups).is_empty() {
             continue;
@@ -283,7 +301,7 @@ fn rule_lints(ir: &Ir, space: &Space, pieces: &[Piece], user: &dyn Fn(Span) -> b
                         "this `deny` changes nothing: nothing it covers would be allowed without it",
                     )
                     .with_label("denies only what is denied anyway")
-                    .with_help("isolation already denies these connections (every zone is default-deny unless it says `isolate`); delete the deny, or check that its peers and ports are the ones you meant"),
+                    .with_help("what it covers is denied anyway, by isolation (every zone is default-deny unless it says `isolate`) or by other denies; delete it, or check that its peers and ports are the ones you meant"),
                 );
             }
         }
