@@ -13,7 +13,6 @@
 //! - W0011 a deny that changes nothing;
 //! - W0012 std/homelab: a profile label on a platform namespace.
 
-use std::collections::BTreeSet;
 
 use ipnet::IpNet;
 
@@ -21,7 +20,7 @@ use crate::algebra::ports::{PortSet, Protocol};
 use crate::db::{self, Db, Program, SourceFile};
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::ir::{self, Ir, PeerSet};
-use crate::meaning::{self, Cause, Piece, Region, Space};
+use crate::meaning::{self, Cause, Meaning, Region, Space};
 use crate::names::{self, DefKind, Resolved};
 use crate::syntax::ast::{Action, Item, Peer, PeerLiteral, Rule as AstRule};
 
@@ -61,11 +60,9 @@ pub fn lints(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
     let user = |span: Span| !span.file.is_std(db);
     out.extend(profile_on_platform(db, resolved, &ir, &user));
     let space = Space::of([&ir]);
-    let Ok(pieces) = meaning::meaning(&space, &ir) else {
-        return out;
-    };
-    out.extend(no_dns(resolved, &ir, &space, &pieces, &user));
-    out.extend(rule_lints(&ir, &space, &pieces, &user));
+    let meaning = meaning::meaning(&space, &ir);
+    out.extend(no_dns(resolved, &ir, &space, &meaning, &user));
+    out.extend(rule_lints(&ir, &space, &meaning, &user));
     out
 }
 
@@ -187,7 +184,7 @@ fn no_dns(
     resolved: &Resolved,
     ir: &Ir,
     space: &Space,
-    pieces: &[Piece],
+    meaning: &Meaning,
     user: &dyn Fn(Span) -> bool,
 ) -> Vec<Diagnostic> {
     let Some(dns) = ir.zone_named("kube-dns") else {
@@ -222,7 +219,7 @@ fn no_dns(
             destination: space.side(&PeerSet::pods(dns.pods.clone())),
             ports: space.ports_of(&dns_ports),
         };
-        if lookups.is_empty() || !meaning::allowed_within(pieces, &lookups).is_empty() {
+        if lookups.is_empty() || meaning.allowed_within(&lookups).map_or(true, |a| !a.is_empty()) {
             continue;
         }
         out.push(
@@ -242,7 +239,7 @@ fn no_dns(
 }
 
 /// W0009, W0010, W0011 for the rules of user files.
-fn rule_lints(ir: &Ir, space: &Space, pieces: &[Piece], user: &dyn Fn(Span) -> bool) -> Vec<Diagnostic> {
+fn rule_lints(ir: &Ir, space: &Space, meaning: &Meaning, user: &dyn Fn(Span) -> bool) -> Vec<Diagnostic> {
     let rules: Vec<&ir::Rule> = ir.rules().collect();
     let tier_of: Vec<usize> = ir
         .tiers
@@ -261,22 +258,27 @@ fn rule_lints(ir: &Ir, space: &Space, pieces: &[Piece], user: &dyn Fn(Span) -> b
             continue;
         }
         // An L7-filtered deny acts on requests, which the L4 meaning does not see.
-        if rule.action == Action::Deny && !rule.service.l7.is_any() {
+        let Some(decision) = meaning.decisions.iter().find(|d| d.cause == Cause::Rule(i)) else {
             continue;
-        }
-        let own: Vec<&Region> = pieces
-            .iter()
-            .filter(|p| p.cause == Cause::Rule(i))
-            .map(|p| &p.region)
-            .collect();
+        };
+        let Ok(own) = meaning.parts(decision, None) else {
+            continue;
+        };
         if own.is_empty() {
-            let shadows: BTreeSet<usize> = pieces
-                .iter()
-                .filter_map(|p| match p.cause {
-                    Cause::Rule(j) if j != i && p.region.intersection(&region).is_some() => Some(j),
-                    _ => None,
-                })
-                .collect();
+            let mut shadows: Vec<usize> = Vec::new();
+            for earlier in &meaning.decisions {
+                let Cause::Rule(j) = earlier.cause else {
+                    continue;
+                };
+                if j == i {
+                    break;
+                }
+                if earlier.base.iter().any(|b| b.intersection(&region).is_some())
+                    && meaning.parts(earlier, Some(&region)).is_ok_and(|p| !p.is_empty())
+                {
+                    shadows.push(j);
+                }
+            }
             // Overlapping rules of one tier and one action are redundant, not wrong.
             let telling = shadows
                 .iter()
@@ -287,12 +289,17 @@ fn rule_lints(ir: &Ir, space: &Space, pieces: &[Piece], user: &dyn Fn(Span) -> b
             continue;
         }
         if rule.action == Action::Deny {
-            let Ok(without) = meaning::meaning_without(space, ir, Some(i)) else {
-                continue;
-            };
-            let opens = own
-                .iter()
-                .any(|r| !meaning::allowed_within(&without, r).is_empty());
+            let without = meaning::meaning_without(space, ir, Some(i));
+            let mut opens = false;
+            for part in &own {
+                match without.allowed_within(part) {
+                    Ok(allowed) if allowed.is_empty() => {}
+                    _ => {
+                        opens = true;
+                        break;
+                    }
+                }
+            }
             if !opens {
                 out.push(
                     Diagnostic::new(

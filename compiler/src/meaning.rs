@@ -18,7 +18,6 @@ use std::net::IpAddr;
 use crate::algebra::fqdn::{FqdnPattern, FqdnSet};
 use crate::algebra::ipset::IpSet;
 use crate::algebra::ports::{PortSet, Protocol};
-use crate::diagnostic::Span;
 use crate::eval::{Connection, Endpoint, Transport, WORLD_ADDRESS};
 use crate::ir::{Ir, PeerSet, PodSet, Rule, RuleRole, L7};
 use crate::names::Entity;
@@ -378,7 +377,7 @@ pub fn subtract(regions: Vec<Region>, other: &Region) -> Vec<Region> {
         .collect()
 }
 
-/// What decided a piece.
+/// What decided a part of the connection space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Cause {
     /// The rule at this index of [`Ir::rules`].
@@ -387,32 +386,81 @@ pub enum Cause {
     Isolation,
 }
 
-/// One piece of the meaning.
+/// One decision: what a rule (or an isolation default) decides is its
+/// `base` minus everything decided before it (`decided[..before]` of the
+/// [`Meaning`]). Kept unexpanded: cutting every decision into disjoint
+/// pieces up front multiplies them, while most questions meet only a few.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Piece {
-    pub region: Region,
+pub struct Decision {
+    pub base: Vec<Region>,
+    pub before: usize,
     pub allowed: bool,
     pub cause: Cause,
 }
 
-/// Above this many pieces the meaning is not computed (the lints that need
-/// it stay quiet; `nplc diff` says so).
-pub const MAX_PIECES: usize = 200_000;
+/// A program's meaning at L4: its decisions in the order they apply (tiers
+/// in order, a tier's denies before its allows, then the isolation
+/// defaults). Their parts are disjoint and cover every connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meaning {
+    pub decided: Vec<Region>,
+    pub decisions: Vec<Decision>,
+}
+
+/// Above this many regions in one expansion the work is abandoned (the
+/// lints that need it stay quiet; `nplc diff` says so).
+pub const MAX_PIECES: usize = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TooLarge;
 
-/// The meaning of a program as disjoint pieces, in the order they are
-/// decided (tiers in order, a tier's denies before its allows, then the
-/// isolation defaults).
-pub fn meaning(space: &Space, ir: &Ir) -> Result<Vec<Piece>, TooLarge> {
+impl Meaning {
+    /// The part of `within` (everything when `None`) that a decision decides,
+    /// as disjoint regions.
+    pub fn parts(&self, decision: &Decision, within: Option<&Region>) -> Result<Vec<Region>, TooLarge> {
+        let mut left: Vec<Region> = match within {
+            None => decision.base.clone(),
+            Some(w) => decision.base.iter().filter_map(|b| b.intersection(w)).collect(),
+        };
+        for region in &self.decided[..decision.before] {
+            if left.is_empty() {
+                break;
+            }
+            left = subtract(left, region);
+            if left.len() > MAX_PIECES {
+                return Err(TooLarge);
+            }
+        }
+        Ok(left)
+    }
+
+    /// The allowed part of a region.
+    pub fn allowed_within(&self, region: &Region) -> Result<Vec<Region>, TooLarge> {
+        let mut out = Vec::new();
+        for d in self.decisions.iter().filter(|d| d.allowed) {
+            if d.base.iter().any(|b| b.intersection(region).is_some()) {
+                out.extend(self.parts(d, Some(region))?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a decision decides anything at all.
+    pub fn decides_something(&self, decision: &Decision) -> Result<bool, TooLarge> {
+        Ok(!self.parts(decision, None)?.is_empty())
+    }
+}
+
+/// The meaning of a program.
+pub fn meaning(space: &Space, ir: &Ir) -> Meaning {
     meaning_without(space, ir, None)
 }
 
 /// The meaning with one rule (an index of [`Ir::rules`]) left out.
-pub fn meaning_without(space: &Space, ir: &Ir, skip: Option<usize>) -> Result<Vec<Piece>, TooLarge> {
+pub fn meaning_without(space: &Space, ir: &Ir, skip: Option<usize>) -> Meaning {
     let rules: Vec<&Rule> = ir.rules().collect();
-    let mut pieces: Vec<Piece> = Vec::new();
+    let mut decided: Vec<Region> = Vec::new();
+    let mut decisions: Vec<Decision> = Vec::new();
     let mut l7_denies: Vec<(&L7, Region)> = Vec::new();
     let mut index = 0;
     for tier in &ir.tiers {
@@ -429,101 +477,52 @@ pub fn meaning_without(space: &Space, ir: &Ir, skip: Option<usize>) -> Result<Ve
         for action in [Action::Deny, Action::Allow] {
             for i in in_tier.clone().filter(active) {
                 let rule = rules[i];
-                if rule.action != action {
-                    continue;
-                }
                 // At L4 an L7-filtered deny decides nothing.
-                if action == Action::Deny && !rule.service.l7.is_any() {
+                if rule.action != action || (action == Action::Deny && !rule.service.l7.is_any()) {
                     continue;
                 }
-                let mut left = vec![space.rule_region(rule)];
+                let mut base = vec![space.rule_region(rule)];
                 if !rule.service.l7.is_any() {
                     for (_, denied) in l7_denies.iter().filter(|(l7, _)| **l7 == rule.service.l7) {
-                        left = subtract(left, denied);
+                        base = subtract(base, denied);
                     }
                 }
-                for piece in &pieces {
-                    if left.is_empty() {
-                        break;
-                    }
-                    left = subtract(left, &piece.region);
-                }
-                pieces.extend(left.into_iter().map(|region| Piece {
-                    region,
+                base.retain(|r| !r.is_empty());
+                decisions.push(Decision {
+                    base: base.clone(),
+                    before: decided.len(),
                     allowed: action == Action::Allow,
                     cause: Cause::Rule(i),
-                }));
-                if pieces.len() > MAX_PIECES {
-                    return Err(TooLarge);
-                }
+                });
+                decided.extend(base);
             }
         }
     }
-    let iso_egress = PeerSet::pods(ir.isolated_egress());
-    let iso_ingress = PeerSet::pods(ir.isolated_ingress());
+    let iso_egress = space.side(&PeerSet::pods(ir.isolated_egress()));
+    let iso_ingress = space.side(&PeerSet::pods(ir.isolated_ingress()));
     let every = space.every_side();
-    let open_egress = every.difference(&space.side(&iso_egress));
-    let open_ingress = every.difference(&space.side(&iso_ingress));
+    let open_egress = every.difference(&iso_egress);
+    let open_ingress = every.difference(&iso_ingress);
     let all_ports = space.all_ports();
     let defaults = [
-        (
-            Region {
-                source: open_egress.clone(),
-                destination: open_ingress.clone(),
-                ports: all_ports.clone(),
-            },
-            true,
-        ),
-        (
-            Region {
-                source: space.side(&iso_egress),
-                destination: every.clone(),
-                ports: all_ports.clone(),
-            },
-            false,
-        ),
-        (
-            Region {
-                source: open_egress,
-                destination: space.side(&iso_ingress),
-                ports: all_ports,
-            },
-            false,
-        ),
+        (open_egress.clone(), open_ingress, true),
+        (iso_egress, every, false),
+        (open_egress, iso_ingress, false),
     ];
-    let decided = pieces.len();
-    for (region, allowed) in defaults {
-        let mut left = vec![region];
-        for piece in &pieces[..decided] {
-            if left.is_empty() {
-                break;
-            }
-            left = subtract(left, &piece.region);
-        }
-        pieces.extend(left.into_iter().filter(|r| !r.is_empty()).map(|region| Piece {
-            region,
+    for (source, destination, allowed) in defaults {
+        let region = Region {
+            source,
+            destination,
+            ports: all_ports.clone(),
+        };
+        decisions.push(Decision {
+            base: if region.is_empty() { Vec::new() } else { vec![region] },
+            before: decided.len(),
             allowed,
             cause: Cause::Isolation,
-        }));
-        if pieces.len() > MAX_PIECES {
-            return Err(TooLarge);
-        }
+        });
     }
-    Ok(pieces)
-}
-
-/// The allowed part of a region.
-pub fn allowed_within(pieces: &[Piece], region: &Region) -> Vec<Region> {
-    pieces
-        .iter()
-        .filter(|p| p.allowed)
-        .filter_map(|p| p.region.intersection(region))
-        .collect()
-}
-
-/// The span of a rule by its index in [`Ir::rules`].
-pub fn rule_span(ir: &Ir, index: usize) -> Option<Span> {
-    ir.rules().nth(index).map(|r| r.span)
+    Meaning { decided, decisions }
 }
 
 /// Whether a rule is as written (not half of a `via` or the DNS lookups of
