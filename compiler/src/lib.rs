@@ -9,6 +9,7 @@ pub mod check;
 pub mod config;
 pub mod db;
 pub mod diagnostic;
+pub mod diff;
 pub mod emit;
 pub mod eval;
 pub mod fmt;

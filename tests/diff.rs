@@ -1,0 +1,174 @@
+//! `nplc diff` is exact: on generated pairs of programs and inventories,
+//! a connection is in the diff's opened (closed) regions exactly when the
+//! reference evaluator allows it in the new (old) version and denies it in
+//! the other — the brute-force comparison of two `nplc matrix` runs, asked
+//! connection by connection. A program compared with itself changes
+//! nothing. End to end, `nplc diff` on two files prints, exits 1 when it
+//! opens something, and agrees with `nplc matrix` run on both.
+//!
+//! Cases default to 300 per property; `PROPTEST_CASES` overrides.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use nplc_compiler::diff::diff;
+use nplc_compiler::eval::{evaluate, Connection};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+use support::inventory::{connection_strategy_for, inventory_strategy};
+use support::program::program_strategy;
+use support::{compile, GenConfig, GenProgram};
+
+const CONNECTIONS: usize = 64;
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
+
+fn lower(program: &GenProgram) -> Result<nplc_compiler::ir::Ir, TestCaseError> {
+    let text = program.render();
+    let compiled = compile(&text);
+    compiled.ir().ok_or_else(|| {
+        TestCaseError::fail(format!(
+            "generated program has errors:\n{}\n{text}",
+            compiled.rendered()
+        ))
+    })
+}
+
+fn run(cfg: GenConfig) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (programs, too_large, changed) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
+    let strategy = (program_strategy(cfg.clone()), program_strategy(cfg)).prop_flat_map(|(old, new)| {
+        let mut transports = old.mentioned_transports();
+        transports.extend(new.mentioned_transports());
+        let conns = prop::collection::vec(connection_strategy_for(transports), CONNECTIONS);
+        (Just(old), Just(new), inventory_strategy(), conns)
+    });
+    let mut runner = TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&strategy, |(old, new, inventory, specs)| {
+        let (old_ir, new_ir) = (lower(&old)?, lower(&new)?);
+        programs.fetch_add(1, Ordering::Relaxed);
+        let Ok(changes) = diff(&old_ir, &new_ir) else {
+            too_large.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        };
+        let Ok(same) = diff(&new_ir, &new_ir) else {
+            return Ok(());
+        };
+        prop_assert!(
+            same.opened.is_empty() && same.closed.is_empty(),
+            "a program compared with itself changes something:\n{}",
+            new.render()
+        );
+        for spec in &specs {
+            let conn = Connection {
+                request: None,
+                ..inventory.connection(spec)
+            };
+            let before = evaluate(&old_ir, &conn).allowed;
+            let after = evaluate(&new_ir, &conn).allowed;
+            let (opens, closes) = (changes.opens(&conn), changes.closes(&conn));
+            if opens || closes {
+                changed.fetch_add(1, Ordering::Relaxed);
+            }
+            prop_assert!(
+                opens == (after && !before) && closes == (before && !after),
+                "diff says opens {opens} closes {closes}; evaluator says before {before} after {after}\n{}\n--- old ---\n{}\n--- new ---\n{}",
+                support::describe_connection(&conn),
+                old.render(),
+                new.render()
+            );
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    let n = |c: &AtomicUsize| c.load(Ordering::Relaxed);
+    eprintln!(
+        "{} pairs, {} too large to compare, {} changed connections",
+        n(&programs),
+        n(&too_large),
+        n(&changed)
+    );
+    assert!(n(&too_large) * 20 <= n(&programs), "too many pairs too large");
+    assert!(n(&changed) > 0, "no generated pair changes a connection");
+}
+
+#[test]
+fn diff_agrees_with_evaluator() {
+    run(GenConfig::default());
+}
+
+#[test]
+fn diff_agrees_with_evaluator_on_exact_constructs() {
+    run(GenConfig::exact());
+}
+
+#[test]
+fn diff_agrees_with_evaluator_on_l7_filters() {
+    run(GenConfig::l7_focus());
+}
+
+fn nplc(args: &[&str], dir: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nplc"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("nplc runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Lines of `nplc matrix` for a version.
+fn matrix(dir: &Path, file: &str) -> Vec<String> {
+    let (code, out, err) = nplc(
+        &["matrix", file, "--namespaces", "ns.yaml", "--pods", "pods.yaml"],
+        dir,
+    );
+    assert_eq!(code, 0, "{err}");
+    out.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn end_to_end_against_matrix() {
+    let dir = root().join("tests/diff");
+    let old = matrix(&dir, "old.npl");
+    let new = matrix(&dir, "new.npl");
+    assert_ne!(old, new, "the two versions differ on the inventory");
+    let (code, out, err) = nplc(&["diff", "old.npl", "new.npl", "--color", "never"], &dir);
+    assert_eq!(code, 1, "opening something exits 1\n{out}\n{err}");
+    insta::assert_snapshot!("diff_human", out);
+    let (_, json, _) = nplc(&["diff", "old.npl", "new.npl", "--format", "json"], &dir);
+    insta::assert_snapshot!("diff_json", json);
+    let (_, markdown, _) = nplc(&["diff", "old.npl", "new.npl", "--format", "markdown"], &dir);
+    insta::assert_snapshot!("diff_markdown", markdown);
+    // Every matrix line that appears is opened, every one that goes is closed.
+    let value: serde_json::Value = serde_json::from_str(&json).expect("diff JSON");
+    let count = |key: &str| value[key].as_array().map_or(0, Vec::len);
+    let gained = new.iter().filter(|l| !old.contains(l)).count();
+    let lost = old.iter().filter(|l| !new.contains(l)).count();
+    assert_eq!(gained > 0, count("opened") > 0, "{out}");
+    assert_eq!(lost > 0, count("closed") > 0, "{out}");
+    // Reversed, opened and closed swap and nothing opens when only closing.
+    let (code, _, _) = nplc(&["diff", "new.npl", "new.npl"], &dir);
+    assert_eq!(code, 0, "an unchanged program exits 0");
+}
