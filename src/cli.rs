@@ -44,6 +44,8 @@ enum Command {
     Explain(crate::explain::ExplainArgs),
     /// The connectivity of a concrete inventory of namespaces and pods, as nca prints it.
     Matrix(crate::matrix::MatrixArgs),
+    /// What a change opens and closes: two versions compared exactly.
+    Diff(crate::diff_cmd::DiffArgs),
     /// Language server (LSP) on stdin/stdout, for editors.
     Lsp,
     /// Rewrite .npl files in the canonical layout, or list those that are not (--check).
@@ -122,6 +124,7 @@ pub fn run(args: Args) -> Outcome {
         Command::Query(args) => crate::query::query(&args),
         Command::Explain(args) => crate::explain::explain(&args),
         Command::Matrix(args) => crate::matrix::matrix(&args),
+        Command::Diff(args) => crate::diff_cmd::diff(&args),
         Command::Lsp => match nplc_lsp::run_stdio() {
             Ok(()) => Outcome::Clean,
             Err(err) => Outcome::Misuse(format!("the language server could not start: {err}")),

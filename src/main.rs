@@ -4,6 +4,7 @@
 mod build;
 mod cli;
 mod describe;
+mod diff_cmd;
 mod endpoint;
 mod explain;
 mod fmt_cmd;

@@ -172,3 +172,45 @@ fn end_to_end_against_matrix() {
     let (code, _, _) = nplc(&["diff", "new.npl", "new.npl"], &dir);
     assert_eq!(code, 0, "an unchanged program exits 0");
 }
+
+/// `nplc diff REV..REV PATH` reads both versions from git, imports included.
+#[test]
+fn revisions_from_git() {
+    let dir = std::env::temp_dir().join(format!("nplc-diff-git-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("policy")).expect("temp dir");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(&dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("write");
+    git(&["init", "-q", "-b", "main"]);
+    write("policy/zones.npl", "zone web { namespace \"web\" }\nzone api { namespace \"api\" }\n");
+    write("policy/main.npl", "import \"./zones.npl\"\nallow web -> api : 8080\n");
+    git(&["add", "."]);
+    git(&["commit", "-qm", "one"]);
+    // The change is in the imported file: api is no longer isolated for
+    // ingress, so everyone may reach it.
+    write(
+        "policy/zones.npl",
+        "zone web { namespace \"web\" }\nzone api { namespace \"api\"; isolate egress }\n",
+    );
+    git(&["commit", "-qam", "two"]);
+    let (code, out, err) = nplc(&["diff", "main~1..main", "policy/", "--color", "never"], &dir);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("main~1 → main: opens"), "{out}");
+    assert!(out.contains("-> namespace \"api\" : all ports"), "{out}");
+    // An empty right side is the working tree, here the same as main.
+    let (code, out, _) = nplc(&["diff", "main..", "policy/"], &dir);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("opens 0 connection groups, closes 0"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
