@@ -7,6 +7,7 @@ mod describe;
 mod diff_cmd;
 mod endpoint;
 mod explain;
+mod flows_cmd;
 mod fmt_cmd;
 mod inputs;
 mod lint_args;

@@ -12,6 +12,7 @@ pub mod diagnostic;
 pub mod diff;
 pub mod emit;
 pub mod eval;
+pub mod flows;
 pub mod fmt;
 pub mod ide;
 pub mod inventory;
