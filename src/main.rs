@@ -9,6 +9,7 @@ mod endpoint;
 mod explain;
 mod flows_cmd;
 mod fmt_cmd;
+mod graph;
 mod inputs;
 mod lint_args;
 mod matrix;

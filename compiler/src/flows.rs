@@ -524,35 +524,44 @@ fn rule_fix(ir: &Ir, conn: &Connection, decision: &Decision) -> Fix {
     }
 }
 
+/// The most specific zone holding a pod (inside the most of the others),
+/// then one that isolates it in this direction (`source`: egress), then one
+/// that selects pods; the first declared among equals. `cluster` and zone
+/// unions say little and come last.
+pub fn most_specific_zone<'i>(ir: &'i Ir, pod: &Pod, source: bool) -> Option<&'i Zone> {
+    let ns = pod.effective_namespace_labels();
+    let holding: Vec<&Zone> = ir
+        .zones
+        .iter()
+        .filter(|z| z.name != "cluster" && z.pods.matches(&ns, &pod.labels))
+        .collect();
+    let rank = |z: &Zone| {
+        let inside = holding
+            .iter()
+            .filter(|o| z.pods.difference(&o.pods).is_empty())
+            .count();
+        let isolates = if source { z.isolation.egress } else { z.isolation.ingress };
+        let selects_pods = z
+            .pods
+            .terms
+            .iter()
+            .all(|t| t.pod.constraints().is_some_and(|c| !c.is_empty()));
+        (inside, isolates, selects_pods)
+    };
+    let mut best: Option<(&Zone, (usize, bool, bool))> = None;
+    for z in holding.iter().copied() {
+        let r = rank(z);
+        if best.is_none_or(|(_, b)| r > b) {
+            best = Some((z, r));
+        }
+    }
+    best.map(|(z, _)| z)
+}
+
 fn peer_words(ir: &Ir, endpoint: &Endpoint, source: bool, new_zones: &mut Vec<String>) -> String {
     match endpoint {
         Endpoint::Pod(pod) => {
-            let ns = pod.effective_namespace_labels();
-            // The most specific zone holding the pod (inside the most of the
-            // others), then one that isolates it in this direction, then one
-            // that selects pods; the first declared among equals.
-            let holding: Vec<&Zone> = ir
-                .zones
-                .iter()
-                .filter(|z| z.name != "cluster" && z.pods.matches(&ns, &pod.labels))
-                .collect();
-            let rank = |z: &Zone| {
-                let inside = holding
-                    .iter()
-                    .filter(|o| z.pods.difference(&o.pods).is_empty())
-                    .count();
-                let isolates = if source { z.isolation.egress } else { z.isolation.ingress };
-                let selects_pods = z.pods.terms.iter().all(|t| t.pod.constraints().is_some_and(|c| !c.is_empty()));
-                (inside, isolates, selects_pods)
-            };
-            let mut best: Option<(&Zone, (usize, bool, bool))> = None;
-            for z in &holding {
-                let r = rank(z);
-                if best.is_none_or(|(_, b)| r > b) {
-                    best = Some((z, r));
-                }
-            }
-            if let Some((z, _)) = best {
+            if let Some(z) = most_specific_zone(ir, pod, source) {
                 return z.name.clone();
             }
             let app = ["app.kubernetes.io/name", "app", "k8s-app"]
