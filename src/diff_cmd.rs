@@ -79,7 +79,10 @@ pub fn diff(args: &DiffArgs) -> Outcome {
 
 fn versions(args: &DiffArgs, output: &OutputArgs) -> Result<(Version, Version), Outcome> {
     let first = &args.args[0];
-    if let Some((old_rev, new_rev)) = first.split_once("..").filter(|_| !Path::new(first).exists()) {
+    if let Some((old_rev, new_rev)) = first
+        .split_once("..")
+        .filter(|_| !Path::new(first).exists())
+    {
         let paths: Vec<String> = if args.args.len() > 1 {
             args.args[1..].to_vec()
         } else {
@@ -157,7 +160,12 @@ fn from_git(rev: &str, paths: &[String], output: &OutputArgs) -> Result<Version,
     finish(db, program, rev.to_string(), output)
 }
 
-fn finish(db: Database, program: Program, label: String, output: &OutputArgs) -> Result<Version, Outcome> {
+fn finish(
+    db: Database,
+    program: Program,
+    label: String,
+    output: &OutputArgs,
+) -> Result<Version, Outcome> {
     let diags = db::diagnostics(&db, program);
     if diags.iter().any(|d| d.is_error()) {
         eprintln!("errors in {label}:");
@@ -260,7 +268,8 @@ fn decider(version: &Version, cause: Cause, parts: &[Region], allowed: bool) -> 
             Decider::Isolation("no rule matches and neither end is isolated: allowed".to_string())
         }
         Cause::Isolation => {
-            let sources = PodSet::from_terms(parts.iter().flat_map(|p| p.source.pods.terms.clone()));
+            let sources =
+                PodSet::from_terms(parts.iter().flat_map(|p| p.source.pods.terms.clone()));
             let destinations =
                 PodSet::from_terms(parts.iter().flat_map(|p| p.destination.pods.terms.clone()));
             // The isolating zones that hold these pods, else those that may.
@@ -269,12 +278,24 @@ fn decider(version: &Version, cause: Cause, parts: &[Region], allowed: bool) -> 
                     .ir
                     .zones
                     .iter()
-                    .filter(|z| if egress { z.isolation.egress } else { z.isolation.ingress })
+                    .filter(|z| {
+                        if egress {
+                            z.isolation.egress
+                        } else {
+                            z.isolation.ingress
+                        }
+                    })
                     .collect();
                 let holding: Vec<&Zone> = isolating
                     .iter()
                     .copied()
-                    .filter(|z| set.terms.iter().any(|t| PodSet::from_terms([t.clone()]).difference(&z.pods).is_empty()))
+                    .filter(|z| {
+                        set.terms.iter().any(|t| {
+                            PodSet::from_terms([t.clone()])
+                                .difference(&z.pods)
+                                .is_empty()
+                        })
+                    })
                     .collect();
                 let chosen = if holding.is_empty() {
                     isolating
@@ -358,7 +379,10 @@ fn side_words(side: &Side, zones: &[Zone]) -> String {
 /// The ports of a region: those of unnamed ports, then what differs for
 /// container ports of a given name.
 fn port_words(ports: &PortDim) -> String {
-    let unnamed = ports.get(&PortClass::Unnamed).cloned().unwrap_or_else(PortSet::none);
+    let unnamed = ports
+        .get(&PortClass::Unnamed)
+        .cloned()
+        .unwrap_or_else(PortSet::none);
     let mut parts = Vec::new();
     if !unnamed.is_empty() {
         parts.push(describe::ports(&unnamed));
@@ -380,7 +404,9 @@ fn port_words(ports: &PortDim) -> String {
             parts.push(format!("{protocol} port named {name}"));
         } else {
             let numbers = describe::port_ranges(missing.ranges(*protocol).ranges()).join(", ");
-            parts.push(format!("{protocol} port named {name} unless it is {numbers}"));
+            parts.push(format!(
+                "{protocol} port named {name} unless it is {numbers}"
+            ));
         }
     }
     if parts.is_empty() {
@@ -401,7 +427,12 @@ fn summary(opened: &[Group], closed: &[Group]) -> String {
 }
 
 fn human(old: &Version, new: &Version, opened: &[Group], closed: &[Group]) -> String {
-    let mut out = format!("{} → {}: {}\n", old.label, new.label, summary(opened, closed));
+    let mut out = format!(
+        "{} → {}: {}\n",
+        old.label,
+        new.label,
+        summary(opened, closed)
+    );
     for (title, groups, sign) in [("Opened", opened, '+'), ("Closed", closed, '-')] {
         if groups.is_empty() {
             continue;

@@ -28,9 +28,17 @@ pub fn explain_flows(paths: &[PathBuf], flows_path: &Path, output: &OutputArgs) 
     };
     let report = flows::analyse(ir, &read.flows, |span| {
         let span = describe::tidy(&db, span);
-        format!("`{}` ({})", describe::source_text(&db, span), describe::location(&db, span))
+        format!(
+            "`{}` ({})",
+            describe::source_text(&db, span),
+            describe::location(&db, span)
+        )
     });
-    let dropped = read.flows.iter().filter(|f| f.seen == Seen::Dropped).count();
+    let dropped = read
+        .flows
+        .iter()
+        .filter(|f| f.seen == Seen::Dropped)
+        .count();
     let forwarded = read.flows.len() - dropped;
     let source = flows_path.display().to_string();
     let text = if output.is_json() {
@@ -46,14 +54,22 @@ fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
-fn human(source: &str, report: &Report, dropped: usize, forwarded: usize, skipped: usize) -> String {
+fn human(
+    source: &str,
+    report: &Report,
+    dropped: usize,
+    forwarded: usize,
+    skipped: usize,
+) -> String {
     let mut out = format!(
         "{source}: {} dropped by policy, {} forwarded",
         plural(dropped, "flow"),
         forwarded
     );
     if skipped > 0 {
-        out.push_str(&format!(" ({skipped} skipped: replies, or drops for other reasons)"));
+        out.push_str(&format!(
+            " ({skipped} skipped: replies, or drops for other reasons)"
+        ));
     }
     out.push_str(".\n");
     let sections = [
@@ -77,12 +93,18 @@ fn human(source: &str, report: &Report, dropped: usize, forwarded: usize, skippe
         if findings.is_empty() {
             continue;
         }
-        out.push_str(&format!("\n{title}: {}.\n", plural(findings.len(), "cause")));
+        out.push_str(&format!(
+            "\n{title}: {}.\n",
+            plural(findings.len(), "cause")
+        ));
         for (i, f) in findings.iter().enumerate() {
             out.push_str(&finding_text(i + 1, f));
         }
     }
-    if report.drops.is_empty() && report.dropped_but_allowed.is_empty() && report.forwarded_but_denied.is_empty() {
+    if report.drops.is_empty()
+        && report.dropped_but_allowed.is_empty()
+        && report.forwarded_but_denied.is_empty()
+    {
         out.push_str("Every flow agrees with the program.\n");
     }
     out
@@ -92,14 +114,21 @@ fn zones_words(zones: &[String]) -> String {
     if zones.is_empty() {
         "no zone".to_string()
     } else {
-        zones.iter().map(|z| format!("`{z}`")).collect::<Vec<_>>().join(", ")
+        zones
+            .iter()
+            .map(|z| format!("`{z}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
 fn decider_words(d: &Decider) -> String {
     match d {
         Decider::Rules { tier, rules } => format!("tier `{tier}`: {}", rules.join(", ")),
-        Decider::Isolation { source, destination } => {
+        Decider::Isolation {
+            source,
+            destination,
+        } => {
             let mut parts = Vec::new();
             if !source.is_empty() {
                 parts.push(format!("{} isolated for egress", zones_words(source)));
@@ -126,14 +155,20 @@ fn fix_words(fix: &Fix) -> String {
             value,
             zone,
         } => {
-            let side = if *source_side { "source" } else { "destination" };
+            let side = if *source_side {
+                "source"
+            } else {
+                "destination"
+            };
             if *on_namespace {
                 format!(
-                    "label the {side} namespace `{target}` with {key}={value} (zone `{zone}` selects by it): \
-                     `kubectl label namespace {target} {key}={value}`, through GitOps"
+                    "label the {side} namespace `{target}` with {key}={value} in its manifest \
+                     (zone `{zone}` selects by it)"
                 )
             } else {
-                format!("label the {side} {target} with {key}={value} (zone `{zone}` selects by it)")
+                format!(
+                    "label the {side} {target} with {key}={value} (zone `{zone}` selects by it)"
+                )
             }
         }
         Fix::Rule {
@@ -167,8 +202,14 @@ fn finding_text(n: usize, f: &Finding) -> String {
     if f.samples.len() > 1 {
         out.push_str(&format!("    also: {}\n", f.samples[1..].join("; ")));
     }
-    out.push_str(&format!("    source zones: {}\n", zones_words(&f.source_zones)));
-    out.push_str(&format!("    destination zones: {}\n", zones_words(&f.destination_zones)));
+    out.push_str(&format!(
+        "    source zones: {}\n",
+        zones_words(&f.source_zones)
+    ));
+    out.push_str(&format!(
+        "    destination zones: {}\n",
+        zones_words(&f.destination_zones)
+    ));
     out.push_str(&format!("    decided by: {}\n", decider_words(&f.decider)));
     for fix in &f.fixes {
         out.push_str(&format!("    fix: {}\n", fix_words(fix)));
@@ -176,7 +217,13 @@ fn finding_text(n: usize, f: &Finding) -> String {
     out
 }
 
-fn json_report(source: &str, report: &Report, dropped: usize, forwarded: usize, skipped: usize) -> String {
+fn json_report(
+    source: &str,
+    report: &Report,
+    dropped: usize,
+    forwarded: usize,
+    skipped: usize,
+) -> String {
     let list = |findings: &[Finding]| -> Vec<Value> {
         findings
             .iter()
@@ -207,7 +254,10 @@ fn json_report(source: &str, report: &Report, dropped: usize, forwarded: usize, 
         "dropped_but_allowed": list(&report.dropped_but_allowed),
         "forwarded_but_denied": list(&report.forwarded_but_denied),
     });
-    format!("{}\n", serde_json::to_string_pretty(&value).unwrap_or_else(|_| "{}".to_string()))
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&value).unwrap_or_else(|_| "{}".to_string())
+    )
 }
 
 fn fix_json(fix: &Fix) -> Value {

@@ -40,7 +40,11 @@ pub fn build(ir: &Ir, resolved: &Resolved, rows: &[(End, End, Conns)]) -> Graph 
         edges.insert(key, merged);
     }
     // Tiers in order, `default` last; each zone in the first that names it.
-    let mut tier_names: Vec<String> = resolved.tiers.iter().map(|t| resolved.def(*t).name.clone()).collect();
+    let mut tier_names: Vec<String> = resolved
+        .tiers
+        .iter()
+        .map(|t| resolved.def(*t).name.clone())
+        .collect();
     tier_names.push("default".to_string());
     let mut first_tier: BTreeMap<String, usize> = BTreeMap::new();
     for rule in &resolved.rules {
@@ -58,10 +62,14 @@ pub fn build(ir: &Ir, resolved: &Resolved, rows: &[(End, End, Conns)]) -> Graph 
             }
         }
     }
-    let mut nodes: Vec<String> = edges.keys().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
+    let mut nodes: Vec<String> = edges
+        .keys()
+        .flat_map(|(a, b)| [a.clone(), b.clone()])
+        .collect();
     nodes.sort();
     nodes.dedup();
-    let mut clusters: Vec<(String, Vec<String>)> = tier_names.iter().map(|t| (t.clone(), Vec::new())).collect();
+    let mut clusters: Vec<(String, Vec<String>)> =
+        tier_names.iter().map(|t| (t.clone(), Vec::new())).collect();
     let mut loose = Vec::new();
     for n in nodes {
         match first_tier.get(&n) {
@@ -79,7 +87,8 @@ fn quoted(s: &str) -> String {
 }
 
 pub fn dot(graph: &Graph) -> String {
-    let mut out = String::from("digraph nplc {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
+    let mut out =
+        String::from("digraph nplc {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
     for (i, (tier, members)) in graph.clusters.iter().enumerate() {
         if tier.is_empty() {
             for m in members {
@@ -87,14 +96,22 @@ pub fn dot(graph: &Graph) -> String {
             }
             continue;
         }
-        out.push_str(&format!("  subgraph cluster_{i} {{\n    label={};\n", quoted(&format!("tier {tier}"))));
+        out.push_str(&format!(
+            "  subgraph cluster_{i} {{\n    label={};\n",
+            quoted(&format!("tier {tier}"))
+        ));
         for m in members {
             out.push_str(&format!("    {};\n", quoted(m)));
         }
         out.push_str("  }\n");
     }
     for ((from, to), conns) in &graph.edges {
-        out.push_str(&format!("  {} -> {} [label={}];\n", quoted(from), quoted(to), quoted(&conns.words())));
+        out.push_str(&format!(
+            "  {} -> {} [label={}];\n",
+            quoted(from),
+            quoted(to),
+            quoted(&conns.words())
+        ));
     }
     out.push_str("}\n");
     out

@@ -229,7 +229,11 @@ impl Conns {
             ..Conns::default()
         };
         for i in 0..3 {
-            let mut all: Vec<(u16, u16)> = self.ports[i].iter().chain(&other.ports[i]).copied().collect();
+            let mut all: Vec<(u16, u16)> = self.ports[i]
+                .iter()
+                .chain(&other.ports[i])
+                .copied()
+                .collect();
             all.sort_unstable();
             for (lo, hi) in all {
                 match out.ports[i].last_mut() {

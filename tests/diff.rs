@@ -44,8 +44,12 @@ fn lower(program: &GenProgram) -> Result<nplc_compiler::ir::Ir, TestCaseError> {
 
 fn run(cfg: GenConfig) {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let (programs, too_large, changed) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
-    let strategy = (program_strategy(cfg.clone()), program_strategy(cfg)).prop_flat_map(|(old, new)| {
+    let (programs, too_large, changed) = (
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    );
+    let strategy = (program_strategy(cfg), program_strategy(cfg)).prop_flat_map(|(old, new)| {
         let mut transports = old.mentioned_transports();
         transports.extend(new.mentioned_transports());
         let conns = prop::collection::vec(connection_strategy_for(transports), CONNECTIONS);
@@ -102,7 +106,10 @@ fn run(cfg: GenConfig) {
         n(&too_large),
         n(&changed)
     );
-    assert!(n(&too_large) * 20 <= n(&programs), "too many pairs too large");
+    assert!(
+        n(&too_large) * 20 <= n(&programs),
+        "too many pairs too large"
+    );
     assert!(n(&changed) > 0, "no generated pair changes a connection");
 }
 
@@ -141,7 +148,14 @@ fn root() -> &'static Path {
 /// Lines of `nplc matrix` for a version.
 fn matrix(dir: &Path, file: &str) -> Vec<String> {
     let (code, out, err) = nplc(
-        &["matrix", file, "--namespaces", "ns.yaml", "--pods", "pods.yaml"],
+        &[
+            "matrix",
+            file,
+            "--namespaces",
+            "ns.yaml",
+            "--pods",
+            "pods.yaml",
+        ],
         dir,
     );
     assert_eq!(code, 0, "{err}");
@@ -159,7 +173,10 @@ fn end_to_end_against_matrix() {
     insta::assert_snapshot!("diff_human", out);
     let (_, json, _) = nplc(&["diff", "old.npl", "new.npl", "--format", "json"], &dir);
     insta::assert_snapshot!("diff_json", json);
-    let (_, markdown, _) = nplc(&["diff", "old.npl", "new.npl", "--format", "markdown"], &dir);
+    let (_, markdown, _) = nplc(
+        &["diff", "old.npl", "new.npl", "--format", "markdown"],
+        &dir,
+    );
     insta::assert_snapshot!("diff_markdown", markdown);
     // Every matrix line that appears is opened, every one that goes is closed.
     let value: serde_json::Value = serde_json::from_str(&json).expect("diff JSON");
@@ -189,12 +206,22 @@ fn revisions_from_git() {
             .env("GIT_COMMITTER_EMAIL", "t@example.com")
             .output()
             .expect("git runs");
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("write");
     git(&["init", "-q", "-b", "main"]);
-    write("policy/zones.npl", "zone web { namespace \"web\" }\nzone api { namespace \"api\" }\n");
-    write("policy/main.npl", "import \"./zones.npl\"\nallow web -> api : 8080\n");
+    write(
+        "policy/zones.npl",
+        "zone web { namespace \"web\" }\nzone api { namespace \"api\" }\n",
+    );
+    write(
+        "policy/main.npl",
+        "import \"./zones.npl\"\nallow web -> api : 8080\n",
+    );
     git(&["add", "."]);
     git(&["commit", "-qm", "one"]);
     // The change is in the imported file: api is no longer isolated for
@@ -204,7 +231,10 @@ fn revisions_from_git() {
         "zone web { namespace \"web\" }\nzone api { namespace \"api\"; isolate egress }\n",
     );
     git(&["commit", "-qam", "two"]);
-    let (code, out, err) = nplc(&["diff", "main~1..main", "policy/", "--color", "never"], &dir);
+    let (code, out, err) = nplc(
+        &["diff", "main~1..main", "policy/", "--color", "never"],
+        &dir,
+    );
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(out.contains("main~1 → main: opens"), "{out}");
     assert!(out.contains("-> namespace \"api\" : all ports"), "{out}");

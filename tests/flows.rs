@@ -30,15 +30,35 @@ fn nplc(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn homelab_drops() {
-    let (code, out, err) = nplc(&["explain", "examples/homelab", "--flows", "tests/flows/homelab-drops.json"]);
+    let (code, out, err) = nplc(&[
+        "explain",
+        "examples/homelab",
+        "--flows",
+        "tests/flows/homelab-drops.json",
+    ]);
     assert_eq!(code, 0, "{err}");
     // The seed's table: a missing access label, a profile without HTTPS
     // egress, a profile without gateway ingress.
-    assert!(out.contains("access.network-policy.homelab/postgres=true"), "{out}");
-    assert!(out.contains("access.network-policy.homelab/dragonfly=true"), "{out}");
-    assert!(out.contains("network-policy.homelab/profile=internal-egress"), "{out}");
-    assert!(out.contains("network-policy.homelab/profile=internal"), "{out}");
-    assert!(out.contains("[1] 5 flows"), "five drops of one cause print once: {out}");
+    assert!(
+        out.contains("access.network-policy.homelab/postgres=true"),
+        "{out}"
+    );
+    assert!(
+        out.contains("access.network-policy.homelab/dragonfly=true"),
+        "{out}"
+    );
+    assert!(
+        out.contains("network-policy.homelab/profile=internal-egress"),
+        "{out}"
+    );
+    assert!(
+        out.contains("network-policy.homelab/profile=internal"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[1] 5 flows"),
+        "five drops of one cause print once: {out}"
+    );
     insta::assert_snapshot!("homelab_drops", out);
     let (_, json, _) = nplc(&[
         "explain",
@@ -53,7 +73,12 @@ fn homelab_drops() {
 
 #[test]
 fn forwarded_flows_the_program_denies() {
-    let (code, out, err) = nplc(&["explain", "examples/homelab", "--flows", "tests/flows/homelab-forwarded.json"]);
+    let (code, out, err) = nplc(&[
+        "explain",
+        "examples/homelab",
+        "--flows",
+        "tests/flows/homelab-forwarded.json",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Forwarded flows the program denies"), "{out}");
     insta::assert_snapshot!("homelab_forwarded", out);
@@ -61,7 +86,12 @@ fn forwarded_flows_the_program_denies() {
 
 #[test]
 fn three_tier_drops() {
-    let (code, out, err) = nplc(&["explain", "examples/three-tier", "--flows", "tests/flows/three-tier.json"]);
+    let (code, out, err) = nplc(&[
+        "explain",
+        "examples/three-tier",
+        "--flows",
+        "tests/flows/three-tier.json",
+    ]);
     assert_eq!(code, 0, "{err}");
     insta::assert_snapshot!("three_tier", out);
 }
@@ -72,7 +102,12 @@ fn malformed_captures_are_misuse() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let bad = dir.join("bad.json");
     std::fs::write(&bad, "{\"flow\": {\"verdict\": \"DROPPED\"}}\nnot json\n").expect("write");
-    let (code, _, err) = nplc(&["explain", "examples/three-tier", "--flows", bad.to_str().unwrap_or("")]);
+    let (code, _, err) = nplc(&[
+        "explain",
+        "examples/three-tier",
+        "--flows",
+        bad.to_str().unwrap_or(""),
+    ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("line 2: not JSON"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -103,7 +138,9 @@ fn program(example: &str, extra: &str) -> (Database, Program) {
 /// Every fix of every drop, applied, lets the flow through.
 fn fixes_work(example: &str, capture: &str) {
     let (db, prog) = program(example, "");
-    let ir = ir::lower(&db, prog).clone().expect("the example has no errors");
+    let ir = ir::lower(&db, prog)
+        .clone()
+        .expect("the example has no errors");
     let text = std::fs::read_to_string(root().join("tests/flows").join(capture)).expect("capture");
     let read = flows::read(&text).expect("capture reads");
     let report = flows::analyse(&ir, &read.flows, |_| String::new());
@@ -121,7 +158,11 @@ fn fixes_work(example: &str, capture: &str) {
                     ..
                 } => {
                     let mut trial = conn.clone();
-                    let end = if *source_side { &mut trial.source } else { &mut trial.destination };
+                    let end = if *source_side {
+                        &mut trial.source
+                    } else {
+                        &mut trial.destination
+                    };
                     if let Endpoint::Pod(pod) = end {
                         if *on_namespace {
                             pod.namespace_labels.insert(key.clone(), value.clone());
@@ -131,9 +172,14 @@ fn fixes_work(example: &str, capture: &str) {
                     }
                     evaluate(&ir, &trial).allowed
                 }
-                Fix::Rule { text, new_zones, .. } => {
+                Fix::Rule {
+                    text, new_zones, ..
+                } => {
                     // A tier declared last still decides before `default`.
-                    let extra = format!("\n{}\ntier flows-fix {{\n  {text}\n}}\n", new_zones.join("\n"));
+                    let extra = format!(
+                        "\n{}\ntier flows-fix {{\n  {text}\n}}\n",
+                        new_zones.join("\n")
+                    );
                     let (db, prog) = program(example, &extra);
                     let fixed = ir::lower(&db, prog)
                         .clone()
@@ -141,7 +187,11 @@ fn fixes_work(example: &str, capture: &str) {
                     evaluate(&fixed, conn).allowed
                 }
             };
-            assert!(passes, "fix {fix:?} does not let {:?} through", finding.example);
+            assert!(
+                passes,
+                "fix {fix:?} does not let {:?} through",
+                finding.example
+            );
         }
     }
 }

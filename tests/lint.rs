@@ -43,12 +43,21 @@ fn levels_from_the_command_line() {
     let (code, _, err) = nplc(&["check", "main.npl", "--color", "never"], &dir);
     assert_eq!(code, 0, "a warning does not fail: {err}");
     assert!(err.contains("warning[W0011]"), "{err}");
-    let (code, _, err) = nplc(&["check", "main.npl", "--color", "never", "-D", "W0011"], &dir);
+    let (code, _, err) = nplc(
+        &["check", "main.npl", "--color", "never", "-D", "W0011"],
+        &dir,
+    );
     assert_eq!(code, 1, "-D makes it an error: {err}");
     assert!(err.contains("error[W0011]"), "{err}");
-    let (code, _, err) = nplc(&["check", "main.npl", "--color", "never", "-A", "w0011"], &dir);
+    let (code, _, err) = nplc(
+        &["check", "main.npl", "--color", "never", "-A", "w0011"],
+        &dir,
+    );
     assert_eq!(code, 0);
-    assert!(err.contains("no problems"), "-A silences it (codes in any case): {err}");
+    assert!(
+        err.contains("no problems"),
+        "-A silences it (codes in any case): {err}"
+    );
     let (code, _, err) = nplc(&["check", "main.npl", "-D", "E0201"], &dir);
     assert_eq!(code, 2, "errors cannot be configured: {err}");
     let (code, _, err) = nplc(&["check", "main.npl", "--cluster-cidr", "10.244.0.0"], &dir);
@@ -66,15 +75,24 @@ fn levels_from_nplc_toml() {
     // Found from the program's directory upwards.
     let (code, _, err) = nplc(&["check", "policy", "--color", "never"], &dir);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("error[W0011]") && err.contains("warning[W0007]"), "{err}");
-    assert!(!err.contains("W0008"), "the cluster range says more than W0008: {err}");
+    assert!(
+        err.contains("error[W0011]") && err.contains("warning[W0007]"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("W0008"),
+        "the cluster range says more than W0008: {err}"
+    );
     // The command line wins over the file.
     let (code, _, err) = nplc(&["check", "policy", "-W", "W0011"], &dir);
     assert_eq!(code, 0, "{err}");
     std::fs::write(dir.join("nplc.toml"), "[lints]\nW0011 = \"never\"\n").expect("write");
     let (code, _, err) = nplc(&["check", "policy"], &dir);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("write \"allow\", \"warn\" or \"deny\""), "{err}");
+    assert!(
+        err.contains("write \"allow\", \"warn\" or \"deny\""),
+        "{err}"
+    );
     std::fs::write(dir.join("nplc.toml"), "[lint]\n").expect("write");
     let (code, _, err) = nplc(&["check", "policy"], &dir);
     assert_eq!(code, 2, "unknown sections are misuse: {err}");
@@ -99,8 +117,14 @@ fn sarif_log() {
     assert_eq!(rules[index]["id"], "W0011");
     let region = &result["locations"][0]["physicalLocation"]["region"];
     assert_eq!(region["startLine"], 4);
-    assert_eq!(result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "main.npl");
-    let (_, out, _) = nplc(&["check", "main.npl", "--format", "sarif", "-D", "W0011"], &dir);
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "main.npl"
+    );
+    let (_, out, _) = nplc(
+        &["check", "main.npl", "--format", "sarif", "-D", "W0011"],
+        &dir,
+    );
     let log: serde_json::Value = serde_json::from_str(&out).expect("SARIF is JSON");
     assert_eq!(log["runs"][0]["results"][0]["level"], "error");
     let _ = std::fs::remove_dir_all(&dir);
@@ -128,7 +152,9 @@ fn quiet_on_examples_and_std() {
     let program = Program::new(&database, vec![file]);
     let diags = db::diagnostics(&database, program);
     assert!(
-        diags.iter().all(|d| !d.code.as_str().starts_with('W') || d.code == Code::UnusedDefinition),
+        diags
+            .iter()
+            .all(|d| !d.code.as_str().starts_with('W') || d.code == Code::UnusedDefinition),
         "{diags:?}"
     );
 }

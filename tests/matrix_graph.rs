@@ -20,7 +20,11 @@ fn matrix(format: &str) -> String {
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
         .output()
         .expect("nplc runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -29,7 +33,8 @@ fn dot() {
     let text = matrix("dot");
     assert!(text.starts_with("digraph nplc {") && text.ends_with("}\n"));
     assert!(text.contains("subgraph cluster_0 {\n    label=\"tier default\";"));
-    assert!(text.contains("\"frontend\" -> \"backend\" [label=\"{protocols:TCP,dst_ports:8080,9000}\"];"));
+    assert!(text
+        .contains("\"frontend\" -> \"backend\" [label=\"{protocols:TCP,dst_ports:8080,9000}\"];"));
     insta::assert_snapshot!("matrix_dot", text);
 }
 
@@ -49,6 +54,9 @@ fn edges_cover_the_matrix() {
     let dot = matrix("dot");
     for line in txt.lines().filter(|l| l.matches("[Pod]").count() == 2) {
         let (_, conns) = line.split_once(" : ").expect("a matrix line");
-        assert!(dot.contains(conns) || conns == "All connections", "{line} not drawn:\n{dot}");
+        assert!(
+            dot.contains(conns) || conns == "All connections",
+            "{line} not drawn:\n{dot}"
+        );
     }
 }

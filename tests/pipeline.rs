@@ -75,7 +75,10 @@ fn hooks_pass_on_the_examples() {
         let entry = hook["entry"].as_str().expect("entry");
         assert_eq!(hook["language"].as_str(), Some("rust"), "{id}");
         let files = regex::Regex::new(hook["files"].as_str().expect("files")).expect("files regex");
-        assert!(files.is_match("policy/main.npl"), "{id} runs on .npl changes");
+        assert!(
+            files.is_match("policy/main.npl"),
+            "{id} runs on .npl changes"
+        );
         let pass_filenames = hook["pass_filenames"].as_bool().unwrap_or(true);
         for dir in examples() {
             let runs: Vec<Vec<String>> = match id {
@@ -83,7 +86,10 @@ fn hooks_pass_on_the_examples() {
                     // As a repository configures it: the program and one
                     // output directory per target (the golden outputs, built
                     // from the repository root as tests/golden.rs builds them).
-                    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let name = dir
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     let expected = dir.join("expected");
                     let mut targets: Vec<String> = std::fs::read_dir(&expected)
                         .expect("expected")
@@ -102,7 +108,8 @@ fn hooks_pass_on_the_examples() {
                                 "--output".to_string(),
                                 format!("examples/{name}/expected/{t}"),
                             ];
-                            let namespaces = format!("tests/nca/inventories/{name}/namespaces.yaml");
+                            let namespaces =
+                                format!("tests/nca/inventories/{name}/namespaces.yaml");
                             if t == "kubernetes" && root().join(&namespaces).is_file() {
                                 args.extend(["--namespaces".to_string(), namespaces]);
                             }
@@ -113,10 +120,19 @@ fn hooks_pass_on_the_examples() {
                 _ if pass_filenames => vec![npl_files(&dir)],
                 _ => vec![Vec::new()],
             };
-            let cwd = if id == "nplc-build-check" { root() } else { dir.as_path() };
+            let cwd = if id == "nplc-build-check" {
+                root()
+            } else {
+                dir.as_path()
+            };
             for args in runs {
                 let (code, text) = run_entry(entry, &args, cwd);
-                assert_eq!(code, 0, "hook {id} fails on {} {args:?}:\n{text}", dir.display());
+                assert_eq!(
+                    code,
+                    0,
+                    "hook {id} fails on {} {args:?}:\n{text}",
+                    dir.display()
+                );
             }
         }
     }
@@ -125,8 +141,11 @@ fn hooks_pass_on_the_examples() {
 #[test]
 fn hooks_fail_on_problems() {
     let dir = temp_dir("hooks");
-    std::fs::write(dir.join("main.npl"), "zone web {namespace \"web\"}\nallow web -> web : 99999\n")
-        .expect("write");
+    std::fs::write(
+        dir.join("main.npl"),
+        "zone web {namespace \"web\"}\nallow web -> web : 99999\n",
+    )
+    .expect("write");
     let hooks = yaml(".pre-commit-hooks.yaml");
     let entry = |id: &str| {
         hooks
@@ -136,7 +155,10 @@ fn hooks_fail_on_problems() {
             .unwrap_or("")
             .to_string()
     };
-    assert_eq!(run_entry(&entry("nplc-fmt"), &["main.npl".to_string()], &dir).0, 1);
+    assert_eq!(
+        run_entry(&entry("nplc-fmt"), &["main.npl".to_string()], &dir).0,
+        1
+    );
     assert_eq!(run_entry(&entry("nplc-check"), &[], &dir).0, 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -158,7 +180,11 @@ fn git(dir: &Path, args: &[&str]) {
         .env("GIT_COMMITTER_EMAIL", "ci@example.com")
         .output()
         .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The workflow's own `run:` scripts that call nplc (not those that install
@@ -167,7 +193,9 @@ fn git(dir: &Path, args: &[&str]) {
 #[test]
 fn github_workflow_runs_on_a_policy_repository() {
     let workflow = yaml("docs/ci/github-actions.yml");
-    let steps = workflow["jobs"]["nplc"]["steps"].as_sequence().expect("steps");
+    let steps = workflow["jobs"]["nplc"]["steps"]
+        .as_sequence()
+        .expect("steps");
     let dir = temp_dir("workflow");
     let bin = dir.join(".bin");
     std::fs::create_dir_all(&bin).expect("bin");
@@ -175,15 +203,27 @@ fn github_workflow_runs_on_a_policy_repository() {
     std::os::unix::fs::symlink(nplc(), bin.join("nplc")).expect("symlink");
     let repo = dir.join("repo");
     std::fs::create_dir_all(repo.join("policy")).expect("policy");
-    let main = std::fs::read_to_string(root().join("examples/three-tier/main.npl")).expect("example");
+    let main =
+        std::fs::read_to_string(root().join("examples/three-tier/main.npl")).expect("example");
     std::fs::write(repo.join("policy/main.npl"), &main).expect("write");
     let build = |repo: &Path| {
         let out = Command::new(nplc())
-            .args(["build", "policy/", "--target", "cilium", "--output", "deploy/netpol"])
+            .args([
+                "build",
+                "policy/",
+                "--target",
+                "cilium",
+                "--output",
+                "deploy/netpol",
+            ])
             .current_dir(repo)
             .output()
             .expect("nplc build");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     build(&repo);
     git(&repo, &["init", "-q", "-b", "main"]);
@@ -191,17 +231,29 @@ fn github_workflow_runs_on_a_policy_repository() {
     git(&repo, &["commit", "-qm", "base"]);
     git(&repo, &["checkout", "-qb", "change"]);
     // The change: the frontend may reach the backend's metrics port.
-    std::fs::write(repo.join("policy/main.npl"), format!("{main}\nallow frontend -> backend : 9090\n"))
-        .expect("write");
+    std::fs::write(
+        repo.join("policy/main.npl"),
+        format!("{main}\nallow frontend -> backend : 9090\n"),
+    )
+    .expect("write");
     build(&repo);
-    git(&repo, &["commit", "-qam", "frontend reaches the backend on 9090"]);
+    git(
+        &repo,
+        &["commit", "-qam", "frontend reaches the backend on 9090"],
+    );
 
     let output = dir.join("github_output");
     std::fs::write(&output, "").expect("output file");
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let mut ran = Vec::new();
     for step in steps {
-        let Some(script) = step["run"].as_str() else { continue };
+        let Some(script) = step["run"].as_str() else {
+            continue;
+        };
         if !script.contains("nplc ") || script.contains("docker") || script.contains("gh pr") {
             continue;
         }
@@ -224,14 +276,23 @@ fn github_workflow_runs_on_a_policy_repository() {
     }
     assert_eq!(
         ran,
-        ["Format", "Check", "No drift between policy/ and deploy/netpol", "What the change opens and closes"]
+        [
+            "Format",
+            "Check",
+            "No drift between policy/ and deploy/netpol",
+            "What the change opens and closes"
+        ]
     );
     let outputs = std::fs::read_to_string(&output).expect("outputs");
     assert!(outputs.contains("opens=true"), "{outputs}");
     let comment = std::fs::read_to_string(repo.join("nplc-diff.md")).expect("comment");
-    assert!(comment.contains("#### Opened") && comment.contains("allow frontend -> backend : 9090"), "{comment}");
+    assert!(
+        comment.contains("#### Opened") && comment.contains("allow frontend -> backend : 9090"),
+        "{comment}"
+    );
     let sarif: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(repo.join("nplc.sarif")).expect("sarif")).expect("SARIF JSON");
+        serde_json::from_str(&std::fs::read_to_string(repo.join("nplc.sarif")).expect("sarif"))
+            .expect("SARIF JSON");
     assert_eq!(sarif["version"], "2.1.0");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -247,16 +308,33 @@ fn dockerfile_binary_stage() {
         .map(|rest| format!("cargo build{rest}"))
         .expect("a `RUN cargo build` line");
     assert_eq!(command, "cargo build --release --locked --bin nplc");
-    assert!(text.contains("FROM scratch AS static"), "the default image is the binary alone");
+    assert!(
+        text.contains("FROM scratch AS static"),
+        "the default image is the binary alone"
+    );
     let ignore = std::fs::read_to_string(root().join(".dockerignore")).expect(".dockerignore");
-    assert!(ignore.lines().any(|l| l == "target/"), "the build context leaves target/ out");
+    assert!(
+        ignore.lines().any(|l| l == "target/"),
+        "the build context leaves target/ out"
+    );
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let out = Command::new(&cargo)
-        .args(["metadata", "--locked", "--offline", "--format-version", "1", "--no-deps"])
+        .args([
+            "metadata",
+            "--locked",
+            "--offline",
+            "--format-version",
+            "1",
+            "--no-deps",
+        ])
         .current_dir(root())
         .output()
         .expect("cargo runs");
-    assert!(out.status.success(), "Cargo.lock does not satisfy --locked: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "Cargo.lock does not satisfy --locked: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     if std::env::var("NPLC_TEST_IMAGE_BUILD").as_deref() != Ok("1") {
         return;
     }
@@ -268,17 +346,31 @@ fn dockerfile_binary_stage() {
         .current_dir(root())
         .output()
         .expect("cargo runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let built = target.join("release/nplc");
-    let version = Command::new(&built).arg("--version").output().expect("the built nplc runs");
+    let version = Command::new(&built)
+        .arg("--version")
+        .output()
+        .expect("the built nplc runs");
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("nplc "));
-    let daemon = Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
+    let daemon = Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if daemon {
         let out = Command::new("docker")
             .args(["build", "--target", "static", "-t", "nplc:test", "."])
             .current_dir(root())
             .output()
             .expect("docker runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -109,10 +109,16 @@ impl Config {
             config.levels.insert(code, level);
         }
         for text in &shape.cluster.cluster_cidr {
-            config.cluster.pods.push(cidr(text).map_err(|e| format!("{name}: {e}"))?);
+            config
+                .cluster
+                .pods
+                .push(cidr(text).map_err(|e| format!("{name}: {e}"))?);
         }
         for text in &shape.cluster.service_cidr {
-            config.cluster.services.push(cidr(text).map_err(|e| format!("{name}: {e}"))?);
+            config
+                .cluster
+                .services
+                .push(cidr(text).map_err(|e| format!("{name}: {e}"))?);
         }
         Ok(config)
     }

@@ -65,7 +65,10 @@ pub fn diff(old: &Ir, new: &Ir) -> Result<Diff, TooLarge> {
 
 /// What `allowing` allows and `denying` denies, by the pair of decisions
 /// responsible.
-fn between(allowing: &Meaning, denying: &Meaning) -> Result<Vec<(Cause, Cause, Vec<Region>)>, TooLarge> {
+fn between(
+    allowing: &Meaning,
+    denying: &Meaning,
+) -> Result<Vec<(Cause, Cause, Vec<Region>)>, TooLarge> {
     let mut out = Vec::new();
     for a in allowing.decisions.iter().filter(|d| d.allowed) {
         for d in denying.decisions.iter().filter(|d| !d.allowed) {

@@ -64,8 +64,8 @@ pub fn read(text: &str) -> Result<Read, String> {
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(line)
-            .map_err(|e| format!("line {line_no}: not JSON ({e})"))?;
+        let value: Value =
+            serde_json::from_str(line).map_err(|e| format!("line {line_no}: not JSON ({e})"))?;
         let flow = value.get("flow").unwrap_or(&value);
         if flow.get("verdict").is_none() {
             return Err(format!(
@@ -107,16 +107,26 @@ fn flow_of(flow: &Value, line: usize) -> Option<Flow> {
     }
     let transport = transport(flow.get("l4")?)?;
     let ip = flow.get("IP");
-    let address = |key: &str| ip.and_then(|i| text(i, key)).and_then(|a| a.parse::<IpAddr>().ok());
+    let address = |key: &str| {
+        ip.and_then(|i| text(i, key))
+            .and_then(|a| a.parse::<IpAddr>().ok())
+    };
     let names = |key: &str| -> Vec<String> {
         flow.get(key)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|n| n.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let (source, source_name) = endpoint(flow.get("source"), address("source"), &[])?;
-    let (destination, destination_name) =
-        endpoint(flow.get("destination"), address("destination"), &names("destination_names"))?;
+    let (destination, destination_name) = endpoint(
+        flow.get("destination"),
+        address("destination"),
+        &names("destination_names"),
+    )?;
     let request = flow.get("l7").and_then(request);
     Some(Flow {
         seen,
@@ -133,10 +143,17 @@ fn flow_of(flow: &Value, line: usize) -> Option<Flow> {
 }
 
 fn transport(l4: &Value) -> Option<Transport> {
-    for (key, protocol) in [("TCP", Protocol::Tcp), ("UDP", Protocol::Udp), ("SCTP", Protocol::Sctp)] {
+    for (key, protocol) in [
+        ("TCP", Protocol::Tcp),
+        ("UDP", Protocol::Udp),
+        ("SCTP", Protocol::Sctp),
+    ] {
         if let Some(p) = l4.get(key) {
             let port = p.get("destination_port").and_then(Value::as_u64)?;
-            return u16::try_from(port).ok().filter(|&n| n > 0).map(|n| Transport::Port(protocol, n));
+            return u16::try_from(port)
+                .ok()
+                .filter(|&n| n > 0)
+                .map(|n| Transport::Port(protocol, n));
         }
     }
     if l4.get("ICMPv4").is_some() || l4.get("ICMPv6").is_some() {
@@ -164,7 +181,11 @@ fn request(l7: &Value) -> Option<Request> {
     let path = path.split(['?', '#']).next().unwrap_or("/");
     Some(Request::Http {
         method,
-        path: if path.is_empty() { "/".to_string() } else { path.to_string() },
+        path: if path.is_empty() {
+            "/".to_string()
+        } else {
+            path.to_string()
+        },
     })
 }
 
@@ -172,7 +193,11 @@ fn request(l7: &Value) -> Option<Request> {
 /// labels come as `k8s:io.cilium.k8s.namespace.labels.KEY=VALUE`.
 const NAMESPACE_LABELS: &str = "io.cilium.k8s.namespace.labels.";
 
-fn endpoint(ep: Option<&Value>, ip: Option<IpAddr>, names: &[String]) -> Option<(Endpoint, String)> {
+fn endpoint(
+    ep: Option<&Value>,
+    ip: Option<IpAddr>,
+    names: &[String],
+) -> Option<(Endpoint, String)> {
     let ep = ep?;
     let labels: Vec<&str> = ep
         .get("labels")
@@ -220,7 +245,10 @@ fn endpoint(ep: Option<&Value>, ip: Option<IpAddr>, names: &[String]) -> Option<
         }
     }
     if let Some(name) = names.first() {
-        return Some((Endpoint::Fqdn(name.trim_end_matches('.').to_string()), name.clone()));
+        return Some((
+            Endpoint::Fqdn(name.trim_end_matches('.').to_string()),
+            name.clone(),
+        ));
     }
     match ip {
         Some(ip) => Some((Endpoint::Ip(ip), ip.to_string())),
@@ -236,7 +264,10 @@ pub enum Decider {
     Rules { tier: String, rules: Vec<String> },
     /// The isolation defaults: zones isolated for egress (source) and
     /// ingress (destination).
-    Isolation { source: Vec<String>, destination: Vec<String> },
+    Isolation {
+        source: Vec<String>,
+        destination: Vec<String>,
+    },
 }
 
 /// The smallest change that would let a dropped flow through.
@@ -361,7 +392,11 @@ pub fn analyse(ir: &Ir, flows: &[Flow], describe_rule: impl Fn(Span) -> String) 
             (Seen::Forwarded, _) => report.forwarded_but_denied.push(finding),
         }
     }
-    let by_count = |a: &Finding, b: &Finding| b.count.cmp(&a.count).then(a.example.line.cmp(&b.example.line));
+    let by_count = |a: &Finding, b: &Finding| {
+        b.count
+            .cmp(&a.count)
+            .then(a.example.line.cmp(&b.example.line))
+    };
     report.drops.sort_by(by_count);
     report.dropped_but_allowed.sort_by(by_count);
     report.forwarded_but_denied.sort_by(by_count);
@@ -399,7 +434,11 @@ fn allowed(ir: &Ir, conn: &Connection) -> bool {
 fn fixes(ir: &Ir, conn: &Connection, decision: &Decision) -> Vec<Fix> {
     let mut out = Vec::new();
     for source_side in [true, false] {
-        let end = if source_side { &conn.source } else { &conn.destination };
+        let end = if source_side {
+            &conn.source
+        } else {
+            &conn.destination
+        };
         let Endpoint::Pod(pod) = end else {
             continue;
         };
@@ -540,7 +579,11 @@ pub fn most_specific_zone<'i>(ir: &'i Ir, pod: &Pod, source: bool) -> Option<&'i
             .iter()
             .filter(|o| z.pods.difference(&o.pods).is_empty())
             .count();
-        let isolates = if source { z.isolation.egress } else { z.isolation.ingress };
+        let isolates = if source {
+            z.isolation.egress
+        } else {
+            z.isolation.ingress
+        };
         let selects_pods = z
             .pods
             .terms
@@ -572,7 +615,13 @@ fn peer_words(ir: &Ir, endpoint: &Endpoint, source: bool, new_zones: &mut Vec<St
                 None => pod.namespace.clone(),
             }
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
             .collect();
             let pods = app
                 .map(|(k, v)| format!("; pods {k} = \"{v}\""))

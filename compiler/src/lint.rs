@@ -13,7 +13,6 @@
 //! - W0011 a deny that changes nothing;
 //! - W0012 std/homelab: a profile label on a platform namespace.
 
-
 use ipnet::IpNet;
 
 use crate::algebra::ports::{PortSet, Protocol};
@@ -151,7 +150,13 @@ fn cidrs(db: &dyn Db, file: SourceFile) -> Vec<(IpNet, Span, bool)> {
 
 /// Where pods, services and nodes usually live: RFC 1918, the shared
 /// address space of RFC 6598 (many CNIs' pod range) and IPv6 ULAs.
-const PRIVATE: &[&str] = &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"];
+const PRIVATE: &[&str] = &[
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "fc00::/7",
+];
 
 /// W0008: a single private address written in a rule (a named `external`
 /// is how a fixed machine outside the cluster is meant to be written).
@@ -198,7 +203,9 @@ fn no_dns(
         r.action == Action::Allow
             && meaning::is_direct(r)
             && !r.destination.pods.intersection(&dns.pods).is_empty()
-            && r.ports().intersection(&dns_ports).is_ok_and(|p| !p.is_empty())
+            && r.ports()
+                .intersection(&dns_ports)
+                .is_ok_and(|p| !p.is_empty())
     });
     if !handles_dns {
         return Vec::new();
@@ -219,7 +226,11 @@ fn no_dns(
             destination: space.side(&PeerSet::pods(dns.pods.clone())),
             ports: space.ports_of(&dns_ports),
         };
-        if lookups.is_empty() || meaning.allowed_within(&lookups).map_or(true, |a| !a.is_empty()) {
+        if lookups.is_empty()
+            || meaning
+                .allowed_within(&lookups)
+                .map_or(true, |a| !a.is_empty())
+        {
             continue;
         }
         out.push(
@@ -239,7 +250,12 @@ fn no_dns(
 }
 
 /// W0009, W0010, W0011 for the rules of user files.
-fn rule_lints(ir: &Ir, space: &Space, meaning: &Meaning, user: &dyn Fn(Span) -> bool) -> Vec<Diagnostic> {
+fn rule_lints(
+    ir: &Ir,
+    space: &Space,
+    meaning: &Meaning,
+    user: &dyn Fn(Span) -> bool,
+) -> Vec<Diagnostic> {
     let rules: Vec<&ir::Rule> = ir.rules().collect();
     let tier_of: Vec<usize> = ir
         .tiers
@@ -273,8 +289,13 @@ fn rule_lints(ir: &Ir, space: &Space, meaning: &Meaning, user: &dyn Fn(Span) -> 
                 if j == i {
                     break;
                 }
-                if earlier.base.iter().any(|b| b.intersection(&region).is_some())
-                    && meaning.parts(earlier, Some(&region)).is_ok_and(|p| !p.is_empty())
+                if earlier
+                    .base
+                    .iter()
+                    .any(|b| b.intersection(&region).is_some())
+                    && meaning
+                        .parts(earlier, Some(&region))
+                        .is_ok_and(|p| !p.is_empty())
                 {
                     shadows.push(j);
                 }
@@ -284,7 +305,10 @@ fn rule_lints(ir: &Ir, space: &Space, meaning: &Meaning, user: &dyn Fn(Span) -> 
                 .iter()
                 .any(|&j| rules[j].action != rule.action || tier_of[j] < tier_of[i]);
             if telling {
-                out.push(shadowed(rule, &shadows.iter().map(|&j| rules[j]).collect::<Vec<_>>()));
+                out.push(shadowed(
+                    rule,
+                    &shadows.iter().map(|&j| rules[j]).collect::<Vec<_>>(),
+                ));
             }
             continue;
         }

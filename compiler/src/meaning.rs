@@ -242,7 +242,10 @@ pub struct Side {
 
 impl Side {
     pub fn is_empty(&self) -> bool {
-        self.pods.is_empty() && self.ips.is_empty() && self.names.is_empty() && self.entities.is_empty()
+        self.pods.is_empty()
+            && self.ips.is_empty()
+            && self.names.is_empty()
+            && self.entities.is_empty()
     }
 
     fn intersection(&self, other: &Side) -> Side {
@@ -250,7 +253,11 @@ impl Side {
             pods: self.pods.intersection(&other.pods),
             ips: self.ips.intersection(&other.ips),
             names: self.names.intersection(&other.names).cloned().collect(),
-            entities: self.entities.intersection(&other.entities).copied().collect(),
+            entities: self
+                .entities
+                .intersection(&other.entities)
+                .copied()
+                .collect(),
         }
     }
 
@@ -417,10 +424,18 @@ pub struct TooLarge;
 impl Meaning {
     /// The part of `within` (everything when `None`) that a decision decides,
     /// as disjoint regions.
-    pub fn parts(&self, decision: &Decision, within: Option<&Region>) -> Result<Vec<Region>, TooLarge> {
+    pub fn parts(
+        &self,
+        decision: &Decision,
+        within: Option<&Region>,
+    ) -> Result<Vec<Region>, TooLarge> {
         let mut left: Vec<Region> = match within {
             None => decision.base.clone(),
-            Some(w) => decision.base.iter().filter_map(|b| b.intersection(w)).collect(),
+            Some(w) => decision
+                .base
+                .iter()
+                .filter_map(|b| b.intersection(w))
+                .collect(),
         };
         for region in &self.decided[..decision.before] {
             if left.is_empty() {
@@ -516,7 +531,11 @@ pub fn meaning_without(space: &Space, ir: &Ir, skip: Option<usize>) -> Meaning {
             ports: all_ports.clone(),
         };
         decisions.push(Decision {
-            base: if region.is_empty() { Vec::new() } else { vec![region] },
+            base: if region.is_empty() {
+                Vec::new()
+            } else {
+                vec![region]
+            },
             before: decided.len(),
             allowed,
             cause: Cause::Isolation,

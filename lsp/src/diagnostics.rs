@@ -35,7 +35,9 @@ pub fn by_file(snap: &Snapshot, with_targets: bool) -> HashMap<SourceFile, Vec<D
         let config = program
             .roots(&snap.db)
             .first()
-            .and_then(|f| nplc_compiler::config::Config::discover(std::path::Path::new(f.path(&snap.db))).ok())
+            .and_then(|f| {
+                nplc_compiler::config::Config::discover(std::path::Path::new(f.path(&snap.db))).ok()
+            })
             .unwrap_or_default();
         let mut diags = nplc_compiler::config::diagnostics(&snap.db, program, &config);
         if with_targets && !diags.iter().any(Diagnostic::is_error) {
