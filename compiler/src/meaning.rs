@@ -13,7 +13,6 @@
 //! it (an exact name, the rest of a wildcard, or every other name).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 
 use crate::algebra::fqdn::{FqdnPattern, FqdnSet};
 use crate::algebra::ipset::IpSet;
@@ -347,11 +346,6 @@ impl Region {
         ];
         pieces.into_iter().filter(|r| !r.is_empty()).collect()
     }
-
-    /// The ports as one IR port set per class, for describing them.
-    pub fn port_classes(&self) -> impl Iterator<Item = (&PortClass, &PortSet)> {
-        self.ports.iter()
-    }
 }
 
 fn intersect_dims(a: &PortDim, b: &PortDim) -> PortDim {
@@ -459,11 +453,6 @@ impl Meaning {
         }
         Ok(out)
     }
-
-    /// Whether a decision decides anything at all.
-    pub fn decides_something(&self, decision: &Decision) -> Result<bool, TooLarge> {
-        Ok(!self.parts(decision, None)?.is_empty())
-    }
 }
 
 /// The meaning of a program.
@@ -548,9 +537,4 @@ pub fn meaning_without(space: &Space, ir: &Ir, skip: Option<usize>) -> Meaning {
 /// an FQDN allow).
 pub fn is_direct(rule: &Rule) -> bool {
     rule.role == RuleRole::Direct
-}
-
-/// A concrete address inside an IP set, for examples.
-pub fn some_address(ips: &IpSet) -> Option<IpAddr> {
-    ips.to_prefixes().first().map(|net| net.network())
 }
