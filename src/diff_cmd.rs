@@ -371,9 +371,18 @@ fn union_sides(a: &Side, b: &Side) -> Side {
     }
 }
 
+/// A side in words: the zone it is exactly, when there is one, else its
+/// selectors, addresses and names.
 fn side_words(side: &Side, zones: &[Zone]) -> String {
     let set: PeerSet = side.to_peer_set();
-    describe::peers(&set, zones)
+    let only_pods = set.ips.is_empty() && set.fqdns.is_empty() && set.entities.is_empty();
+    let same = |z: &&Zone| {
+        !z.pods.is_empty() && z.pods.difference(&set.pods).is_empty() && set.pods.difference(&z.pods).is_empty()
+    };
+    match zones.iter().find(same) {
+        Some(zone) if only_pods => format!("`{}`", zone.name),
+        _ => describe::peers(&set, zones),
+    }
 }
 
 /// The ports of a region: those of unnamed ports, then what differs for
