@@ -245,7 +245,7 @@ fn revisions_from_git() {
     );
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(out.contains("main~1 → main: opens"), "{out}");
-    assert!(out.contains("-> namespace \"api\" : all ports"), "{out}");
+    assert!(out.contains("-> `api` : all ports"), "{out}");
     // An empty right side is the working tree, here the same as main.
     let (code, out, _) = nplc(&["diff", "main..", "policy/"], &dir);
     assert_eq!(code, 0, "{out}");
