@@ -113,9 +113,17 @@ pub fn build(args: &BuildArgs) -> Outcome {
             }
         }
     }
+    // Warnings nplc.toml allows are not printed (its other levels are `check`'s).
+    let config = args
+        .paths
+        .first()
+        .and_then(|p| nplc_compiler::config::Config::discover(p).ok())
+        .unwrap_or_default();
+    let allowed =
+        |d: &Diagnostic| config.levels.get(&d.code) == Some(&nplc_compiler::config::Level::Allow);
     let mut warnings: Vec<Diagnostic> = nplc_compiler::db::diagnostics(&db, program)
         .iter()
-        .filter(|d| !d.is_error())
+        .filter(|d| !d.is_error() && !allowed(d))
         .cloned()
         .collect();
     // `via` routes through Istio: without the istio target, nothing does.

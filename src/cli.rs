@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use nplc_compiler::{db, render, Database, Severity};
+use nplc_compiler::{render, Database, Severity};
 
 use crate::{inputs, Outcome};
 
@@ -26,13 +26,15 @@ pub struct Args {
 enum Command {
     /// Check programs and report diagnostics; writes nothing.
     #[command(
-        after_help = "Exit status: 0 no errors (warnings allowed), 1 errors in the input, 2 misuse.\n\nExamples:\n  nplc check                      # every .npl file below the current directory\n  nplc check examples/homelab\n  nplc check a.npl b.npl --format json"
+        after_help = "Exit status: 0 no errors (warnings allowed), 1 errors in the input, 2 misuse.\n\nExamples:\n  nplc check                      # every .npl file below the current directory\n  nplc check examples/homelab\n  nplc check a.npl b.npl --format json\n  nplc check policy/ -D W0009 -A W0008 --cluster-cidr 10.244.0.0/16\n  nplc check policy/ --format sarif > nplc.sarif\n\nLint levels come from nplc.toml (next to the program or above it) and then from -A, -W, -D."
     )]
     Check {
         /// Files, directories (searched recursively for *.npl) or `-` for standard input.
         paths: Vec<PathBuf>,
         #[command(flatten)]
         output: OutputArgs,
+        #[command(flatten)]
+        lints: crate::lint_args::LintArgs,
     },
     /// Compile programs to Kubernetes, Cilium, ... resources.
     Build(crate::build::BuildArgs),
@@ -42,6 +44,8 @@ enum Command {
     Explain(crate::explain::ExplainArgs),
     /// The connectivity of a concrete inventory of namespaces and pods, as nca prints it.
     Matrix(crate::matrix::MatrixArgs),
+    /// What a change opens and closes: two versions compared exactly.
+    Diff(crate::diff_cmd::DiffArgs),
     /// Language server (LSP) on stdin/stdout, for editors.
     Lsp,
     /// Rewrite .npl files in the canonical layout, or list those that are not (--check).
@@ -64,6 +68,8 @@ pub struct OutputArgs {
 enum Format {
     Human,
     Json,
+    /// SARIF 2.1.0 on standard output, for code-scanning UIs (`check` only).
+    Sarif,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -109,11 +115,16 @@ impl Color {
 
 pub fn run(args: Args) -> Outcome {
     match args.command {
-        Command::Check { paths, output } => check(&paths, &output),
+        Command::Check {
+            paths,
+            output,
+            lints,
+        } => check(&paths, &output, &lints),
         Command::Build(args) => crate::build::build(&args),
         Command::Query(args) => crate::query::query(&args),
         Command::Explain(args) => crate::explain::explain(&args),
         Command::Matrix(args) => crate::matrix::matrix(&args),
+        Command::Diff(args) => crate::diff_cmd::diff(&args),
         Command::Lsp => match nplc_lsp::run_stdio() {
             Ok(()) => Outcome::Clean,
             Err(err) => Outcome::Misuse(format!("the language server could not start: {err}")),
@@ -122,14 +133,18 @@ pub fn run(args: Args) -> Outcome {
     }
 }
 
-fn check(paths: &[PathBuf], output: &OutputArgs) -> Outcome {
+fn check(paths: &[PathBuf], output: &OutputArgs, lints: &crate::lint_args::LintArgs) -> Outcome {
+    let config = match lints.config(paths) {
+        Ok(c) => c,
+        Err(message) => return Outcome::Misuse(message),
+    };
     let mut db = Database::default();
     let program = match inputs::load(&mut db, paths) {
         Ok(p) => p,
         Err(err) => return load_failed(&mut db, err, output, JsonStream::Stdout),
     };
-    let diags = db::diagnostics(&db, program);
-    report_diagnostics(&db, diags, output, program)
+    let diags = nplc_compiler::config::diagnostics(&db, program, &config);
+    report_diagnostics(&db, &diags, output, program)
 }
 
 /// The outcome of paths that could not be loaded: misuse, or input errors
@@ -182,6 +197,7 @@ pub fn report_diagnostics_to(
         .count();
     let warnings = diags.len() - errors;
     match output.format {
+        Format::Sarif => print_stdout(&format!("{}\n", crate::sarif::log(db, diags))),
         Format::Json => {
             let text = format!("{}\n", render::json(db, diags));
             match json {

@@ -20,14 +20,20 @@ use crate::{program, Outcome};
     after_help = "Each line is one entry of the allow table: the peers, ports and L7 filter allowed, \
                   and the rules it comes from (`file:line`); `default: not isolated` marks what the \
                   isolation default allows.\n\nExit status: 0 explained, 1 errors in the program, 2 misuse \
-                  (e.g. an unknown zone).\n\nExamples:\n  nplc explain policy/ backend\n  nplc explain a.npl b.npl frontend --format json"
+                  (e.g. an unknown zone).\n\nWith --flows FILE (the output of `hubble observe -o json`, one flow a line), no zone: \
+                  each flow dropped by policy is explained (zones, deciding rule or isolation default, the \
+                  smallest fix: a label to set or a rule to add), grouped by cause, and forwarded flows the \
+                  program denies are listed.\n\nExamples:\n  nplc explain policy/ backend\n  nplc explain a.npl b.npl frontend --format json\n  \
+                  hubble observe --verdict DROPPED -o json > drops.json; nplc explain policy/ --flows drops.json"
 )]
 pub struct ExplainArgs {
-    /// Files, directories (searched recursively for *.npl) or `-` for standard input.
-    #[arg(required = true, num_args = 1..)]
-    paths: Vec<PathBuf>,
-    /// The zone to explain.
-    zone: String,
+    /// Files, directories (searched recursively for *.npl) or `-` for
+    /// standard input, then the zone to explain (no zone with --flows).
+    #[arg(required = true, num_args = 1.., value_name = "PATHS... ZONE")]
+    args: Vec<PathBuf>,
+    /// Explain recorded flows instead: `hubble observe -o json` output.
+    #[arg(long, value_name = "FILE")]
+    flows: Option<PathBuf>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -39,15 +45,27 @@ enum Direction {
 }
 
 pub fn explain(args: &ExplainArgs) -> Outcome {
-    let (db, program) = match program::load(&args.paths, &args.output) {
+    if let Some(flows) = &args.flows {
+        return crate::flows_cmd::explain_flows(&args.args, flows, &args.output);
+    }
+    let (Some(zone_name), paths) = (
+        args.args.last().map(|z| z.to_string_lossy().into_owned()),
+        &args.args[..args.args.len().saturating_sub(1)],
+    ) else {
+        return Outcome::Misuse("give a zone to explain, or --flows FILE".to_string());
+    };
+    if paths.is_empty() {
+        return Outcome::Misuse("give the program's paths, then the zone to explain".to_string());
+    }
+    let (db, program) = match program::load(paths, &args.output) {
         Ok(loaded) => loaded,
         Err(outcome) => return outcome,
     };
     let Some(ir) = ir::lower(&db, program).as_ref() else {
         return Outcome::InputErrors;
     };
-    let Some(zone) = ir.zone_named(&args.zone) else {
-        return Outcome::Misuse(unknown_zone(&db, program, ir, &args.zone));
+    let Some(zone) = ir.zone_named(&zone_name) else {
+        return Outcome::Misuse(unknown_zone(&db, program, ir, &zone_name));
     };
     let table = match allow::allow_table(ir) {
         Ok(t) => t,

@@ -4,13 +4,18 @@
 mod build;
 mod cli;
 mod describe;
+mod diff_cmd;
 mod endpoint;
 mod explain;
+mod flows_cmd;
 mod fmt_cmd;
+mod graph;
 mod inputs;
+mod lint_args;
 mod matrix;
 mod program;
 mod query;
+mod sarif;
 
 use std::process::ExitCode;
 

@@ -50,7 +50,9 @@ pub struct MatrixArgs {
     /// Pods: the output of `kubectl get pods -A -o yaml` (a List, one object or a stream).
     #[arg(long, value_name = "PODS.yaml")]
     pods: PathBuf,
-    /// `txt` is nca's txt_no_fw_rules shape; `json` the same lines as objects.
+    /// `txt` is nca's txt_no_fw_rules shape; `json` the same lines as objects;
+    /// `dot` (Graphviz) and `mermaid` draw who may talk to whom: zones as
+    /// nodes, ports on edges, tiers as clusters.
     #[arg(long, value_enum, default_value_t = MatrixFormat::Txt)]
     format: MatrixFormat,
     /// Colour in the diagnostics of a program with errors.
@@ -62,6 +64,8 @@ pub struct MatrixArgs {
 enum MatrixFormat {
     Txt,
     Json,
+    Dot,
+    Mermaid,
 }
 
 pub fn matrix(args: &MatrixArgs) -> Outcome {
@@ -76,6 +80,16 @@ pub fn matrix(args: &MatrixArgs) -> Outcome {
     let Some(ir) = ir::lower(&db, program).as_ref() else {
         return Outcome::InputErrors;
     };
+    if let MatrixFormat::Dot | MatrixFormat::Mermaid = args.format {
+        let resolved = nplc_compiler::names::resolve(&db, program);
+        let graph = crate::graph::build(ir, resolved, &graph_rows(ir, &inventory));
+        let text = match args.format {
+            MatrixFormat::Dot => crate::graph::dot(&graph),
+            _ => crate::graph::mermaid(&graph),
+        };
+        print_stdout(&text);
+        return Outcome::Clean;
+    }
     let rows = rows(ir, &inventory);
     match args.format {
         MatrixFormat::Txt => {
@@ -95,6 +109,7 @@ pub fn matrix(args: &MatrixArgs) -> Outcome {
             }
             print_stdout(&text);
         }
+        MatrixFormat::Dot | MatrixFormat::Mermaid => {}
         MatrixFormat::Json => {
             let mut values: Vec<(String, String, Value)> = rows
                 .iter()
@@ -175,6 +190,65 @@ fn rows(ir: &Ir, inventory: &Inventory) -> Vec<Row> {
         }
     }
     out
+}
+
+/// One end of a graph row: a pod of the inventory, or addresses outside
+/// the cluster.
+pub enum End<'a> {
+    Pod(&'a NamedPod),
+    World,
+}
+
+/// The rows of [`rows`] with their ends kept as pods, for the graph.
+fn graph_rows<'a>(ir: &Ir, inventory: &'a Inventory) -> Vec<(End<'a>, End<'a>, Conns)> {
+    let mut out = Vec::new();
+    for src in &inventory.pods {
+        for dst in &inventory.pods {
+            if src != dst {
+                let conns = connections(ir, &pod(src), &pod(dst));
+                if !conns.is_empty() {
+                    out.push((End::Pod(src), End::Pod(dst), conns));
+                }
+            }
+        }
+        for (_, conns) in world(ir, src, true) {
+            out.push((End::Pod(src), End::World, conns));
+        }
+        for (_, conns) in world(ir, src, false) {
+            out.push((End::World, End::Pod(src), conns));
+        }
+    }
+    out
+}
+
+impl Conns {
+    /// Both sets of connections.
+    pub fn union(&self, other: &Conns) -> Conns {
+        let mut out = Conns {
+            icmp: self.icmp || other.icmp,
+            ..Conns::default()
+        };
+        for i in 0..3 {
+            let mut all: Vec<(u16, u16)> = self.ports[i]
+                .iter()
+                .chain(&other.ports[i])
+                .copied()
+                .collect();
+            all.sort_unstable();
+            for (lo, hi) in all {
+                match out.ports[i].last_mut() {
+                    Some(last) if u32::from(lo) <= u32::from(last.1) + 1 => last.1 = last.1.max(hi),
+                    _ => out.ports[i].push((lo, hi)),
+                }
+            }
+        }
+        out
+    }
+
+    /// nca's words for the connections, on one line.
+    pub fn words(&self) -> String {
+        nca_connections(self).join(" ")
+    }
 }
 
 fn pod(p: &NamedPod) -> Endpoint {

@@ -103,6 +103,13 @@ cases! {
     w0003_empty_zone,
     w0003_has_and_not_has,
     w0004_duplicate_import,
+    w0006_no_dns_egress,
+    w0007_cluster_address,
+    w0008_host_address,
+    w0009_shadowed_rule,
+    w0010_rule_matches_nothing: json,
+    w0011_useless_deny,
+    w0012_profile_on_platform,
 }
 
 fn cases_dir() -> PathBuf {

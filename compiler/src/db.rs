@@ -200,6 +200,9 @@ pub fn diagnostics(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
         .enumerate()
         .map(|(i, f)| (*f, i))
         .collect();
+    if !all.iter().any(Diagnostic::is_error) {
+        all.extend(crate::lint::lints(db, program).iter().cloned());
+    }
     sort_diagnostics(&mut all, |f| order.get(&f).copied().unwrap_or(usize::MAX));
     all
 }

@@ -72,6 +72,8 @@ pub struct Diagnostic {
     pub label: String,
     pub labels: Vec<Label>,
     pub help: Option<String>,
+    /// A severity set by configuration (`-D W0011`, nplc.toml) instead of the code's.
+    pub level: Option<Severity>,
 }
 
 impl Diagnostic {
@@ -83,6 +85,7 @@ impl Diagnostic {
             label: String::new(),
             labels: Vec::new(),
             help: None,
+            level: None,
         }
     }
 
@@ -105,7 +108,7 @@ impl Diagnostic {
     }
 
     pub fn severity(&self) -> Severity {
-        self.code.severity()
+        self.level.unwrap_or(self.code.severity())
     }
 
     pub fn is_error(&self) -> bool {
@@ -194,6 +197,13 @@ codes! {
     EmptyZone = "W0003", "zone selects nothing";
     DuplicateImport = "W0004", "module imported twice";
     ViaWithoutIstio = "W0005", "`via` without the istio target";
+    NoDnsEgress = "W0006", "isolated zone without DNS egress";
+    ClusterAddress = "W0007", "address inside the cluster's ranges";
+    HostAddress = "W0008", "hard-coded host address";
+    ShadowedRule = "W0009", "rule shadowed by a rule that decides first";
+    RuleMatchesNothing = "W0010", "rule matches no connection";
+    UselessDeny = "W0011", "`deny` that changes nothing";
+    ProfileOnPlatform = "W0012", "homelab profile on a platform namespace";
 }
 
 impl Code {

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use nplc_compiler::diagnostic::Severity;
 use nplc_compiler::emit::{self, Options};
-use nplc_compiler::{db, names, Code, Diagnostic, SourceFile};
+use nplc_compiler::{names, Code, Diagnostic, SourceFile};
 use tower_lsp::lsp_types::{self as lsp, Url};
 
 use crate::session::Snapshot;
@@ -31,7 +31,15 @@ pub fn by_file(snap: &Snapshot, with_targets: bool) -> HashMap<SourceFile, Vec<D
         for &file in &names::resolve(&snap.db, program).files {
             *containing.entry(file).or_default() += 1;
         }
-        let mut diags = db::diagnostics(&snap.db, program).clone();
+        // The project's nplc.toml (lint levels, cluster ranges), as `nplc check` reads it.
+        let config = program
+            .roots(&snap.db)
+            .first()
+            .and_then(|f| {
+                nplc_compiler::config::Config::discover(std::path::Path::new(f.path(&snap.db))).ok()
+            })
+            .unwrap_or_default();
+        let mut diags = nplc_compiler::config::diagnostics(&snap.db, program, &config);
         if with_targets && !diags.iter().any(Diagnostic::is_error) {
             for &target in &snap.config.targets {
                 if let Err(errors) = emit::build(&snap.db, program, target, &Options::default()) {

@@ -1,0 +1,199 @@
+//! Project configuration: an optional `nplc.toml` next to a program (or in
+//! a directory above it) and the command line's `-W`/`-A`/`-D`, read the
+//! same way by the CLI and the language server.
+//!
+//! ```toml
+//! [lints]
+//! W0011 = "allow"     # allow | warn | deny
+//!
+//! [cluster]
+//! cluster-cidr = ["10.244.0.0/16"]   # pod addresses (W0007)
+//! service-cidr = ["10.96.0.0/12"]    # Service addresses (W0007)
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::db::{self, Db, Program};
+use crate::diagnostic::{sort_diagnostics, Code, Diagnostic, Severity};
+use crate::lint::{self, ClusterRanges};
+
+pub const FILE_NAME: &str = "nplc.toml";
+
+/// What to do with a warning code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Not reported.
+    Allow,
+    /// Reported as a warning.
+    Warn,
+    /// Reported as an error: the command fails.
+    Deny,
+}
+
+impl Level {
+    pub fn parse(text: &str) -> Option<Level> {
+        match text {
+            "allow" => Some(Level::Allow),
+            "warn" => Some(Level::Warn),
+            "deny" => Some(Level::Deny),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    pub levels: BTreeMap<Code, Level>,
+    pub cluster: ClusterRanges,
+    /// The file this was read from, for messages.
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileShape {
+    #[serde(default)]
+    lints: BTreeMap<String, String>,
+    #[serde(default)]
+    cluster: ClusterShape,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ClusterShape {
+    #[serde(default)]
+    cluster_cidr: Vec<String>,
+    #[serde(default)]
+    service_cidr: Vec<String>,
+}
+
+/// The warning code `text` names (`W0011`), or why not.
+pub fn warning_code(text: &str) -> Result<Code, String> {
+    let code = Code::ALL
+        .iter()
+        .find(|c| c.as_str().eq_ignore_ascii_case(text.trim()))
+        .ok_or_else(|| format!("`{text}` is not a diagnostic code (see docs/errors.md)"))?;
+    if code.severity() != Severity::Warning {
+        return Err(format!(
+            "`{code}` is an error; only warnings (W....) can be allowed, warned or denied"
+        ));
+    }
+    Ok(*code)
+}
+
+/// A CIDR of `--cluster-cidr`, `--service-cidr` or nplc.toml.
+pub fn cidr(text: &str) -> Result<IpNet, String> {
+    text.trim()
+        .parse::<IpNet>()
+        .map_err(|_| format!("`{text}` is not a CIDR such as 10.244.0.0/16"))
+}
+
+impl Config {
+    /// Parses an nplc.toml text; `name` is for messages.
+    pub fn parse(name: &str, text: &str) -> Result<Config, String> {
+        let shape: FileShape =
+            toml::from_str(text).map_err(|e| format!("{name}: {}", e.to_string().trim()))?;
+        let mut config = Config {
+            source: Some(PathBuf::from(name)),
+            ..Config::default()
+        };
+        for (code, level) in &shape.lints {
+            let code = warning_code(code).map_err(|e| format!("{name}: {e}"))?;
+            let level = Level::parse(level).ok_or_else(|| {
+                format!("{name}: `{level}` for {code}: write \"allow\", \"warn\" or \"deny\"")
+            })?;
+            config.levels.insert(code, level);
+        }
+        for text in &shape.cluster.cluster_cidr {
+            config
+                .cluster
+                .pods
+                .push(cidr(text).map_err(|e| format!("{name}: {e}"))?);
+        }
+        for text in &shape.cluster.service_cidr {
+            config
+                .cluster
+                .services
+                .push(cidr(text).map_err(|e| format!("{name}: {e}"))?);
+        }
+        Ok(config)
+    }
+
+    /// The nplc.toml that governs `path` (a file or a directory): in its
+    /// directory or the nearest directory above, read and parsed; the
+    /// default configuration when there is none.
+    pub fn discover(path: &Path) -> Result<Config, String> {
+        match find(path) {
+            None => Ok(Config::default()),
+            Some(file) => {
+                let name = file.to_string_lossy().into_owned();
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|e| format!("cannot read `{name}`: {e}"))?;
+                Config::parse(&name, &text)
+            }
+        }
+    }
+
+    pub fn set(&mut self, code: Code, level: Level) {
+        self.levels.insert(code, level);
+    }
+
+    /// The diagnostics with each configured level applied: allowed codes
+    /// dropped, denied ones made errors.
+    pub fn apply(&self, diags: &[Diagnostic]) -> Vec<Diagnostic> {
+        diags
+            .iter()
+            .filter_map(|d| match self.levels.get(&d.code) {
+                None => Some(d.clone()),
+                Some(Level::Allow) => None,
+                Some(Level::Warn) => Some(Diagnostic {
+                    level: Some(Severity::Warning),
+                    ..d.clone()
+                }),
+                Some(Level::Deny) => Some(Diagnostic {
+                    level: Some(Severity::Error),
+                    ..d.clone()
+                }),
+            })
+            .collect()
+    }
+}
+
+/// `nplc.toml` in the directory of `path` or above it.
+pub fn find(path: &Path) -> Option<PathBuf> {
+    let absolute = std::fs::canonicalize(path).ok()?;
+    let mut dir = if absolute.is_dir() {
+        Some(absolute.as_path())
+    } else {
+        absolute.parent()
+    };
+    while let Some(d) = dir {
+        let candidate = d.join(FILE_NAME);
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+/// Every diagnostic of a program under a configuration: the program's own,
+/// the lints that need the cluster's ranges, then the configured levels.
+pub fn diagnostics(db: &dyn Db, program: Program, config: &Config) -> Vec<Diagnostic> {
+    let mut all = db::diagnostics(db, program).clone();
+    if !all.iter().any(Diagnostic::is_error) {
+        let cluster = lint::cluster_addresses(db, program, &config.cluster);
+        // The cluster range says more than "one private address".
+        all.retain(|d| d.code != Code::HostAddress || !cluster.iter().any(|c| c.span == d.span));
+        all.extend(cluster);
+        let files = &crate::names::resolve(db, program).files;
+        sort_diagnostics(&mut all, |f| {
+            files.iter().position(|r| *r == f).unwrap_or(usize::MAX)
+        });
+    }
+    config.apply(&all)
+}
