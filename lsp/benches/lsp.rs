@@ -64,7 +64,7 @@ fn bench_shape(c: &mut Criterion, name: &str, files: Vec<(Url, String)>) {
     }
     let (first_uri, first_text) = &files[0];
     let snapshot = session.snapshot();
-    let errors = diagnostics::to_publish(&snapshot);
+    let errors = diagnostics::to_publish(&snapshot, &diagnostics::Carried::new());
     assert!(
         errors.values().all(|(_, d)| d.is_empty()),
         "the bench program checks clean"
@@ -78,7 +78,7 @@ fn bench_shape(c: &mut Criterion, name: &str, files: Vec<(Url, String)>) {
             let change = keystroke(first_text, digit.next().unwrap_or(&"8"));
             session.change(first_uri, version, vec![change]);
             let snapshot = session.snapshot();
-            let published = diagnostics::to_publish(&snapshot);
+            let published = diagnostics::to_publish(&snapshot, &diagnostics::Carried::new());
             drop(snapshot);
             published
         })

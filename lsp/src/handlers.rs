@@ -304,7 +304,7 @@ pub fn code_actions(snap: &Snapshot, params: &CodeActionParams) -> Vec<CodeActio
     };
     let index = LineIndex::new(snap.text(doc.file));
     let (start, end) = index.offsets(params.range);
-    let diags = diagnostics::by_file(snap, false);
+    let diags = diagnostics::by_file(snap, &diagnostics::Carried::new());
     let mut out = Vec::new();
     for diag in diags.get(&doc.file).into_iter().flatten() {
         let span: Span = diag.span;

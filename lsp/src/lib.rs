@@ -7,6 +7,7 @@
 //! ([`diagnostics`]). [`server`] explains the ordering and cancellation
 //! rules; [`position`] converts byte offsets to LSP's UTF-16 positions.
 
+pub mod checks;
 pub mod diagnostics;
 pub mod handlers;
 pub mod position;

@@ -15,6 +15,12 @@
 //! with `ContentModified`. Diagnostics runs are not retried past a newer edit:
 //! each edit schedules a run, and a run publishes only if no edit came after
 //! its snapshot.
+//!
+//! **Target checks.** A diagnostics run publishes syntax, name and check
+//! diagnostics at once, then hands the texts to the target checker
+//! ([`crate::checks`]), which builds in a database of its own; its result,
+//! if no edit came since, is published with the fast diagnostics, under a
+//! `$/progress` while it runs (when the client supports it).
 
 use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
@@ -26,7 +32,8 @@ use tower_lsp::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp::lsp_types::*;
 use tower_lsp::{Client, LanguageServer};
 
-use crate::diagnostics;
+use crate::checks::{self, Checker, Report};
+use crate::diagnostics::{self, Carried};
 use crate::handlers;
 use crate::session::{Session, Snapshot};
 
@@ -45,6 +52,13 @@ struct Shared {
     /// URIs with diagnostics published last time (to clear them later);
     /// also serialises publishing, so an older run never overwrites a newer one.
     published: tokio::sync::Mutex<BTreeSet<Url>>,
+    /// The target diagnostics of the last finished check.
+    carried: Mutex<Carried>,
+    checker: Checker,
+    /// The checker's reports, until `initialize` starts their consumer.
+    reports: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Report>>>,
+    /// The client accepts `window/workDoneProgress/create`.
+    progress: AtomicBool,
 }
 
 impl Shared {
@@ -86,14 +100,65 @@ pub struct StdlibSourceParams {
 
 impl Backend {
     pub fn new(client: Client) -> Backend {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let checker = Checker::start(move |report| {
+            let _ = tx.send(report);
+        });
         Backend {
             client,
             shared: Arc::new(Shared {
                 session: Mutex::new(Session::default()),
                 scheduled: AtomicBool::new(false),
                 published: tokio::sync::Mutex::new(BTreeSet::new()),
+                carried: Mutex::new(Carried::new()),
+                checker,
+                reports: Mutex::new(Some(rx)),
+                progress: AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Consumes the target checker's reports in order: progress, then the
+    /// publication of a finished check.
+    fn start_reports(&self) {
+        let taken = self
+            .shared
+            .reports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let Some(mut reports) = taken else { return };
+        let shared = self.shared.clone();
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let mut progress: Option<NumberOrString> = None;
+            while let Some(report) = reports.recv().await {
+                match report {
+                    Report::Started { revision, targets } => {
+                        end_progress(&client, progress.take()).await;
+                        if shared.progress.load(Ordering::SeqCst) {
+                            progress = begin_progress(&client, revision, targets).await;
+                        }
+                    }
+                    Report::Cancelled { .. } => end_progress(&client, progress.take()).await,
+                    Report::Finished { revision, found } => {
+                        end_progress(&client, progress.take()).await;
+                        let worker = shared.clone();
+                        let mapped = tokio::task::spawn_blocking(move || {
+                            worker.with_snapshot(|snap| {
+                                (snap.revision == revision)
+                                    .then(|| checks::carried(snap, found.clone()))
+                            })
+                        })
+                        .await;
+                        if let Ok(Some(Some(carried))) = mapped {
+                            *shared.carried.lock().unwrap_or_else(|p| p.into_inner()) = carried;
+                            publish(&shared, &client, false).await;
+                        }
+                    }
+                }
+            }
+        });
     }
 
     pub fn inspector(&self) -> Inspector {
@@ -132,34 +197,7 @@ impl Backend {
         }
         let shared = self.shared.clone();
         let client = self.client.clone();
-        tokio::spawn(async move {
-            let worker = shared.clone();
-            let computed = tokio::task::spawn_blocking(move || {
-                worker.scheduled.store(false, Ordering::SeqCst);
-                worker.with_snapshot(|snap| (snap.revision, diagnostics::to_publish(snap)))
-            })
-            .await;
-            let Ok(Some((revision, publish))) = computed else {
-                return; // cancelled by newer edits, which scheduled their own run
-            };
-            let mut published = shared.published.lock().await;
-            if shared.session().revision() != revision {
-                return;
-            }
-            let stale: Vec<Url> = published
-                .iter()
-                .filter(|uri| !publish.contains_key(*uri))
-                .cloned()
-                .collect();
-            for uri in stale {
-                client.publish_diagnostics(uri, Vec::new(), None).await;
-            }
-            published.clear();
-            for (uri, (version, diags)) in publish {
-                published.insert(uri.clone());
-                client.publish_diagnostics(uri, diags, version).await;
-            }
-        });
+        tokio::spawn(async move { publish(&shared, &client, true).await });
     }
 
     /// `nplc/stdlibSource`: the text of a `nplc-std:` document, for clients
@@ -187,6 +225,100 @@ impl Backend {
                 )
                 .await;
         }
+    }
+}
+
+/// Computes and publishes the diagnostics of the current revision (with the
+/// carried target diagnostics); after an edit (`check_targets`), hands the
+/// texts to the target checker. Publishes nothing if an edit came after
+/// its snapshot.
+async fn publish(shared: &Arc<Shared>, client: &Client, check_targets: bool) {
+    let worker = shared.clone();
+    let computed = tokio::task::spawn_blocking(move || {
+        if check_targets {
+            worker.scheduled.store(false, Ordering::SeqCst);
+        }
+        let carried = worker
+            .carried
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        worker.with_snapshot(|snap| {
+            let job = check_targets.then(|| checks::job(snap));
+            (snap.revision, diagnostics::to_publish(snap, &carried), job)
+        })
+    })
+    .await;
+    let Ok(Some((revision, publish, job))) = computed else {
+        return; // cancelled by newer edits, which scheduled their own run
+    };
+    let mut published = shared.published.lock().await;
+    if shared.session().revision() != revision {
+        return;
+    }
+    if let Some(job) = job {
+        if job.targets.is_empty() {
+            shared
+                .carried
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+        }
+        shared.checker.submit(job);
+    }
+    let stale: Vec<Url> = published
+        .iter()
+        .filter(|uri| !publish.contains_key(*uri))
+        .cloned()
+        .collect();
+    for uri in stale {
+        client.publish_diagnostics(uri, Vec::new(), None).await;
+    }
+    published.clear();
+    for (uri, (version, diags)) in publish {
+        published.insert(uri.clone());
+        client.publish_diagnostics(uri, diags, version).await;
+    }
+}
+
+async fn begin_progress(client: &Client, revision: u64, targets: usize) -> Option<NumberOrString> {
+    let token = NumberOrString::String(format!("nplc/targets/{revision}"));
+    let create =
+        client.send_request::<request::WorkDoneProgressCreate>(WorkDoneProgressCreateParams {
+            token: token.clone(),
+        });
+    match tokio::time::timeout(std::time::Duration::from_secs(2), create).await {
+        Ok(Ok(())) => {}
+        _ => return None,
+    }
+    let begin = WorkDoneProgressBegin {
+        title: "nplc: target checks".to_string(),
+        cancellable: Some(false),
+        message: Some(format!(
+            "building for {targets} target{}",
+            if targets == 1 { "" } else { "s" }
+        )),
+        percentage: None,
+    };
+    client
+        .send_notification::<notification::Progress>(ProgressParams {
+            token: token.clone(),
+            value: ProgressParamsValue::WorkDone(WorkDoneProgress::Begin(begin)),
+        })
+        .await;
+    Some(token)
+}
+
+async fn end_progress(client: &Client, token: Option<NumberOrString>) {
+    if let Some(token) = token {
+        client
+            .send_notification::<notification::Progress>(ProgressParams {
+                token,
+                value: ProgressParamsValue::WorkDone(WorkDoneProgress::End(WorkDoneProgressEnd {
+                    message: None,
+                })),
+            })
+            .await;
     }
 }
 
@@ -239,6 +371,14 @@ fn capabilities() -> ServerCapabilities {
 #[tower_lsp::async_trait]
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let progress = params
+            .capabilities
+            .window
+            .as_ref()
+            .and_then(|w| w.work_done_progress)
+            .unwrap_or(false);
+        self.shared.progress.store(progress, Ordering::SeqCst);
+        self.start_reports();
         let unknown = match &params.initialization_options {
             Some(options) => self.shared.session().config_mut().update(options),
             None => Vec::new(),

@@ -72,6 +72,12 @@ pub fn fresh_dir() -> PathBuf {
 impl TestServer {
     /// Starts a server and initializes it with `options` as `initializationOptions`.
     pub async fn start_with(options: Value) -> TestServer {
+        TestServer::start_with_params(json!({"capabilities": {}, "initializationOptions": options}))
+            .await
+    }
+
+    /// Starts a server and initializes it with these `initialize` params.
+    pub async fn start_with_params(params: Value) -> TestServer {
         let (client_end, server_end) = tokio::io::duplex(1 << 16);
         let (server_read, server_write) = tokio::io::split(server_end);
         let (client_read, client_write) = tokio::io::split(client_end);
@@ -124,12 +130,7 @@ impl TestServer {
             inspector,
             dir: fresh_dir(),
         };
-        let init = server
-            .request(
-                "initialize",
-                json!({"capabilities": {}, "initializationOptions": options}),
-            )
-            .await;
+        let init = server.request("initialize", params).await;
         assert!(init.get("result").is_some(), "initialize failed: {init}");
         server.notify("initialized", json!({})).await;
         server
@@ -205,6 +206,37 @@ impl TestServer {
                     "no matching diagnostics for {uri}; latest: {:?}",
                     self.latest_diagnostics(uri)
                 );
+            }
+        }
+    }
+
+    /// Every notification received so far with this method, in order.
+    pub fn notifications(&self, method: &str) -> Vec<Value> {
+        self.notifications
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| n["method"] == method)
+            .map(|n| n["params"].clone())
+            .collect()
+    }
+
+    /// Waits until a notification satisfies `accept`; returns it.
+    pub async fn notification_where(&self, accept: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let waiter = self.notified.notified();
+            if let Some(found) = self
+                .notifications
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|n| accept(n))
+            {
+                return found.clone();
+            }
+            if tokio::time::timeout_at(deadline, waiter).await.is_err() {
+                panic!("no matching notification");
             }
         }
     }
