@@ -13,7 +13,9 @@ pub mod handlers;
 pub mod position;
 pub mod server;
 pub mod session;
+pub mod stdlib_files;
 pub mod transport;
+pub mod workspace;
 
 pub use server::{Backend, Inspector};
 

@@ -59,6 +59,8 @@ struct Shared {
     reports: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Report>>>,
     /// The client accepts `window/workDoneProgress/create`.
     progress: AtomicBool,
+    /// The client lets the server register for watched files.
+    watch_files: AtomicBool,
 }
 
 impl Shared {
@@ -91,6 +93,11 @@ impl Inspector {
     pub fn text(&self, uri: &Url) -> Option<String> {
         self.shared.session().text(uri)
     }
+
+    /// How many workspace files the server has indexed.
+    pub fn indexed(&self) -> usize {
+        self.shared.session().indexed_len()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,6 +121,7 @@ impl Backend {
                 checker,
                 reports: Mutex::new(Some(rx)),
                 progress: AtomicBool::new(false),
+                watch_files: AtomicBool::new(false),
             }),
         }
     }
@@ -378,6 +386,17 @@ impl LanguageServer for Backend {
             .and_then(|w| w.work_done_progress)
             .unwrap_or(false);
         self.shared.progress.store(progress, Ordering::SeqCst);
+        let watch_files = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.did_change_watched_files.as_ref())
+            .and_then(|w| w.dynamic_registration)
+            .unwrap_or(false);
+        self.shared.watch_files.store(watch_files, Ordering::SeqCst);
+        self.shared
+            .session()
+            .set_roots(crate::workspace::roots(&params));
         self.start_reports();
         let unknown = match &params.initialization_options {
             Some(options) => self.shared.session().config_mut().update(options),
@@ -391,6 +410,44 @@ impl LanguageServer for Backend {
                 version: Some(env!("CARGO_PKG_VERSION").to_string()),
             }),
         })
+    }
+
+    /// Registers for `.npl` file events (when the client allows it) and
+    /// indexes the workspace's files, in the background.
+    async fn initialized(&self, _: InitializedParams) {
+        let shared = self.shared.clone();
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            if shared.watch_files.load(Ordering::SeqCst) {
+                let options = DidChangeWatchedFilesRegistrationOptions {
+                    watchers: vec![FileSystemWatcher {
+                        glob_pattern: GlobPattern::String("**/*.npl".to_string()),
+                        kind: None,
+                    }],
+                };
+                let registration = Registration {
+                    id: "nplc/watched-files".to_string(),
+                    method: "workspace/didChangeWatchedFiles".to_string(),
+                    register_options: serde_json::to_value(options).ok(),
+                };
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    client.register_capability(vec![registration]),
+                )
+                .await;
+            }
+            let roots = shared.session().roots().to_vec();
+            if roots.is_empty() {
+                return;
+            }
+            let Ok(files) =
+                tokio::task::spawn_blocking(move || crate::workspace::scan(&roots)).await
+            else {
+                return;
+            };
+            shared.session().index(files);
+            publish(&shared, &client, true).await;
+        });
     }
 
     async fn shutdown(&self) -> Result<()> {

@@ -822,6 +822,12 @@ allow ingress-nginx -> web : 8080
     let workspace = server
         .call("workspace/symbol", json!({"query": "ingress"}))
         .await;
+    let std_display: Vec<String> = workspace
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| server.display(s["location"]["uri"].as_str().unwrap_or("")))
+        .collect();
     server.shutdown().await;
 
     let mut out = String::from("symbols:\n");
@@ -850,12 +856,12 @@ allow ingress-nginx -> web : 8080
         ));
     }
     out.push_str("workspace symbols for `ingress`:\n");
-    for s in workspace.as_array().into_iter().flatten() {
+    for (s, shown) in workspace.as_array().into_iter().flatten().zip(&std_display) {
         out.push_str(&format!(
             "  {} (kind {}) in {}\n",
             s["name"].as_str().unwrap_or(""),
             s["kind"],
-            s["location"]["uri"].as_str().unwrap_or("")
+            shown
         ));
     }
     // Decode the semantic tokens against the legend.
