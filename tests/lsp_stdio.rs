@@ -312,3 +312,47 @@ fn stdin_closing_without_shutdown_ends_with_status_1() {
     };
     assert_eq!(status.code(), Some(1));
 }
+
+/// `workspace/executeCommand` runs `nplc explain` and `nplc query` (the
+/// binary that serves) on the saved file and answers their JSON.
+#[test]
+fn explain_and_query_commands_answer_json() {
+    let dir = std::env::temp_dir().join(format!("nplc-lsp-commands-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("main.npl");
+    let text =
+        "zone web { namespace \"web\" }\nzone api { namespace \"api\" }\nallow web -> api : 8080\n";
+    std::fs::write(&path, text).expect("write");
+    let uri = format!("file://{}", path.display());
+    let mut client = Client::start();
+    client.initialize(1);
+    client.send(json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
+    client.send(
+        json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+            "textDocument": {"uri": uri, "languageId": "npl", "version": 1, "text": text}
+        }}),
+    );
+    client.send(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "workspace/executeCommand",
+        "params": {"command": "nplc.explain", "arguments": [uri, "api"]}}),
+    );
+    let explained = client.wait_for("explain", |m| m["id"] == 2);
+    assert!(
+        explained["result"].is_object() || explained["result"].is_array(),
+        "{explained}"
+    );
+    assert!(
+        explained["result"].to_string().contains("8080"),
+        "{explained}"
+    );
+    client.send(json!({"jsonrpc": "2.0", "id": 3, "method": "workspace/executeCommand",
+        "params": {"command": "nplc.query", "arguments": [uri, {"from": "ns=web", "to": "ns=api", "port": "8080"}]}}));
+    let queried = client.wait_for("query", |m| m["id"] == 3);
+    assert!(queried["result"].is_object(), "{queried}");
+    assert!(queried["result"].to_string().contains("allow"), "{queried}");
+    client.send(json!({"jsonrpc": "2.0", "id": 4, "method": "shutdown"}));
+    client.wait_for("shutdown", |m| m["id"] == 4);
+    client.send(json!({"jsonrpc": "2.0", "method": "exit"}));
+    assert_eq!(client.wait_exit(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

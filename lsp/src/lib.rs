@@ -8,6 +8,7 @@
 //! rules; [`position`] converts byte offsets to LSP's UTF-16 positions.
 
 pub mod checks;
+pub mod commands;
 pub mod diagnostics;
 pub mod handlers;
 pub mod position;

@@ -363,10 +363,20 @@ fn capabilities() -> ServerCapabilities {
             SemanticTokensOptions {
                 legend: handlers::semantic_legend(),
                 full: Some(SemanticTokensFullOptions::Bool(true)),
-                range: None,
+                range: Some(true),
                 work_done_progress_options: WorkDoneProgressOptions::default(),
             },
         )),
+        document_highlight_provider: Some(OneOf::Left(true)),
+        document_link_provider: Some(DocumentLinkOptions {
+            resolve_provider: Some(false),
+            work_done_progress_options: WorkDoneProgressOptions::default(),
+        }),
+        inlay_hint_provider: Some(OneOf::Left(true)),
+        execute_command_provider: Some(ExecuteCommandOptions {
+            commands: crate::commands::ALL.iter().map(|c| c.to_string()).collect(),
+            work_done_progress_options: WorkDoneProgressOptions::default(),
+        }),
         document_formatting_provider: Some(OneOf::Left(true)),
         code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
             code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
@@ -564,9 +574,67 @@ impl LanguageServer for Backend {
     ) -> Result<Option<SemanticTokensResult>> {
         let uri = params.text_document.uri;
         let tokens = self
-            .run(move |snap| handlers::semantic_tokens(snap, &uri))
+            .run(move |snap| handlers::semantic_tokens(snap, &uri, None))
             .await?;
         Ok(tokens.map(SemanticTokensResult::Tokens))
+    }
+
+    async fn semantic_tokens_range(
+        &self,
+        params: SemanticTokensRangeParams,
+    ) -> Result<Option<SemanticTokensRangeResult>> {
+        let (uri, range) = (params.text_document.uri, params.range);
+        let tokens = self
+            .run(move |snap| handlers::semantic_tokens(snap, &uri, Some(range)))
+            .await?;
+        Ok(tokens.map(SemanticTokensRangeResult::Tokens))
+    }
+
+    async fn document_highlight(
+        &self,
+        params: DocumentHighlightParams,
+    ) -> Result<Option<Vec<DocumentHighlight>>> {
+        let at = params.text_document_position_params;
+        Ok(Some(
+            self.run(move |snap| handlers::document_highlights(snap, &at))
+                .await?,
+        ))
+    }
+
+    async fn document_link(&self, params: DocumentLinkParams) -> Result<Option<Vec<DocumentLink>>> {
+        let uri = params.text_document.uri;
+        Ok(Some(
+            self.run(move |snap| handlers::document_links(snap, &uri))
+                .await?,
+        ))
+    }
+
+    async fn inlay_hint(&self, params: InlayHintParams) -> Result<Option<Vec<InlayHint>>> {
+        Ok(Some(
+            self.run(move |snap| handlers::inlay_hints(snap, &params))
+                .await?,
+        ))
+    }
+
+    async fn execute_command(
+        &self,
+        params: ExecuteCommandParams,
+    ) -> Result<Option<serde_json::Value>> {
+        use crate::commands;
+        let arguments = params.arguments;
+        let answer = match params.command.as_str() {
+            commands::BUILD => {
+                self.run(move |snap| commands::build(snap, &arguments))
+                    .await?
+            }
+            command => match commands::cli_arguments(command, &arguments) {
+                Ok(args) => tokio::task::spawn_blocking(move || commands::run_cli(&args))
+                    .await
+                    .map_err(|_| Error::internal_error())?,
+                Err(message) => Err(message),
+            },
+        };
+        answer.map(Some).map_err(Error::invalid_params)
     }
 
     async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {

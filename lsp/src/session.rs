@@ -349,12 +349,20 @@ impl Snapshot {
         file.text(&self.db)
     }
 
+    /// The line index of a file, computed once per text (a tracked query):
+    /// converting every span of a request costs a binary search each, not
+    /// a pass over the file.
+    pub fn index(&self, file: SourceFile) -> LineIndex<'_> {
+        LineIndex::with_line_starts(self.text(file), line_starts(&self.db, file))
+    }
+
     pub fn offset(&self, file: SourceFile, position: Position) -> usize {
-        LineIndex::new(self.text(file)).offset(position)
+        self.index(file).offset(position)
     }
 
     pub fn range(&self, span: Span) -> Range {
-        LineIndex::new(self.text(span.file)).range(span.start as usize, span.end as usize)
+        self.index(span.file)
+            .range(span.start as usize, span.end as usize)
     }
 
     /// The URI of a file: the open document's, the cached copy of the
@@ -379,6 +387,11 @@ impl Snapshot {
     pub fn location(&self, span: Span) -> Option<Location> {
         Some(Location::new(self.uri(span.file)?, self.range(span)))
     }
+}
+
+#[salsa::tracked(returns(ref))]
+fn line_starts(db: &dyn nplc_compiler::Db, file: SourceFile) -> Vec<usize> {
+    crate::position::line_starts(file.text(db))
 }
 
 /// `nplc-std:/std/k8s.npl` → `std/k8s`.
