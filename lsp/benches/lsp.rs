@@ -142,6 +142,30 @@ fn bench_targets(c: &mut Criterion) {
     );
 }
 
+/// Each target alone, single-threaded: an edit, then `targets::diagnostics`
+/// (where the time of the target checks goes).
+fn bench_each_target(c: &mut Criterion) {
+    let text = program("", 5_000);
+    let edited = text.replacen(": 8000\n", ": 9000\n", 1);
+    for target in Target::ALL {
+        let mut db = nplc_compiler::Database::default();
+        let file = db.set_file("/bench/each.npl", text.clone());
+        let program = nplc_compiler::Program::new(&db, vec![file]);
+        let mut flip = false;
+        c.bench_function(
+            &format!("edit_then_target_build/1x5000_lines_{}", target.as_str()),
+            |b| {
+                b.iter(|| {
+                    flip = !flip;
+                    let now = if flip { &edited } else { &text };
+                    db.set_file("/bench/each.npl", now.clone());
+                    nplc_compiler::targets::diagnostics(&db, program, target).len()
+                })
+            },
+        );
+    }
+}
+
 fn bench_document_symbols(c: &mut Criterion) {
     for lines in [2_500, 10_000, 40_000] {
         let text = program("", lines);
@@ -179,6 +203,7 @@ fn bench(c: &mut Criterion) {
     bench_shape(c, "keystroke_to_diagnostics/10x500_lines", ten);
     bench_document_symbols(c);
     bench_targets(c);
+    bench_each_target(c);
 }
 
 criterion_group! {

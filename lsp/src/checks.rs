@@ -190,21 +190,45 @@ fn apply(db: &mut Database, programs: &mut HashMap<String, Program>, job: &Job) 
     }
 }
 
+/// Builds every target in a thread of its own (on its own handle of the
+/// snapshot: the targets share lowering through salsa), then gathers the
+/// diagnostics in target order. A cancelled build unwinds every thread.
 fn check(db: &Database, programs: &[Program], targets: &[Target]) -> Vec<Found> {
+    let per_target: Vec<std::thread::Result<Vec<Found>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = targets
+            .iter()
+            .map(|&target| {
+                let db = db.clone();
+                scope.spawn(move || check_target(&db, programs, target))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    let mut found = Vec::new();
+    for result in per_target {
+        match result {
+            Ok(diags) => found.extend(diags),
+            // Re-raise the cancellation (or panic) on this thread, for the
+            // caller's `Cancelled::catch`.
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
+    }
+    found
+}
+
+fn check_target(db: &Database, programs: &[Program], target: Target) -> Vec<Found> {
     let mut found = Vec::new();
     for &program in programs {
-        for &target in targets {
-            for diag in targets::diagnostics(db, program, target) {
-                if diag.span.file.is_std(db) {
-                    continue;
-                }
-                let mut paths = vec![diag.span.file.path(db).clone()];
-                paths.extend(diag.labels.iter().map(|l| l.span.file.path(db).clone()));
-                found.push(Found {
-                    diagnostic: diag.clone(),
-                    paths,
-                });
+        for diag in targets::diagnostics(db, program, target) {
+            if diag.span.file.is_std(db) {
+                continue;
             }
+            let mut paths = vec![diag.span.file.path(db).clone()];
+            paths.extend(diag.labels.iter().map(|l| l.span.file.path(db).clone()));
+            found.push(Found {
+                diagnostic: diag.clone(),
+                paths,
+            });
         }
     }
     found
