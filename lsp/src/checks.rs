@@ -91,12 +91,11 @@ fn work(rx: mpsc::Receiver<Event>, report: impl Fn(Report)) {
     while let Ok(event) = rx.recv() {
         match event {
             Event::Job(mut job, mut tx) => {
-                // Only the newest job matters.
-                let mut done = Vec::new();
+                // Only the newest job matters; results that arrive meanwhile
+                // are of runs this job supersedes.
                 while let Ok(event) = rx.try_recv() {
-                    match event {
-                        Event::Job(newer, newer_tx) => (job, tx) = (newer, newer_tx),
-                        other => done.push(other),
+                    if let Event::Job(newer, newer_tx) = event {
+                        (job, tx) = (newer, newer_tx);
                     }
                 }
                 if let Some(revision) = running.take() {
@@ -129,7 +128,9 @@ fn work(rx: mpsc::Receiver<Event>, report: impl Fn(Report)) {
                 let spawned = std::thread::Builder::new()
                     .name("nplc-target-build".into())
                     .spawn(move || {
-                        let found = salsa::Cancelled::catch(AssertUnwindSafe(|| {
+                        // Cancelled by a newer job (or a backend's panic,
+                        // which must not end the server): no result.
+                        let found = std::panic::catch_unwind(AssertUnwindSafe(|| {
                             check(&snapshot, &roots, &targets)
                         }))
                         .ok();
@@ -144,7 +145,6 @@ fn work(rx: mpsc::Receiver<Event>, report: impl Fn(Report)) {
                     running = None;
                     report(Report::Cancelled { revision });
                 }
-                drop(done); // results of superseded runs
             }
             Event::Done {
                 run: finished,
