@@ -2,13 +2,18 @@
 //! client, answers every bad one with the JSON-RPC error the spec prescribes
 //! and keeps serving, and owns the `shutdown` / `exit` life cycle.
 //!
-//! Why a layer and not tower-lsp's own transport: tower-lsp 0.20 (its last
-//! release) decodes with a `FramedRead` that ends the stream after the first
-//! decoding error, so one malformed frame ends the session with status 0;
-//! `exit` also ends it with status 0 whether or not `shutdown` came first.
-//! The maintained fork (tower-lsp-server) keeps the same codec and exit
-//! handling. A layer of ~300 lines that validates each frame before tower-lsp
-//! sees it fixes both without tying the server to a fork's API.
+//! Why a layer and not tower-lsp's own transport, nor the maintained fork:
+//! tower-lsp 0.20 (its last release) decodes with tokio-util's `FramedRead`,
+//! which ends the stream after the first decoding error, so one malformed
+//! frame ends the session (status 0, silently); its `serve` does not return
+//! on `exit` while stdin stays open (ebkalderon/tower-lsp#399, #424) and
+//! says nothing of whether `shutdown` came first, so the exit status cannot
+//! follow LSP. The community fork (tower-lsp-community/tower-lsp-server)
+//! fixed the `exit` hang (its #12) but keeps the same codec, still without
+//! an exit status, and moves to a different API (its own URI type, no
+//! `async_trait`). A layer of a few hundred lines that checks every frame
+//! before tower-lsp sees it fixes all of it and keeps the server's code as
+//! it is.
 //!
 //! What is a bad frame, and the answer (JSON-RPC 2.0 §5.1; the `id` is null
 //! when it cannot be read from the frame):
