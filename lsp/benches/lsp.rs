@@ -75,7 +75,7 @@ fn bench_shape(c: &mut Criterion, name: &str, files: Vec<(Url, String)>) {
     }
     let (first_uri, first_text) = &files[0];
     let snapshot = session.snapshot();
-    let errors = diagnostics::to_publish(&snapshot, &diagnostics::Carried::new());
+    let errors = diagnostics::to_publish(&snapshot, &[]);
     assert!(
         errors.values().all(|(_, d)| d.is_empty()),
         "the bench program checks clean"
@@ -89,7 +89,7 @@ fn bench_shape(c: &mut Criterion, name: &str, files: Vec<(Url, String)>) {
             let change = keystroke(first_text, digit.next().unwrap_or(&"8"));
             session.change(first_uri, version, vec![change]);
             let snapshot = session.snapshot();
-            let published = diagnostics::to_publish(&snapshot, &diagnostics::Carried::new());
+            let published = diagnostics::to_publish(&snapshot, &[]);
             drop(snapshot);
             published
         })
@@ -110,13 +110,15 @@ fn bench_targets(c: &mut Criterion) {
     });
     let run = |session: &mut Session| {
         let snapshot = session.snapshot();
-        let published = diagnostics::to_publish(&snapshot, &diagnostics::Carried::new());
+        let published = diagnostics::to_publish(&snapshot, &[]);
         let job = checks::job(&snapshot);
         drop(snapshot);
         checker.submit(job);
+        let mut all = Vec::new();
         loop {
             match rx.recv() {
-                Ok(Report::Finished { found, .. }) => return (published, found),
+                Ok(Report::Found { found, .. }) => all.extend(found),
+                Ok(Report::Finished { .. }) => return (published, all),
                 Ok(_) => continue,
                 Err(_) => panic!("the checker stopped"),
             }

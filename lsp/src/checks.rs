@@ -8,10 +8,12 @@
 //! diagnostics of a revision are published, the server sends the worker the
 //! texts of every file of the open programs ([`Job`]); the worker writes them
 //! into its database (only changed texts are written, so salsa keeps every
-//! `targets::diagnostics` whose inputs are unchanged) and builds on a
-//! snapshot in a second thread. A newer job writes its texts at once, which
-//! cancels the running build at its next query, and the stale result is
-//! dropped. The edit itself never waits for a build.
+//! `targets::diagnostics` whose inputs are unchanged) and builds each target
+//! in a thread of its own, on its own handle of the database, reporting each
+//! target's diagnostics as soon as they are there. A newer job writes its
+//! texts at once, which cancels the builds in flight at their next query,
+//! and their stale results are dropped. The edit itself never waits for a
+//! build.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -43,10 +45,17 @@ pub struct Found {
 /// What the worker reports, in order.
 #[derive(Debug)]
 pub enum Report {
-    /// A run for this revision started.
-    Started { revision: u64, targets: usize },
-    /// A run finished: every target diagnostic of every open program.
-    Finished { revision: u64, found: Vec<Found> },
+    /// A run for this revision started, for these targets (none: the
+    /// results of every target can be dropped).
+    Started { revision: u64, targets: Vec<Target> },
+    /// One target's build finished: its diagnostics in every open program.
+    Found {
+        revision: u64,
+        target: Target,
+        found: Vec<Found>,
+    },
+    /// Every target of the run has reported.
+    Finished { revision: u64 },
     /// A run was superseded by a newer job.
     Cancelled { revision: u64 },
 }
@@ -56,6 +65,7 @@ enum Event {
     Done {
         run: u64,
         revision: u64,
+        target: Target,
         found: Option<Vec<Found>>,
     },
 }
@@ -83,11 +93,17 @@ impl Checker {
     }
 }
 
+/// The run in flight: its revision and how many targets have not reported.
+struct Running {
+    revision: u64,
+    outstanding: usize,
+}
+
 fn work(rx: mpsc::Receiver<Event>, report: impl Fn(Report)) {
     let mut db = Database::default();
     let mut programs: HashMap<String, Program> = HashMap::new();
     let mut run = 0u64;
-    let mut running: Option<u64> = None; // revision of the build in flight
+    let mut running: Option<Running> = None;
     while let Ok(event) = rx.recv() {
         match event {
             Event::Job(mut job, mut tx) => {
@@ -98,67 +114,81 @@ fn work(rx: mpsc::Receiver<Event>, report: impl Fn(Report)) {
                         (job, tx) = (newer, newer_tx);
                     }
                 }
-                if let Some(revision) = running.take() {
-                    report(Report::Cancelled { revision });
+                if let Some(old) = running.take() {
+                    report(Report::Cancelled {
+                        revision: old.revision,
+                    });
                 }
-                // Writing the texts cancels the build in flight (salsa waits
-                // for its snapshot to drop).
+                // Writing the texts cancels the builds in flight (salsa
+                // waits for their handles to drop).
                 apply(&mut db, &mut programs, &job);
                 run += 1;
-                if job.targets.is_empty() {
-                    report(Report::Finished {
-                        revision: job.revision,
-                        found: Vec::new(),
-                    });
-                    continue;
-                }
+                let revision = job.revision;
                 report(Report::Started {
-                    revision: job.revision,
-                    targets: job.targets.len(),
+                    revision,
+                    targets: job.targets.clone(),
                 });
-                running = Some(job.revision);
                 let roots: Vec<Program> = job
                     .roots
                     .iter()
                     .filter_map(|r| programs.get(r))
                     .copied()
                     .collect();
-                let snapshot = db.clone();
-                let (this_run, revision, targets) = (run, job.revision, job.targets);
-                let spawned = std::thread::Builder::new()
-                    .name("nplc-target-build".into())
-                    .spawn(move || {
-                        // Cancelled by a newer job (or a backend's panic,
-                        // which must not end the server): no result.
-                        let found = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                            check(&snapshot, &roots, &targets)
-                        }))
-                        .ok();
-                        drop(snapshot);
-                        let _ = tx.send(Event::Done {
-                            run: this_run,
-                            revision,
-                            found,
+                // One thread per target, each on its own handle: a target's
+                // diagnostics are published as soon as its build is done.
+                let mut outstanding = 0;
+                for &target in &job.targets {
+                    let (db, roots, tx) = (db.clone(), roots.clone(), tx.clone());
+                    let this_run = run;
+                    let spawned = std::thread::Builder::new()
+                        .name(format!("nplc-check-{}", target.as_str()))
+                        .spawn(move || {
+                            // Cancelled by a newer job (or a backend's
+                            // panic, which must not end the server): no result.
+                            let found = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                                check_target(&db, &roots, target)
+                            }))
+                            .ok();
+                            drop(db);
+                            let _ = tx.send(Event::Done {
+                                run: this_run,
+                                revision,
+                                target,
+                                found,
+                            });
                         });
+                    outstanding += usize::from(spawned.is_ok());
+                }
+                if outstanding == 0 {
+                    report(Report::Finished { revision });
+                } else {
+                    running = Some(Running {
+                        revision,
+                        outstanding,
                     });
-                if spawned.is_err() {
-                    running = None;
-                    report(Report::Cancelled { revision });
                 }
             }
             Event::Done {
                 run: finished,
                 revision,
+                target,
                 found,
             } => {
-                if finished != run {
+                let Some(current) = running.as_mut().filter(|_| finished == run) else {
                     continue; // superseded; already reported cancelled
+                };
+                if let Some(found) = found {
+                    report(Report::Found {
+                        revision,
+                        target,
+                        found,
+                    });
                 }
-                running = None;
-                report(match found {
-                    Some(found) => Report::Finished { revision, found },
-                    None => Report::Cancelled { revision },
-                });
+                current.outstanding -= 1;
+                if current.outstanding == 0 {
+                    running = None;
+                    report(Report::Finished { revision });
+                }
             }
         }
     }
@@ -190,32 +220,7 @@ fn apply(db: &mut Database, programs: &mut HashMap<String, Program>, job: &Job) 
     }
 }
 
-/// Builds every target in a thread of its own (on its own handle of the
-/// snapshot: the targets share lowering through salsa), then gathers the
-/// diagnostics in target order. A cancelled build unwinds every thread.
-fn check(db: &Database, programs: &[Program], targets: &[Target]) -> Vec<Found> {
-    let per_target: Vec<std::thread::Result<Vec<Found>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = targets
-            .iter()
-            .map(|&target| {
-                let db = db.clone();
-                scope.spawn(move || check_target(&db, programs, target))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join()).collect()
-    });
-    let mut found = Vec::new();
-    for result in per_target {
-        match result {
-            Ok(diags) => found.extend(diags),
-            // Re-raise the cancellation (or panic) on this thread, for the
-            // caller's `Cancelled::catch`.
-            Err(payload) => std::panic::resume_unwind(payload),
-        }
-    }
-    found
-}
-
+/// The diagnostics of building every program for one target.
 fn check_target(db: &Database, programs: &[Program], target: Target) -> Vec<Found> {
     let mut found = Vec::new();
     for &program in programs {

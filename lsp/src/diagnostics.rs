@@ -27,8 +27,9 @@ pub type Published = BTreeMap<Url, (Option<i32>, Vec<lsp::Diagnostic>)>;
 pub type Carried = HashMap<SourceFile, (String, Vec<Diagnostic>)>;
 
 /// The merged diagnostics of every open program, per file, with the carried
-/// target diagnostics of files whose text has not changed since.
-pub fn by_file(snap: &Snapshot, carried: &Carried) -> HashMap<SourceFile, Vec<Diagnostic>> {
+/// target diagnostics (one [`Carried`] per target) of files whose text has
+/// not changed since.
+pub fn by_file(snap: &Snapshot, carried: &[Carried]) -> HashMap<SourceFile, Vec<Diagnostic>> {
     let mut merged: HashMap<SourceFile, Vec<Diagnostic>> = HashMap::new();
     // W0001 reports per file: how many programs contain the file, how many report it.
     let mut containing: HashMap<SourceFile, usize> = HashMap::new();
@@ -54,7 +55,7 @@ pub fn by_file(snap: &Snapshot, carried: &Carried) -> HashMap<SourceFile, Vec<Di
             merged.entry(diag.span.file).or_default().push(diag);
         }
     }
-    for (file, (text, diags)) in carried {
+    for (file, (text, diags)) in carried.iter().flatten() {
         if file.text(&snap.db) == text {
             merged
                 .entry(*file)
@@ -78,7 +79,7 @@ pub fn by_file(snap: &Snapshot, carried: &Carried) -> HashMap<SourceFile, Vec<Di
 
 /// Everything to publish: every open (non-library) document, with an empty
 /// list when it is clean, and every other file a diagnostic points into.
-pub fn to_publish(snap: &Snapshot, carried: &Carried) -> Published {
+pub fn to_publish(snap: &Snapshot, carried: &[Carried]) -> Published {
     let mut out = Published::new();
     for (uri, doc) in snap.docs.iter().filter(|(_, d)| !d.std) {
         out.insert(uri.clone(), (Some(doc.version), Vec::new()));

@@ -381,7 +381,7 @@ pub fn code_actions(snap: &Snapshot, params: &CodeActionParams) -> Vec<CodeActio
     };
     let index = snap.index(doc.file);
     let (start, end) = index.offsets(params.range);
-    let diags = diagnostics::by_file(snap, &diagnostics::Carried::new());
+    let diags = diagnostics::by_file(snap, &[]);
     let mut out = Vec::new();
     for diag in diags.get(&doc.file).into_iter().flatten() {
         let span: Span = diag.span;

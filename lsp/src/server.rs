@@ -22,11 +22,12 @@
 //! if no edit came since, is published with the fast diagnostics, under a
 //! `$/progress` while it runs (when the client supports it).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use nplc_compiler::emit::Target;
 use serde::Deserialize;
 use tower_lsp::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp::lsp_types::*;
@@ -52,8 +53,8 @@ struct Shared {
     /// URIs with diagnostics published last time (to clear them later);
     /// also serialises publishing, so an older run never overwrites a newer one.
     published: tokio::sync::Mutex<BTreeSet<Url>>,
-    /// The target diagnostics of the last finished check.
-    carried: Mutex<Carried>,
+    /// Per target, the diagnostics of its last finished check.
+    carried: Mutex<BTreeMap<Target, Carried>>,
     checker: Checker,
     /// The checker's reports, until `initialize` starts their consumer.
     reports: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Report>>>,
@@ -117,7 +118,7 @@ impl Backend {
                 session: Mutex::new(Session::default()),
                 scheduled: AtomicBool::new(false),
                 published: tokio::sync::Mutex::new(BTreeSet::new()),
-                carried: Mutex::new(Carried::new()),
+                carried: Mutex::new(BTreeMap::new()),
                 checker,
                 reports: Mutex::new(Some(rx)),
                 progress: AtomicBool::new(false),
@@ -144,13 +145,29 @@ impl Backend {
                 match report {
                     Report::Started { revision, targets } => {
                         end_progress(&client, progress.take()).await;
-                        if shared.progress.load(Ordering::SeqCst) {
-                            progress = begin_progress(&client, revision, targets).await;
+                        // Results of targets no longer configured go.
+                        let dropped = {
+                            let mut carried =
+                                shared.carried.lock().unwrap_or_else(|p| p.into_inner());
+                            let before = carried.len();
+                            carried.retain(|target, _| targets.contains(target));
+                            carried.len() != before
+                        };
+                        if dropped {
+                            publish(&shared, &client, false).await;
+                        }
+                        if !targets.is_empty() && shared.progress.load(Ordering::SeqCst) {
+                            progress = begin_progress(&client, revision, targets.len()).await;
                         }
                     }
-                    Report::Cancelled { .. } => end_progress(&client, progress.take()).await,
-                    Report::Finished { revision, found } => {
-                        end_progress(&client, progress.take()).await;
+                    Report::Cancelled { .. } | Report::Finished { .. } => {
+                        end_progress(&client, progress.take()).await
+                    }
+                    Report::Found {
+                        revision,
+                        target,
+                        found,
+                    } => {
                         let worker = shared.clone();
                         let mapped = tokio::task::spawn_blocking(move || {
                             worker.with_snapshot(|snap| {
@@ -160,7 +177,11 @@ impl Backend {
                         })
                         .await;
                         if let Ok(Some(Some(carried))) = mapped {
-                            *shared.carried.lock().unwrap_or_else(|p| p.into_inner()) = carried;
+                            shared
+                                .carried
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(target, carried);
                             publish(&shared, &client, false).await;
                         }
                     }
@@ -246,11 +267,13 @@ async fn publish(shared: &Arc<Shared>, client: &Client, check_targets: bool) {
         if check_targets {
             worker.scheduled.store(false, Ordering::SeqCst);
         }
-        let carried = worker
+        let carried: Vec<Carried> = worker
             .carried
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone();
+            .values()
+            .cloned()
+            .collect();
         worker.with_snapshot(|snap| {
             let job = check_targets.then(|| checks::job(snap));
             (snap.revision, diagnostics::to_publish(snap, &carried), job)
@@ -265,13 +288,6 @@ async fn publish(shared: &Arc<Shared>, client: &Client, check_targets: bool) {
         return;
     }
     if let Some(job) = job {
-        if job.targets.is_empty() {
-            shared
-                .carried
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clear();
-        }
         shared.checker.submit(job);
     }
     let stale: Vec<Url> = published

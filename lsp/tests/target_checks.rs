@@ -117,3 +117,28 @@ async fn a_build_in_flight_delays_neither_edits_nor_hover() {
     assert!(hovered < Duration::from_secs(2), "hover after {hovered:?}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_target_reports_and_a_dropped_target_takes_its_diagnostics_along() {
+    let server = TestServer::start_with(json!({"targets": ["kubernetes", "cilium"]})).await;
+    let (mut server, uri, _, _) = server
+        .load_fixture(
+            "zone app { namespace \"app\" }\nallow app -> fqdn \"api.example.com\" : 443\n",
+        )
+        .await;
+    // kubernetes cannot express an FQDN; cilium can.
+    server
+        .diagnostics_where(&uri, |p| codes(p).contains(&"E0402".to_string()))
+        .await;
+    server
+        .notify(
+            "workspace/didChangeConfiguration",
+            json!({"settings": {"nplc": {"targets": []}}}),
+        )
+        .await;
+    let without = server
+        .diagnostics_where(&uri, |p| !codes(p).contains(&"E0402".to_string()))
+        .await;
+    assert!(codes(&without).is_empty(), "{without}");
+    server.shutdown().await;
+}
