@@ -389,6 +389,13 @@ fn capabilities() -> ServerCapabilities {
             work_done_progress_options: WorkDoneProgressOptions::default(),
         }),
         inlay_hint_provider: Some(OneOf::Left(true)),
+        workspace: Some(WorkspaceServerCapabilities {
+            workspace_folders: Some(WorkspaceFoldersServerCapabilities {
+                supported: Some(true),
+                change_notifications: Some(OneOf::Left(true)),
+            }),
+            file_operations: None,
+        }),
         execute_command_provider: Some(ExecuteCommandOptions {
             commands: crate::commands::ALL.iter().map(|c| c.to_string()).collect(),
             work_done_progress_options: WorkDoneProgressOptions::default(),
@@ -499,6 +506,32 @@ impl LanguageServer for Backend {
             for change in &params.changes {
                 s.file_changed_on_disk(&change.uri);
             }
+        });
+    }
+
+    async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {
+        let paths = |folders: &[WorkspaceFolder]| -> Vec<std::path::PathBuf> {
+            folders
+                .iter()
+                .filter_map(|f| f.uri.to_file_path().ok())
+                .collect()
+        };
+        let added = paths(&params.event.added);
+        let removed = paths(&params.event.removed);
+        self.edit(|s| s.change_roots(&added, &removed));
+        if added.is_empty() {
+            return;
+        }
+        let shared = self.shared.clone();
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let Ok(files) =
+                tokio::task::spawn_blocking(move || crate::workspace::scan(&added)).await
+            else {
+                return;
+            };
+            shared.session().index(files);
+            publish(&shared, &client, true).await;
         });
     }
 

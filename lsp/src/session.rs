@@ -126,6 +126,21 @@ impl Session {
         &self.roots
     }
 
+    /// Workspace folders came and went: the removed ones leave the index
+    /// (their files stay loaded for the programs that import them); the
+    /// caller scans the added ones and [`Session::index`]es them.
+    pub fn change_roots(&mut self, added: &[PathBuf], removed: &[PathBuf]) {
+        self.revision += 1;
+        self.roots.retain(|r| !removed.contains(r));
+        for root in added {
+            if !self.roots.contains(root) {
+                self.roots.push(root.clone());
+            }
+        }
+        let roots = self.roots.clone();
+        Arc::make_mut(&mut self.indexed).retain(|uri, _| crate::workspace::in_roots(&roots, uri));
+    }
+
     /// Adds the workspace's files (read by [`crate::workspace::scan`]) to
     /// the index; an open document keeps its buffer's text.
     pub fn index(&mut self, files: Vec<(PathBuf, String)>) {

@@ -255,3 +255,58 @@ async fn definition_in_the_standard_library_is_a_real_read_only_file() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workspace_folders_that_come_and_go() {
+    let server = TestServer::start_in_dir(
+        json!({"capabilities": {}, "rootUri": "$DIR"}),
+        &[("a/zones.npl", ZONES)],
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while server.inspector.indexed() < 1 {
+        assert!(std::time::Instant::now() < deadline, "not indexed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut server = server;
+    // A second folder, outside the first root.
+    let other = support::fresh_dir();
+    std::fs::write(
+        other.join("more.npl"),
+        "zone cache { namespace \"cache\" }\n",
+    )
+    .expect("write");
+    let other_uri = Url::from_directory_path(&other).expect("url");
+    server
+        .notify(
+            "workspace/didChangeWorkspaceFolders",
+            json!({"event": {"added": [{"uri": other_uri, "name": "other"}], "removed": []}}),
+        )
+        .await;
+    while server.inspector.indexed() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new folder was not indexed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let symbols = server
+        .call("workspace/symbol", json!({"query": "cache"}))
+        .await;
+    assert_eq!(symbols.as_array().map(Vec::len), Some(1), "{symbols}");
+
+    let first = Url::from_directory_path(&server.dir).expect("url");
+    server
+        .notify(
+            "workspace/didChangeWorkspaceFolders",
+            json!({"event": {"added": [], "removed": [{"uri": first, "name": "first"}]}}),
+        )
+        .await;
+    let symbols = server
+        .call("workspace/symbol", json!({"query": "web"}))
+        .await;
+    assert_eq!(symbols.as_array().map(Vec::len), Some(0), "{symbols}");
+    assert_eq!(server.inspector.indexed(), 1);
+    let _ = std::fs::remove_dir_all(&other);
+    server.shutdown().await;
+}
