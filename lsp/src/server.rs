@@ -18,9 +18,15 @@
 //!
 //! **Target checks.** A diagnostics run publishes syntax, name and check
 //! diagnostics at once, then hands the texts to the target checker
-//! ([`crate::checks`]), which builds in a database of its own; its result,
-//! if no edit came since, is published with the fast diagnostics, under a
-//! `$/progress` while it runs (when the client supports it).
+//! ([`crate::checks`]), which builds in a database of its own; each
+//! target's result, if no edit came since, is published with the fast
+//! diagnostics and kept (per target) for the files whose text it was
+//! computed on, under a `$/progress` while the builds run (when the client
+//! supports it).
+//!
+//! **Workspace.** After `initialized`, the server registers for `.npl` file
+//! events (when the client allows dynamic registration) and indexes the
+//! root folders' files in the background ([`crate::workspace`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
@@ -127,8 +133,8 @@ impl Backend {
         }
     }
 
-    /// Consumes the target checker's reports in order: progress, then the
-    /// publication of a finished check.
+    /// Consumes the target checker's reports in order: progress, and the
+    /// publication of each target's result.
     fn start_reports(&self) {
         let taken = self
             .shared
