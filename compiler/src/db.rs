@@ -85,6 +85,24 @@ impl Database {
         }
     }
 
+    /// Forgets the input registered for `path` (a file deleted on disk), so
+    /// that the next import of it looks at the disk again. Returns whether
+    /// there was one.
+    pub fn forget_file(&mut self, path: &str) -> bool {
+        let key = file_key(Path::new(path));
+        let mut files = self
+            .files
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if files.remove(&key).is_some() {
+            return true;
+        }
+        // Deleted: its canonical key can no longer be computed; match the path.
+        let before = files.len();
+        files.retain(|_, file| file.path(&*self) != path);
+        files.len() != before
+    }
+
     /// The input registered for `path`, if any.
     pub fn file(&self, path: &str) -> Option<SourceFile> {
         self.lock_files().get(&file_key(Path::new(path))).copied()

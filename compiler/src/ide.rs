@@ -2517,3 +2517,129 @@ mod tests {
         assert!(!is_valid_name(""));
     }
 }
+
+/// A highlight of the name under the cursor in its file: where it is
+/// defined (`definition`) and used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Highlight {
+    pub span: Span,
+    pub definition: bool,
+}
+
+/// Every occurrence, in `file`, of the name under the cursor.
+pub fn highlights(
+    db: &dyn Db,
+    program: Program,
+    file: SourceFile,
+    offset: usize,
+) -> Vec<Highlight> {
+    let offset = clamp_offset(text(db, file), offset);
+    let resolved = names::resolve(db, program);
+    let Some((_, id)) = name_at(resolved, file, offset) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Highlight> = Vec::new();
+    if let Some(span) = resolved.def(id).name_span.filter(|s| s.file == file) {
+        out.push(Highlight {
+            span,
+            definition: true,
+        });
+    }
+    for reference in &resolved.references {
+        if reference.def == id && reference.span.file == file {
+            out.push(Highlight {
+                span: reference.span,
+                definition: false,
+            });
+        }
+    }
+    out.sort_by_key(|h| (h.span.start, h.span.end));
+    out.dedup_by_key(|h| (h.span.start, h.span.end));
+    out
+}
+
+/// A hint shown after a name: what it stands for that the line does not say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlayHint {
+    /// Where the hint goes (the end of the name).
+    pub offset: usize,
+    pub label: String,
+    pub tooltip: String,
+}
+
+/// Hints for the names used in `file` between `start` and `end`: the
+/// namespace a zone pins (when it is not the zone's own name), and the pod
+/// port a `via` gateway is reached on (8443 unless its `port` line says).
+pub fn inlay_hints(
+    db: &dyn Db,
+    program: Program,
+    file: SourceFile,
+    start: usize,
+    end: usize,
+) -> Vec<InlayHint> {
+    let resolved = names::resolve(db, program);
+    let mut out = Vec::new();
+    for reference in &resolved.references {
+        let span = reference.span;
+        if span.file != file || (span.end as usize) < start || (span.start as usize) > end {
+            continue;
+        }
+        let def = resolved.def(reference.def);
+        let hint = match &def.kind {
+            DefKind::Zone(zone) => pinned_namespace(zone)
+                .filter(|ns| *ns != def.name)
+                .map(|ns| {
+                    (
+                        format!("ns {ns}"),
+                        format!("zone `{}` is in namespace `{ns}`", def.name),
+                    )
+                }),
+            DefKind::Gateway { port, .. } => {
+                let pod_port = port.unwrap_or(8443);
+                Some((
+                    format!("port {pod_port}"),
+                    format!(
+                        "sources reach gateway `{}` on pod port {pod_port}{}",
+                        def.name,
+                        if port.is_none() { " (the default)" } else { "" }
+                    ),
+                ))
+            }
+            _ => None,
+        };
+        if let Some((label, tooltip)) = hint {
+            out.push(InlayHint {
+                offset: span.end as usize,
+                label,
+                tooltip,
+            });
+        }
+    }
+    out.sort_by(|a, b| (a.offset, &a.label).cmp(&(b.offset, &b.label)));
+    out.dedup();
+    out
+}
+
+/// The one namespace a zone's `namespace "x"` line pins, if it has one.
+fn pinned_namespace(zone: &ast::Zone) -> Option<&str> {
+    let mut names = zone.lines.iter().filter_map(|line| match line {
+        ZoneLine::Namespace { name, .. } => Some(name.value.as_str()),
+        _ => None,
+    });
+    let first = names.next()?;
+    names.next().is_none().then_some(first)
+}
+
+/// The `import` paths of a file: the span of each path literal and the
+/// path as written.
+pub fn imports_of(db: &dyn Db, file: SourceFile) -> Vec<(Span, String)> {
+    db::parse(db, file)
+        .module
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Import(i) => Some((i.path.span, i.path.value.clone())),
+            _ => None,
+        })
+        .collect()
+}

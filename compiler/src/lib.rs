@@ -23,6 +23,7 @@ pub mod names;
 pub mod render;
 pub mod stdlib;
 pub mod syntax;
+pub mod targets;
 
 pub use db::{Database, Db, Program, SourceFile};
 pub use diagnostic::{Code, Diagnostic, Severity, Span};

@@ -1,6 +1,9 @@
-//! Diagnostics for the editor: every open document's program is checked (and
-//! built for the `nplc.targets`), and each diagnostic goes to the file it
-//! points into, so an error in an imported file shows there too.
+//! Diagnostics for the editor: every open document's program is checked,
+//! and each diagnostic goes to the file it points into, so an error in an
+//! imported file shows there too. The target checks (`nplc.targets`) run
+//! later, off the keystroke path ([`crate::checks`]); their results are
+//! [`Carried`] into every publication while the file they point into keeps
+//! the text they were computed on.
 //!
 //! One file can belong to several open programs. Their diagnostics are
 //! merged, except W0001 (unused definition): a definition one program does
@@ -10,7 +13,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use nplc_compiler::diagnostic::Severity;
-use nplc_compiler::emit::{self, Options};
 use nplc_compiler::{names, Code, Diagnostic, SourceFile};
 use tower_lsp::lsp_types::{self as lsp, Url};
 
@@ -20,8 +22,14 @@ use crate::session::Snapshot;
 /// the diagnostics.
 pub type Published = BTreeMap<Url, (Option<i32>, Vec<lsp::Diagnostic>)>;
 
-/// The merged diagnostics of every open program, per file.
-pub fn by_file(snap: &Snapshot, with_targets: bool) -> HashMap<SourceFile, Vec<Diagnostic>> {
+/// The target diagnostics of the last finished check, per file, with the
+/// text of the file they were computed on.
+pub type Carried = HashMap<SourceFile, (String, Vec<Diagnostic>)>;
+
+/// The merged diagnostics of every open program, per file, with the carried
+/// target diagnostics (one [`Carried`] per target) of files whose text has
+/// not changed since.
+pub fn by_file(snap: &Snapshot, carried: &[Carried]) -> HashMap<SourceFile, Vec<Diagnostic>> {
     let mut merged: HashMap<SourceFile, Vec<Diagnostic>> = HashMap::new();
     // W0001 reports per file: how many programs contain the file, how many report it.
     let mut containing: HashMap<SourceFile, usize> = HashMap::new();
@@ -39,14 +47,7 @@ pub fn by_file(snap: &Snapshot, with_targets: bool) -> HashMap<SourceFile, Vec<D
                 nplc_compiler::config::Config::discover(std::path::Path::new(f.path(&snap.db))).ok()
             })
             .unwrap_or_default();
-        let mut diags = nplc_compiler::config::diagnostics(&snap.db, program, &config);
-        if with_targets && !diags.iter().any(Diagnostic::is_error) {
-            for &target in &snap.config.targets {
-                if let Err(errors) = emit::build(&snap.db, program, target, &Options::default()) {
-                    diags.extend(errors);
-                }
-            }
-        }
+        let diags = nplc_compiler::config::diagnostics(&snap.db, program, &config);
         for diag in diags {
             if diag.span.file.is_std(&snap.db) {
                 continue;
@@ -61,6 +62,14 @@ pub fn by_file(snap: &Snapshot, with_targets: bool) -> HashMap<SourceFile, Vec<D
     for (diag, count) in unused {
         if containing.get(&diag.span.file) == Some(&count) {
             merged.entry(diag.span.file).or_default().push(diag);
+        }
+    }
+    for (file, (text, diags)) in carried.iter().flatten() {
+        if file.text(&snap.db) == text {
+            merged
+                .entry(*file)
+                .or_default()
+                .extend(diags.iter().cloned());
         }
     }
     for diags in merged.values_mut() {
@@ -79,12 +88,12 @@ pub fn by_file(snap: &Snapshot, with_targets: bool) -> HashMap<SourceFile, Vec<D
 
 /// Everything to publish: every open (non-library) document, with an empty
 /// list when it is clean, and every other file a diagnostic points into.
-pub fn to_publish(snap: &Snapshot) -> Published {
+pub fn to_publish(snap: &Snapshot, carried: &[Carried]) -> Published {
     let mut out = Published::new();
     for (uri, doc) in snap.docs.iter().filter(|(_, d)| !d.std) {
         out.insert(uri.clone(), (Some(doc.version), Vec::new()));
     }
-    for (file, diags) in by_file(snap, true) {
+    for (file, diags) in by_file(snap, carried) {
         let Some(uri) = snap.uri(file) else { continue };
         let converted = diags.iter().map(|d| to_lsp(snap, d)).collect();
         let version = snap.docs.get(&uri).map(|d| d.version);

@@ -180,10 +180,16 @@ pub fn document_symbols(snap: &Snapshot, uri: &Url) -> Vec<DocumentSymbol> {
     let Some(doc) = snap.doc(uri) else {
         return Vec::new();
     };
-    ide::document_symbols(&snap.db, doc.file)
-        .into_iter()
-        .map(|s| document_symbol(snap, s))
-        .collect()
+    let symbols = ide::document_symbols(&snap.db, doc.file);
+    let mut out = Vec::with_capacity(symbols.len());
+    for (i, symbol) in symbols.into_iter().enumerate() {
+        // A newer edit cancels a long outline here (salsa unwinds).
+        if i % 512 == 0 {
+            salsa::Database::unwind_if_revision_cancelled(&snap.db);
+        }
+        out.push(document_symbol(snap, symbol));
+    }
+    out
 }
 
 #[allow(deprecated)] // `SymbolInformation::deprecated` must be written out
@@ -208,7 +214,7 @@ pub fn folding_ranges(snap: &Snapshot, uri: &Url) -> Vec<FoldingRange> {
         return Vec::new();
     };
     let text = snap.text(doc.file);
-    let index = LineIndex::new(text);
+    let index = snap.index(doc.file);
     ide::folding_ranges(&snap.db, doc.file)
         .into_iter()
         .filter_map(|fold| {
@@ -264,12 +270,18 @@ pub fn semantic_legend() -> SemanticTokensLegend {
     }
 }
 
-pub fn semantic_tokens(snap: &Snapshot, uri: &Url) -> Option<SemanticTokens> {
+/// The semantic tokens of a document, or of the tokens that start in
+/// `range` (`textDocument/semanticTokens/range`).
+pub fn semantic_tokens(snap: &Snapshot, uri: &Url, range: Option<Range>) -> Option<SemanticTokens> {
     let doc = snap.doc(uri)?;
-    let index = LineIndex::new(snap.text(doc.file));
+    let index = snap.index(doc.file);
+    let (from, to) = range.map_or((0, usize::MAX), |r| index.offsets(r));
     let mut data = Vec::new();
     let (mut line, mut column) = (0, 0);
     for token in ide::semantic_tokens(&snap.db, doc.program, doc.file) {
+        if token.start < from || token.start > to {
+            continue;
+        }
         let start = index.position(token.start);
         let end = index.position(token.end);
         if end.line != start.line || end.character <= start.character {
@@ -297,14 +309,79 @@ pub fn semantic_tokens(snap: &Snapshot, uri: &Url) -> Option<SemanticTokens> {
     })
 }
 
+/// Every occurrence of the name under the cursor in its document.
+pub fn document_highlights(
+    snap: &Snapshot,
+    params: &TextDocumentPositionParams,
+) -> Vec<DocumentHighlight> {
+    let Some(doc) = snap.doc(&params.text_document.uri) else {
+        return Vec::new();
+    };
+    let offset = snap.offset(doc.file, params.position);
+    ide::highlights(&snap.db, doc.program, doc.file, offset)
+        .into_iter()
+        .map(|h| DocumentHighlight {
+            range: snap.range(h.span),
+            kind: Some(if h.definition {
+                DocumentHighlightKind::WRITE
+            } else {
+                DocumentHighlightKind::READ
+            }),
+        })
+        .collect()
+}
+
+/// A link on every `import` path that names a file (or a standard library
+/// module) that loads.
+pub fn document_links(snap: &Snapshot, uri: &Url) -> Vec<DocumentLink> {
+    use nplc_compiler::Db as _;
+    let Some(doc) = snap.doc(uri) else {
+        return Vec::new();
+    };
+    ide::imports_of(&snap.db, doc.file)
+        .into_iter()
+        .filter_map(|(span, path)| {
+            let target = snap.db.load_import(doc.file, &path).ok()?;
+            Some(DocumentLink {
+                range: snap.range(span),
+                target: Some(snap.uri(target)?),
+                tooltip: Some(format!("open {path}")),
+                data: None,
+            })
+        })
+        .collect()
+}
+
+/// Inlay hints in a range: a zone's namespace, a gateway's pod port.
+pub fn inlay_hints(snap: &Snapshot, params: &InlayHintParams) -> Vec<InlayHint> {
+    let Some(doc) = snap.doc(&params.text_document.uri) else {
+        return Vec::new();
+    };
+    let index = snap.index(doc.file);
+    let (start, end) = index.offsets(params.range);
+    ide::inlay_hints(&snap.db, doc.program, doc.file, start, end)
+        .into_iter()
+        .map(|hint| InlayHint {
+            position: index.position(hint.offset),
+            label: InlayHintLabel::String(hint.label),
+            kind: None,
+            text_edits: None,
+            tooltip: Some(InlayHintTooltip::String(hint.tooltip)),
+            padding_left: Some(true),
+            padding_right: None,
+            data: None,
+        })
+        .collect()
+}
+
 /// Quick fixes for the diagnostics in `range` that have a known fix.
 pub fn code_actions(snap: &Snapshot, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
     let Some(doc) = snap.doc(&params.text_document.uri) else {
         return Vec::new();
     };
-    let index = LineIndex::new(snap.text(doc.file));
+    let index = snap.index(doc.file);
     let (start, end) = index.offsets(params.range);
-    let diags = diagnostics::by_file(snap, false);
+    let diags = diagnostics::by_file(snap, &[]);
     let mut out = Vec::new();
     for diag in diags.get(&doc.file).into_iter().flatten() {
         let span: Span = diag.span;

@@ -7,15 +7,20 @@
 //! ([`diagnostics`]). [`server`] explains the ordering and cancellation
 //! rules; [`position`] converts byte offsets to LSP's UTF-16 positions.
 
+pub mod checks;
+pub mod commands;
 pub mod diagnostics;
 pub mod handlers;
 pub mod position;
 pub mod server;
 pub mod session;
+pub mod stdlib_files;
+pub mod transport;
+pub mod workspace;
 
 pub use server::{Backend, Inspector};
 
-use tower_lsp::{ClientSocket, LspService, Server};
+use tower_lsp::{ClientSocket, LspService};
 
 /// The service, for running over any transport (and for tests).
 pub fn service() -> (LspService<Backend>, ClientSocket) {
@@ -24,14 +29,15 @@ pub fn service() -> (LspService<Backend>, ClientSocket) {
         .finish()
 }
 
-/// Serves LSP on stdin/stdout until the client exits.
+/// Serves LSP on stdin/stdout until the client exits, then ends the
+/// process with the status LSP prescribes: 0 after `shutdown`, 1 otherwise
+/// (see [`transport`]).
 pub fn run_stdio() -> std::io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().build()?;
-    runtime.block_on(async {
-        let (service, socket) = service();
-        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
-            .serve(service)
-            .await;
-    });
-    Ok(())
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_time()
+        .build()?;
+    let code = runtime.block_on(transport::serve(tokio::io::stdin(), tokio::io::stdout()));
+    // Blocking threads (a long request) must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    std::process::exit(code);
 }

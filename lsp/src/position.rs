@@ -8,19 +8,38 @@
 //! character or past the text is moved back to a char boundary. Nothing
 //! panics, whatever the client sends.
 
+use std::borrow::Cow;
+
 use tower_lsp::lsp_types::{Position, Range};
 
 pub struct LineIndex<'t> {
     text: &'t str,
     /// Byte offset of the start of every line; the first is 0.
-    line_starts: Vec<usize>,
+    line_starts: Cow<'t, [usize]>,
+}
+
+/// The byte offset of the start of every line of `text`; the first is 0.
+pub fn line_starts(text: &str) -> Vec<usize> {
+    let mut starts = vec![0];
+    starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+    starts
 }
 
 impl<'t> LineIndex<'t> {
     pub fn new(text: &'t str) -> LineIndex<'t> {
-        let mut line_starts = vec![0];
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { text, line_starts }
+        LineIndex {
+            text,
+            line_starts: Cow::Owned(line_starts(text)),
+        }
+    }
+
+    /// An index over line starts computed before (and cached: see
+    /// `Snapshot::index`), so that converting many spans is linear.
+    pub fn with_line_starts(text: &'t str, starts: &'t [usize]) -> LineIndex<'t> {
+        LineIndex {
+            text,
+            line_starts: Cow::Borrowed(starts),
+        }
     }
 
     /// The position of a byte offset.

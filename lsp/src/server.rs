@@ -15,18 +15,32 @@
 //! with `ContentModified`. Diagnostics runs are not retried past a newer edit:
 //! each edit schedules a run, and a run publishes only if no edit came after
 //! its snapshot.
+//!
+//! **Target checks.** A diagnostics run publishes syntax, name and check
+//! diagnostics at once, then hands the texts to the target checker
+//! ([`crate::checks`]), which builds in a database of its own; each
+//! target's result, if no edit came since, is published with the fast
+//! diagnostics and kept (per target) for the files whose text it was
+//! computed on, under a `$/progress` while the builds run (when the client
+//! supports it).
+//!
+//! **Workspace.** After `initialized`, the server registers for `.npl` file
+//! events (when the client allows dynamic registration) and indexes the
+//! root folders' files in the background ([`crate::workspace`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use nplc_compiler::emit::Target;
 use serde::Deserialize;
 use tower_lsp::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp::lsp_types::*;
 use tower_lsp::{Client, LanguageServer};
 
-use crate::diagnostics;
+use crate::checks::{self, Checker, Report};
+use crate::diagnostics::{self, Carried};
 use crate::handlers;
 use crate::session::{Session, Snapshot};
 
@@ -45,6 +59,15 @@ struct Shared {
     /// URIs with diagnostics published last time (to clear them later);
     /// also serialises publishing, so an older run never overwrites a newer one.
     published: tokio::sync::Mutex<BTreeSet<Url>>,
+    /// Per target, the diagnostics of its last finished check.
+    carried: Mutex<BTreeMap<Target, Carried>>,
+    checker: Checker,
+    /// The checker's reports, until `initialize` starts their consumer.
+    reports: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Report>>>,
+    /// The client accepts `window/workDoneProgress/create`.
+    progress: AtomicBool,
+    /// The client lets the server register for watched files.
+    watch_files: AtomicBool,
 }
 
 impl Shared {
@@ -77,6 +100,11 @@ impl Inspector {
     pub fn text(&self, uri: &Url) -> Option<String> {
         self.shared.session().text(uri)
     }
+
+    /// How many workspace files the server has indexed.
+    pub fn indexed(&self) -> usize {
+        self.shared.session().indexed_len()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,14 +114,86 @@ pub struct StdlibSourceParams {
 
 impl Backend {
     pub fn new(client: Client) -> Backend {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let checker = Checker::start(move |report| {
+            let _ = tx.send(report);
+        });
         Backend {
             client,
             shared: Arc::new(Shared {
                 session: Mutex::new(Session::default()),
                 scheduled: AtomicBool::new(false),
                 published: tokio::sync::Mutex::new(BTreeSet::new()),
+                carried: Mutex::new(BTreeMap::new()),
+                checker,
+                reports: Mutex::new(Some(rx)),
+                progress: AtomicBool::new(false),
+                watch_files: AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Consumes the target checker's reports in order: progress, and the
+    /// publication of each target's result.
+    fn start_reports(&self) {
+        let taken = self
+            .shared
+            .reports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let Some(mut reports) = taken else { return };
+        let shared = self.shared.clone();
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let mut progress: Option<NumberOrString> = None;
+            while let Some(report) = reports.recv().await {
+                match report {
+                    Report::Started { revision, targets } => {
+                        end_progress(&client, progress.take()).await;
+                        // Results of targets no longer configured go.
+                        let dropped = {
+                            let mut carried =
+                                shared.carried.lock().unwrap_or_else(|p| p.into_inner());
+                            let before = carried.len();
+                            carried.retain(|target, _| targets.contains(target));
+                            carried.len() != before
+                        };
+                        if dropped {
+                            publish(&shared, &client, false).await;
+                        }
+                        if !targets.is_empty() && shared.progress.load(Ordering::SeqCst) {
+                            progress = begin_progress(&client, revision, targets.len()).await;
+                        }
+                    }
+                    Report::Cancelled { .. } | Report::Finished { .. } => {
+                        end_progress(&client, progress.take()).await
+                    }
+                    Report::Found {
+                        revision,
+                        target,
+                        found,
+                    } => {
+                        let worker = shared.clone();
+                        let mapped = tokio::task::spawn_blocking(move || {
+                            worker.with_snapshot(|snap| {
+                                (snap.revision == revision)
+                                    .then(|| checks::carried(snap, found.clone()))
+                            })
+                        })
+                        .await;
+                        if let Ok(Some(Some(carried))) = mapped {
+                            shared
+                                .carried
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(target, carried);
+                            publish(&shared, &client, false).await;
+                        }
+                    }
+                }
+            }
+        });
     }
 
     pub fn inspector(&self) -> Inspector {
@@ -132,34 +232,7 @@ impl Backend {
         }
         let shared = self.shared.clone();
         let client = self.client.clone();
-        tokio::spawn(async move {
-            let worker = shared.clone();
-            let computed = tokio::task::spawn_blocking(move || {
-                worker.scheduled.store(false, Ordering::SeqCst);
-                worker.with_snapshot(|snap| (snap.revision, diagnostics::to_publish(snap)))
-            })
-            .await;
-            let Ok(Some((revision, publish))) = computed else {
-                return; // cancelled by newer edits, which scheduled their own run
-            };
-            let mut published = shared.published.lock().await;
-            if shared.session().revision() != revision {
-                return;
-            }
-            let stale: Vec<Url> = published
-                .iter()
-                .filter(|uri| !publish.contains_key(*uri))
-                .cloned()
-                .collect();
-            for uri in stale {
-                client.publish_diagnostics(uri, Vec::new(), None).await;
-            }
-            published.clear();
-            for (uri, (version, diags)) in publish {
-                published.insert(uri.clone());
-                client.publish_diagnostics(uri, diags, version).await;
-            }
-        });
+        tokio::spawn(async move { publish(&shared, &client, true).await });
     }
 
     /// `nplc/stdlibSource`: the text of a `nplc-std:` document, for clients
@@ -187,6 +260,95 @@ impl Backend {
                 )
                 .await;
         }
+    }
+}
+
+/// Computes and publishes the diagnostics of the current revision (with the
+/// carried target diagnostics); after an edit (`check_targets`), hands the
+/// texts to the target checker. Publishes nothing if an edit came after
+/// its snapshot.
+async fn publish(shared: &Arc<Shared>, client: &Client, check_targets: bool) {
+    let worker = shared.clone();
+    let computed = tokio::task::spawn_blocking(move || {
+        if check_targets {
+            worker.scheduled.store(false, Ordering::SeqCst);
+        }
+        let carried: Vec<Carried> = worker
+            .carried
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        worker.with_snapshot(|snap| {
+            let job = check_targets.then(|| checks::job(snap));
+            (snap.revision, diagnostics::to_publish(snap, &carried), job)
+        })
+    })
+    .await;
+    let Ok(Some((revision, publish, job))) = computed else {
+        return; // cancelled by newer edits, which scheduled their own run
+    };
+    let mut published = shared.published.lock().await;
+    if shared.session().revision() != revision {
+        return;
+    }
+    if let Some(job) = job {
+        shared.checker.submit(job);
+    }
+    let stale: Vec<Url> = published
+        .iter()
+        .filter(|uri| !publish.contains_key(*uri))
+        .cloned()
+        .collect();
+    for uri in stale {
+        client.publish_diagnostics(uri, Vec::new(), None).await;
+    }
+    published.clear();
+    for (uri, (version, diags)) in publish {
+        published.insert(uri.clone());
+        client.publish_diagnostics(uri, diags, version).await;
+    }
+}
+
+async fn begin_progress(client: &Client, revision: u64, targets: usize) -> Option<NumberOrString> {
+    let token = NumberOrString::String(format!("nplc/targets/{revision}"));
+    let create =
+        client.send_request::<request::WorkDoneProgressCreate>(WorkDoneProgressCreateParams {
+            token: token.clone(),
+        });
+    match tokio::time::timeout(std::time::Duration::from_secs(2), create).await {
+        Ok(Ok(())) => {}
+        _ => return None,
+    }
+    let begin = WorkDoneProgressBegin {
+        title: "nplc: target checks".to_string(),
+        cancellable: Some(false),
+        message: Some(format!(
+            "building for {targets} target{}",
+            if targets == 1 { "" } else { "s" }
+        )),
+        percentage: None,
+    };
+    client
+        .send_notification::<notification::Progress>(ProgressParams {
+            token: token.clone(),
+            value: ProgressParamsValue::WorkDone(WorkDoneProgress::Begin(begin)),
+        })
+        .await;
+    Some(token)
+}
+
+async fn end_progress(client: &Client, token: Option<NumberOrString>) {
+    if let Some(token) = token {
+        client
+            .send_notification::<notification::Progress>(ProgressParams {
+                token,
+                value: ProgressParamsValue::WorkDone(WorkDoneProgress::End(WorkDoneProgressEnd {
+                    message: None,
+                })),
+            })
+            .await;
     }
 }
 
@@ -223,10 +385,27 @@ fn capabilities() -> ServerCapabilities {
             SemanticTokensOptions {
                 legend: handlers::semantic_legend(),
                 full: Some(SemanticTokensFullOptions::Bool(true)),
-                range: None,
+                range: Some(true),
                 work_done_progress_options: WorkDoneProgressOptions::default(),
             },
         )),
+        document_highlight_provider: Some(OneOf::Left(true)),
+        document_link_provider: Some(DocumentLinkOptions {
+            resolve_provider: Some(false),
+            work_done_progress_options: WorkDoneProgressOptions::default(),
+        }),
+        inlay_hint_provider: Some(OneOf::Left(true)),
+        workspace: Some(WorkspaceServerCapabilities {
+            workspace_folders: Some(WorkspaceFoldersServerCapabilities {
+                supported: Some(true),
+                change_notifications: Some(OneOf::Left(true)),
+            }),
+            file_operations: None,
+        }),
+        execute_command_provider: Some(ExecuteCommandOptions {
+            commands: crate::commands::ALL.iter().map(|c| c.to_string()).collect(),
+            work_done_progress_options: WorkDoneProgressOptions::default(),
+        }),
         document_formatting_provider: Some(OneOf::Left(true)),
         code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
             code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
@@ -239,6 +418,25 @@ fn capabilities() -> ServerCapabilities {
 #[tower_lsp::async_trait]
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let progress = params
+            .capabilities
+            .window
+            .as_ref()
+            .and_then(|w| w.work_done_progress)
+            .unwrap_or(false);
+        self.shared.progress.store(progress, Ordering::SeqCst);
+        let watch_files = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.did_change_watched_files.as_ref())
+            .and_then(|w| w.dynamic_registration)
+            .unwrap_or(false);
+        self.shared.watch_files.store(watch_files, Ordering::SeqCst);
+        self.shared
+            .session()
+            .set_roots(crate::workspace::roots(&params));
+        self.start_reports();
         let unknown = match &params.initialization_options {
             Some(options) => self.shared.session().config_mut().update(options),
             None => Vec::new(),
@@ -251,6 +449,44 @@ impl LanguageServer for Backend {
                 version: Some(env!("CARGO_PKG_VERSION").to_string()),
             }),
         })
+    }
+
+    /// Registers for `.npl` file events (when the client allows it) and
+    /// indexes the workspace's files, in the background.
+    async fn initialized(&self, _: InitializedParams) {
+        let shared = self.shared.clone();
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            if shared.watch_files.load(Ordering::SeqCst) {
+                let options = DidChangeWatchedFilesRegistrationOptions {
+                    watchers: vec![FileSystemWatcher {
+                        glob_pattern: GlobPattern::String("**/*.npl".to_string()),
+                        kind: None,
+                    }],
+                };
+                let registration = Registration {
+                    id: "nplc/watched-files".to_string(),
+                    method: "workspace/didChangeWatchedFiles".to_string(),
+                    register_options: serde_json::to_value(options).ok(),
+                };
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    client.register_capability(vec![registration]),
+                )
+                .await;
+            }
+            let roots = shared.session().roots().to_vec();
+            if roots.is_empty() {
+                return;
+            }
+            let Ok(files) =
+                tokio::task::spawn_blocking(move || crate::workspace::scan(&roots)).await
+            else {
+                return;
+            };
+            shared.session().index(files);
+            publish(&shared, &client, true).await;
+        });
     }
 
     async fn shutdown(&self) -> Result<()> {
@@ -276,6 +512,32 @@ impl LanguageServer for Backend {
             for change in &params.changes {
                 s.file_changed_on_disk(&change.uri);
             }
+        });
+    }
+
+    async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {
+        let paths = |folders: &[WorkspaceFolder]| -> Vec<std::path::PathBuf> {
+            folders
+                .iter()
+                .filter_map(|f| f.uri.to_file_path().ok())
+                .collect()
+        };
+        let added = paths(&params.event.added);
+        let removed = paths(&params.event.removed);
+        self.edit(|s| s.change_roots(&added, &removed));
+        if added.is_empty() {
+            return;
+        }
+        let shared = self.shared.clone();
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let Ok(files) =
+                tokio::task::spawn_blocking(move || crate::workspace::scan(&added)).await
+            else {
+                return;
+            };
+            shared.session().index(files);
+            publish(&shared, &client, true).await;
         });
     }
 
@@ -367,9 +629,67 @@ impl LanguageServer for Backend {
     ) -> Result<Option<SemanticTokensResult>> {
         let uri = params.text_document.uri;
         let tokens = self
-            .run(move |snap| handlers::semantic_tokens(snap, &uri))
+            .run(move |snap| handlers::semantic_tokens(snap, &uri, None))
             .await?;
         Ok(tokens.map(SemanticTokensResult::Tokens))
+    }
+
+    async fn semantic_tokens_range(
+        &self,
+        params: SemanticTokensRangeParams,
+    ) -> Result<Option<SemanticTokensRangeResult>> {
+        let (uri, range) = (params.text_document.uri, params.range);
+        let tokens = self
+            .run(move |snap| handlers::semantic_tokens(snap, &uri, Some(range)))
+            .await?;
+        Ok(tokens.map(SemanticTokensRangeResult::Tokens))
+    }
+
+    async fn document_highlight(
+        &self,
+        params: DocumentHighlightParams,
+    ) -> Result<Option<Vec<DocumentHighlight>>> {
+        let at = params.text_document_position_params;
+        Ok(Some(
+            self.run(move |snap| handlers::document_highlights(snap, &at))
+                .await?,
+        ))
+    }
+
+    async fn document_link(&self, params: DocumentLinkParams) -> Result<Option<Vec<DocumentLink>>> {
+        let uri = params.text_document.uri;
+        Ok(Some(
+            self.run(move |snap| handlers::document_links(snap, &uri))
+                .await?,
+        ))
+    }
+
+    async fn inlay_hint(&self, params: InlayHintParams) -> Result<Option<Vec<InlayHint>>> {
+        Ok(Some(
+            self.run(move |snap| handlers::inlay_hints(snap, &params))
+                .await?,
+        ))
+    }
+
+    async fn execute_command(
+        &self,
+        params: ExecuteCommandParams,
+    ) -> Result<Option<serde_json::Value>> {
+        use crate::commands;
+        let arguments = params.arguments;
+        let answer = match params.command.as_str() {
+            commands::BUILD => {
+                self.run(move |snap| commands::build(snap, &arguments))
+                    .await?
+            }
+            command => match commands::cli_arguments(command, &arguments) {
+                Ok(args) => tokio::task::spawn_blocking(move || commands::run_cli(&args))
+                    .await
+                    .map_err(|_| Error::internal_error())?,
+                Err(message) => Err(message),
+            },
+        };
+        answer.map(Some).map_err(Error::invalid_params)
     }
 
     async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {

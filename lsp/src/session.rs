@@ -84,6 +84,10 @@ impl Config {
 pub struct Session {
     db: Database,
     docs: Arc<BTreeMap<Url, Document>>,
+    /// The workspace's `.npl` files ([`crate::workspace`]), open or not.
+    indexed: Arc<BTreeMap<Url, Document>>,
+    /// The client's root folders.
+    roots: Vec<PathBuf>,
     config: Arc<Config>,
     /// Bumped by every change; a diagnostics run publishes only if no change
     /// came after the snapshot it worked on.
@@ -95,6 +99,8 @@ impl Default for Session {
         Session {
             db: Database::default(),
             docs: Arc::new(BTreeMap::new()),
+            indexed: Arc::new(BTreeMap::new()),
+            roots: Vec::new(),
             config: Arc::new(Config::default()),
             revision: 0,
         }
@@ -106,9 +112,79 @@ impl Session {
         Snapshot {
             db: self.db.clone(),
             docs: self.docs.clone(),
+            indexed: self.indexed.clone(),
             config: self.config.clone(),
             revision: self.revision,
         }
+    }
+
+    pub fn set_roots(&mut self, roots: Vec<PathBuf>) {
+        self.roots = roots;
+    }
+
+    pub fn roots(&self) -> &[PathBuf] {
+        &self.roots
+    }
+
+    /// Workspace folders came and went: the removed ones leave the index
+    /// (their files stay loaded for the programs that import them); the
+    /// caller scans the added ones and [`Session::index`]es them.
+    pub fn change_roots(&mut self, added: &[PathBuf], removed: &[PathBuf]) {
+        self.revision += 1;
+        self.roots.retain(|r| !removed.contains(r));
+        for root in added {
+            if !self.roots.contains(root) {
+                self.roots.push(root.clone());
+            }
+        }
+        let roots = self.roots.clone();
+        Arc::make_mut(&mut self.indexed).retain(|uri, _| crate::workspace::in_roots(&roots, uri));
+    }
+
+    /// Adds the workspace's files (read by [`crate::workspace::scan`]) to
+    /// the index; an open document keeps its buffer's text.
+    pub fn index(&mut self, files: Vec<(PathBuf, String)>) {
+        self.revision += 1;
+        let mut new_file = false;
+        for (path, text) in files {
+            let Ok(uri) = Url::from_file_path(&path) else {
+                continue;
+            };
+            let path = path.to_string_lossy().into_owned();
+            new_file |= self.db.file(&path).is_none();
+            let file = match self.docs.get(&uri) {
+                Some(doc) => doc.file,
+                None => self.db.set_file(&path, text),
+            };
+            self.add_indexed(uri, file);
+        }
+        if new_file {
+            self.reload_imports();
+        }
+    }
+
+    fn add_indexed(&mut self, uri: Url, file: SourceFile) {
+        if self.indexed.get(&uri).is_some_and(|d| d.file == file) {
+            return;
+        }
+        let program = match self.docs.get(&uri) {
+            Some(doc) if doc.file == file => doc.program,
+            _ => Program::new(&self.db, vec![file]),
+        };
+        Arc::make_mut(&mut self.indexed).insert(
+            uri,
+            Document {
+                file,
+                program,
+                version: 0,
+                std: false,
+            },
+        );
+    }
+
+    /// How many workspace files are indexed.
+    pub fn indexed_len(&self) -> usize {
+        self.indexed.len()
     }
 
     pub fn revision(&self) -> u64 {
@@ -122,9 +198,10 @@ impl Session {
 
     pub fn open(&mut self, uri: Url, text: String, version: i32) {
         self.revision += 1;
-        let path = std_module(&uri).unwrap_or_else(|| uri_path(&uri));
+        let module = crate::stdlib_files::module(&uri);
+        let path = module.clone().unwrap_or_else(|| uri_path(&uri));
         let new_file = self.db.file(&path).is_none();
-        let (file, std) = match std_module(&uri) {
+        let (file, std) = match module {
             Some(module) => match stdlib::source(&module) {
                 // The library is embedded: its text is ours, not the editor's.
                 Some(source) => (self.db.set_file(&module, source.to_string()), true),
@@ -136,8 +213,8 @@ impl Session {
             // An import that failed before may find this buffer now.
             self.reload_imports();
         }
-        let program = match self.docs.get(&uri) {
-            Some(doc) if doc.file == file => doc.program,
+        let program = match (self.docs.get(&uri), self.indexed.get(&uri)) {
+            (Some(doc), _) | (None, Some(doc)) if doc.file == file => doc.program,
             _ => Program::new(&self.db, vec![file]),
         };
         Arc::make_mut(&mut self.docs).insert(
@@ -194,13 +271,34 @@ impl Session {
         }
     }
 
-    /// A file changed on disk: reload it unless it is open.
+    /// A file changed on disk (created, changed or deleted): reload it
+    /// unless it is open, and keep the workspace index up to date.
     pub fn file_changed_on_disk(&mut self, uri: &Url) {
-        if self.docs.contains_key(uri) || std_module(uri).is_some() {
+        if crate::stdlib_files::module(uri).is_some() {
             return;
         }
         self.revision += 1;
-        self.reload_from_disk(&uri_path(uri));
+        let path = uri_path(uri);
+        let exists = std::path::Path::new(&path).is_file();
+        if !exists {
+            Arc::make_mut(&mut self.indexed).remove(uri);
+            if !self.docs.contains_key(uri) && self.db.forget_file(&path) {
+                // Its importers must look at the disk again (and miss it).
+                self.reload_imports();
+            }
+            return;
+        }
+        if !self.docs.contains_key(uri) {
+            self.reload_from_disk(&path);
+        }
+        if crate::workspace::in_roots(&self.roots, uri) {
+            if let Some(file) = self.db.file(&path) {
+                self.add_indexed(uri.clone(), file);
+            } else if let Ok(text) = std::fs::read_to_string(&path) {
+                let file = self.db.set_file(&path, text);
+                self.add_indexed(uri.clone(), file);
+            }
+        }
     }
 
     fn reload_from_disk(&mut self, path: &str) {
@@ -221,7 +319,7 @@ impl Session {
     /// only name resolution re-runs (parsing and checking stay cached).
     fn reload_imports(&mut self) {
         use salsa::Setter;
-        for doc in self.docs.values() {
+        for doc in self.docs.values().chain(self.indexed.values()) {
             let roots = doc.program.roots(&self.db).clone();
             doc.program.set_roots(&mut self.db).to(roots);
         }
@@ -239,6 +337,7 @@ impl Session {
 pub struct Snapshot {
     pub db: Database,
     pub docs: Arc<BTreeMap<Url, Document>>,
+    pub indexed: Arc<BTreeMap<Url, Document>>,
     pub config: Arc<Config>,
     pub revision: u64,
 }
@@ -248,32 +347,48 @@ impl Snapshot {
         self.docs.get(uri)
     }
 
-    /// Every open document's program.
+    /// Every open document's program, then those of the workspace's other
+    /// files: what references, rename and workspace symbols search.
     pub fn programs(&self) -> Vec<Program> {
-        self.docs.values().map(|d| d.program).collect()
+        let mut programs: Vec<Program> = self.docs.values().map(|d| d.program).collect();
+        programs.extend(
+            self.indexed
+                .iter()
+                .filter(|(uri, _)| !self.docs.contains_key(*uri))
+                .map(|(_, d)| d.program),
+        );
+        programs
     }
 
     pub fn text(&self, file: SourceFile) -> &str {
         file.text(&self.db)
     }
 
+    /// The line index of a file, computed once per text (a tracked query):
+    /// converting every span of a request costs a binary search each, not
+    /// a pass over the file.
+    pub fn index(&self, file: SourceFile) -> LineIndex<'_> {
+        LineIndex::with_line_starts(self.text(file), line_starts(&self.db, file))
+    }
+
     pub fn offset(&self, file: SourceFile, position: Position) -> usize {
-        LineIndex::new(self.text(file)).offset(position)
+        self.index(file).offset(position)
     }
 
     pub fn range(&self, span: Span) -> Range {
-        LineIndex::new(self.text(span.file)).range(span.start as usize, span.end as usize)
+        self.index(span.file)
+            .range(span.start as usize, span.end as usize)
     }
 
-    /// The URI of a file: the open document's, `nplc-std:` for the standard
-    /// library, `file:` for the rest.
+    /// The URI of a file: the open document's, the cached copy of the
+    /// standard library's module ([`crate::stdlib_files`]), `file:` for the rest.
     pub fn uri(&self, file: SourceFile) -> Option<Url> {
         if let Some((uri, _)) = self.docs.iter().find(|(_, d)| d.file == file) {
             return Some(uri.clone());
         }
         let path = file.path(&self.db);
         if stdlib::is_std_path(path) {
-            return std_uri(path);
+            return crate::stdlib_files::uri(path);
         }
         let path = PathBuf::from(path);
         let absolute = if path.is_absolute() {
@@ -287,6 +402,11 @@ impl Snapshot {
     pub fn location(&self, span: Span) -> Option<Location> {
         Some(Location::new(self.uri(span.file)?, self.range(span)))
     }
+}
+
+#[salsa::tracked(returns(ref))]
+fn line_starts(db: &dyn nplc_compiler::Db, file: SourceFile) -> Vec<usize> {
+    crate::position::line_starts(file.text(db))
 }
 
 /// `nplc-std:/std/k8s.npl` → `std/k8s`.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the NPL extension for VS Code: installs the npm dependencies,
-# compiles the TypeScript client, runs the grammar tests, and packages
+# runs the grammar tests, bundles the TypeScript client and packages
 # npl-VERSION.vsix in editors/vscode/.
 #
 #   editors/vscode/scripts/build.sh
@@ -17,8 +17,9 @@ if [ -f package-lock.json ]; then
 else
   npm install --no-audit --no-fund
 fi
-npm run compile
 npm test
+# The one packaging path: `vscode:prepublish` type-checks and bundles the
+# client (esbuild), so the .vsix needs no node_modules.
+npm run package
 version=$(node -p 'require("./package.json").version')
-npx vsce package --skip-license --allow-missing-repository --out "npl-${version}.vsix"
 echo "built $(pwd)/npl-${version}.vsix"

@@ -8,15 +8,15 @@
 //                 change, in `workspace/didChangeConfiguration`
 //                 (`{ nplc: { targets: [...] } }`).
 //
-// Go-to-definition into the standard library returns `nplc-std:` URIs; their
-// text comes from the server (`nplc/stdlibSource`) and opens read-only.
+// Go-to-definition into the standard library returns `file:` URIs of a
+// read-only copy the server writes to its cache directory; older servers
+// returned `nplc-std:` URIs, whose text comes from `nplc/stdlibSource`.
 
 import * as vscode from 'vscode';
 import {
   LanguageClient,
   LanguageClientOptions,
   ServerOptions,
-  TransportKind,
 } from 'vscode-languageclient/node';
 
 const STD_SCHEME = 'nplc-std';
@@ -32,7 +32,9 @@ function settings(): { command: string; targets: string[] } {
 
 async function start(): Promise<void> {
   const { command, targets } = settings();
-  const executable = { command, args: ['lsp'], transport: TransportKind.stdio };
+  // No `transport`: with `TransportKind.stdio` the client appends `--stdio`
+  // to the arguments, which `nplc lsp` rejects. Without it, stdio is used.
+  const executable = { command, args: ['lsp'] };
   const serverOptions: ServerOptions = { run: executable, debug: executable };
   const clientOptions: LanguageClientOptions = {
     documentSelector: [

@@ -72,6 +72,34 @@ pub fn fresh_dir() -> PathBuf {
 impl TestServer {
     /// Starts a server and initializes it with `options` as `initializationOptions`.
     pub async fn start_with(options: Value) -> TestServer {
+        TestServer::start_with_params(json!({"capabilities": {}, "initializationOptions": options}))
+            .await
+    }
+
+    /// Starts a server and initializes it with these `initialize` params;
+    /// a `rootUri` of `"$DIR"` is the test's directory, with `files`
+    /// (name, text) written there first.
+    pub async fn start_in_dir(mut params: Value, files: &[(&str, &str)]) -> TestServer {
+        let dir = fresh_dir();
+        for (name, text) in files {
+            let path = path_of(&dir, name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).expect("dir");
+            }
+            std::fs::write(path, text).expect("write");
+        }
+        if params["rootUri"] == "$DIR" {
+            params["rootUri"] = json!(Url::from_directory_path(&dir).expect("dir url"));
+        }
+        TestServer::start_at(params, dir).await
+    }
+
+    /// Starts a server and initializes it with these `initialize` params.
+    pub async fn start_with_params(params: Value) -> TestServer {
+        TestServer::start_at(params, fresh_dir()).await
+    }
+
+    async fn start_at(params: Value, dir: PathBuf) -> TestServer {
         let (client_end, server_end) = tokio::io::duplex(1 << 16);
         let (server_read, server_write) = tokio::io::split(server_end);
         let (client_read, client_write) = tokio::io::split(client_end);
@@ -103,7 +131,9 @@ impl TestServer {
                             }
                         }
                         (Some(id), Some(_)) => {
-                            // A request from the server: answer it with null.
+                            // A request from the server: record it, answer it with null.
+                            notifications.lock().unwrap().push(message.clone());
+                            notified.notify_waiters();
                             let reply = json!({"jsonrpc": "2.0", "id": id, "result": null});
                             write_message(&mut *writer.lock().await, &reply).await;
                         }
@@ -122,14 +152,9 @@ impl TestServer {
             notified,
             next_id: 0,
             inspector,
-            dir: fresh_dir(),
+            dir,
         };
-        let init = server
-            .request(
-                "initialize",
-                json!({"capabilities": {}, "initializationOptions": options}),
-            )
-            .await;
+        let init = server.request("initialize", params).await;
         assert!(init.get("result").is_some(), "initialize failed: {init}");
         server.notify("initialized", json!({})).await;
         server
@@ -205,6 +230,37 @@ impl TestServer {
                     "no matching diagnostics for {uri}; latest: {:?}",
                     self.latest_diagnostics(uri)
                 );
+            }
+        }
+    }
+
+    /// Every notification received so far with this method, in order.
+    pub fn notifications(&self, method: &str) -> Vec<Value> {
+        self.notifications
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| n["method"] == method)
+            .map(|n| n["params"].clone())
+            .collect()
+    }
+
+    /// Waits until a notification satisfies `accept`; returns it.
+    pub async fn notification_where(&self, accept: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let waiter = self.notified.notified();
+            if let Some(found) = self
+                .notifications
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|n| accept(n))
+            {
+                return found.clone();
+            }
+            if tokio::time::timeout_at(deadline, waiter).await.is_err() {
+                panic!("no matching notification");
             }
         }
     }
@@ -328,10 +384,19 @@ impl TestServer {
 
     /// A file's name relative to the test directory (`main.npl`), or the URI
     /// itself for other schemes.
+    /// The standard library's cached files show as `<std>/std/k8s.npl`.
     pub fn display(&self, uri: &str) -> String {
         let prefix = Url::from_directory_path(&self.dir)
             .map(|u| u.to_string())
             .unwrap_or_default();
+        if let Some(std_dir) = nplc_lsp::stdlib_files::dir() {
+            let std_prefix = Url::from_directory_path(std_dir)
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            if let Some(rest) = uri.strip_prefix(&std_prefix) {
+                return format!("<std>/{rest}");
+            }
+        }
         uri.strip_prefix(&prefix).unwrap_or(uri).to_string()
     }
 
@@ -346,6 +411,9 @@ impl TestServer {
             return nplc_compiler::stdlib::source(module)
                 .unwrap_or("")
                 .to_string();
+        }
+        if let Some(path) = Url::parse(uri).ok().and_then(|u| u.to_file_path().ok()) {
+            return std::fs::read_to_string(path).unwrap_or_default();
         }
         std::fs::read_to_string(self.dir.join(self.display(uri))).unwrap_or_default()
     }

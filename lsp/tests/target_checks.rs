@@ -1,0 +1,144 @@
+//! Target checks off the keystroke path: the fast diagnostics (syntax,
+//! names, checks) are published first, the target limits follow under a
+//! `$/progress`, and a build in flight neither delays an edit's fast
+//! diagnostics nor a hover.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::TestServer;
+
+fn codes(published: &Value) -> Vec<String> {
+    published["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["code"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_diagnostics_first_then_target_limits_under_progress() {
+    let server = TestServer::start_with_params(json!({
+        "capabilities": {"window": {"workDoneProgress": true}},
+        "initializationOptions": {"targets": ["kubernetes"]}
+    }))
+    .await;
+    let (mut server, uri, _, _) = server
+        .load_fixture(
+            "zone app { namespace \"app\" }\nallow app -> fqdn \"api.example.com\" : 443\n",
+        )
+        .await;
+    let first = server.diagnostics_for_version(&uri, 1).await;
+    assert!(!codes(&first).contains(&"E0402".to_string()), "{first}");
+    let with_targets = server
+        .diagnostics_where(&uri, |p| codes(p).contains(&"E0402".to_string()))
+        .await;
+    assert_eq!(with_targets["version"], 1);
+    let progress = server.notifications("$/progress");
+    let kinds: Vec<&str> = progress
+        .iter()
+        .filter_map(|p| p["value"]["kind"].as_str())
+        .collect();
+    assert!(kinds.starts_with(&["begin"]), "{progress:?}");
+    server
+        .notification_where(|n| {
+            n["method"] == "$/progress" && n["params"]["value"]["kind"] == "end"
+        })
+        .await;
+
+    // An edit that fixes nothing keeps the target diagnostic of the lines
+    // it did not touch only once the new check has run.
+    server
+        .notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": 2},
+                   "contentChanges": [{"text": "zone app { namespace \"app\" }\nallow app -> app : 443\n"}]}),
+        )
+        .await;
+    let fixed = server
+        .diagnostics_where(&uri, |p| p["version"] == 2 && codes(p).is_empty())
+        .await;
+    assert!(codes(&fixed).is_empty(), "{fixed}");
+    server.shutdown().await;
+}
+
+/// A program whose builds take a while: `zones` zones and a rule per pair.
+fn big_program(zones: usize, rules: usize) -> String {
+    let mut text = String::new();
+    for z in 0..zones {
+        text.push_str(&format!(
+            "zone z{z} {{\n  namespace \"ns{z}\"\n  pods app = \"app{z}\"\n}}\n"
+        ));
+    }
+    for r in 0..rules {
+        let (a, b) = (r % zones, (r * 7 + 3) % zones);
+        text.push_str(&format!("allow z{a} -> z{b} : {}\n", 8000 + r % 1000));
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_in_flight_delays_neither_edits_nor_hover() {
+    let server =
+        TestServer::start_with(json!({"targets": ["kubernetes", "cilium", "calico", "istio"]}))
+            .await;
+    let text = big_program(500, 4500);
+    let (mut server, uri, _, _) = server.load_fixture(&text).await;
+    server.diagnostics_for_version(&uri, 1).await;
+    // The builds of version 1 are running now (seconds in a debug build).
+    let edited = text.replace("allow z0 -> z3 : 8000", "allow z0 -> z3 : 8001");
+    let started = Instant::now();
+    server
+        .notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": 2},
+                   "contentChanges": [{"text": edited}]}),
+        )
+        .await;
+    server.diagnostics_for_version(&uri, 2).await;
+    let fast = started.elapsed();
+    let started = Instant::now();
+    let hover = server
+        .call(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 6}}),
+        )
+        .await;
+    let hovered = started.elapsed();
+    assert!(hover.get("contents").is_some(), "{hover}");
+    // Generous bounds for a loaded debug build; a blocked edit took seconds.
+    assert!(
+        fast < Duration::from_secs(3),
+        "fast diagnostics after {fast:?}"
+    );
+    assert!(hovered < Duration::from_secs(2), "hover after {hovered:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_target_reports_and_a_dropped_target_takes_its_diagnostics_along() {
+    let server = TestServer::start_with(json!({"targets": ["kubernetes", "cilium"]})).await;
+    let (mut server, uri, _, _) = server
+        .load_fixture(
+            "zone app { namespace \"app\" }\nallow app -> fqdn \"api.example.com\" : 443\n",
+        )
+        .await;
+    // kubernetes cannot express an FQDN; cilium can.
+    server
+        .diagnostics_where(&uri, |p| codes(p).contains(&"E0402".to_string()))
+        .await;
+    server
+        .notify(
+            "workspace/didChangeConfiguration",
+            json!({"settings": {"nplc": {"targets": []}}}),
+        )
+        .await;
+    let without = server
+        .diagnostics_where(&uri, |p| !codes(p).contains(&"E0402".to_string()))
+        .await;
+    assert!(codes(&without).is_empty(), "{without}");
+    server.shutdown().await;
+}
