@@ -111,7 +111,8 @@ fn versions(args: &DiffArgs, output: &OutputArgs) -> Result<(Version, Version), 
 
 fn from_paths(paths: &[PathBuf], label: String, output: &OutputArgs) -> Result<Version, Outcome> {
     let mut db = Database::default();
-    let program = inputs::load(&mut db, paths).map_err(Outcome::Misuse)?;
+    let program = inputs::load(&mut db, paths)
+        .map_err(|err| crate::cli::load_failed(&mut db, err, output, crate::cli::JsonStream::Stdout))?;
     finish(db, program, label, output)
 }
 
