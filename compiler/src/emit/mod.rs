@@ -11,7 +11,7 @@ mod names;
 pub mod selectors;
 pub mod yaml;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::allow::{self, AllowError};
 use crate::db::{self, Db, Program};
@@ -171,24 +171,24 @@ impl<'db> SourceLines<'db> {
 
     /// `a.npl:3, a.npl:7-9, std/baseline:12`, sorted and deduplicated.
     pub fn describe(&self, spans: &[Span]) -> String {
-        let mut by_file: BTreeMap<String, BTreeSet<(usize, usize)>> = BTreeMap::new();
+        // Per file first: a file's path and line index are looked up once.
+        let mut by_file: HashMap<db::SourceFile, BTreeSet<(usize, usize)>> = HashMap::new();
         for span in spans {
-            let text = span.file.text(self.db);
-            let line = |offset: u32| {
-                let offset = (offset as usize).min(text.len());
-                text.get(..offset)
-                    .map_or(1, |t| t.matches('\n').count() + 1)
-            };
-            by_file
-                .entry(span.file.path(self.db).clone())
+            let index = db::line_index(self.db, span.file);
+            by_file.entry(span.file).or_default().insert((
+                index.line(span.start),
+                index.line(span.end.saturating_sub(1).max(span.start)),
+            ));
+        }
+        let mut by_path: BTreeMap<&str, BTreeSet<(usize, usize)>> = BTreeMap::new();
+        for (file, lines) in by_file {
+            by_path
+                .entry(file.path(self.db).as_str())
                 .or_default()
-                .insert((
-                    line(span.start),
-                    line(span.end.saturating_sub(1).max(span.start)),
-                ));
+                .extend(lines);
         }
         let mut parts = Vec::new();
-        for (file, lines) in by_file {
+        for (file, lines) in by_path {
             for (a, b) in lines {
                 parts.push(if a == b {
                     format!("{file}:{a}")
