@@ -19,6 +19,7 @@
 //! docs/performance.md). Measured figures: docs/performance.md, "Build".
 
 #[path = "support/realistic.rs"]
+#[allow(dead_code)] // shared with examples/gen_program.rs
 mod realistic;
 
 use std::path::{Path, PathBuf};
@@ -92,7 +93,7 @@ fn once(input: &Input, target: &str) -> String {
     let cmd = build_command(input, target);
     let mut timed = Command::new("/usr/bin/time");
     timed
-        .args(["-f", "%e s, %M KiB max RSS"])
+        .args(["-f", "%e s wall, %U s user, %S s sys, %M KiB max RSS"])
         .arg(cmd.get_program());
     timed.args(cmd.get_args());
     let started = Instant::now();

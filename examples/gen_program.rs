@@ -10,6 +10,7 @@
 //! The number is the count of zones; each has ten rules.
 
 #[path = "../benches/support/realistic.rs"]
+#[allow(dead_code)] // shared with benches/build.rs
 mod realistic;
 
 use std::process::ExitCode;

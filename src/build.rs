@@ -334,10 +334,13 @@ fn stage(staging: &Path, built: Vec<(Target, Vec<Resource>)>) -> Result<(), Stri
     let fail = |p: &Path, e: std::io::Error| format!("cannot write `{}`: {e}", p.display());
     fs::create_dir_all(staging).map_err(|e| fail(staging, e))?;
     let mut written = Vec::new();
+    let mut made: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
     for_each_file(built, |rel, content| {
         let path = staging.join(&rel);
-        if let Some(p) = path.parent() {
+        // One directory per target: created once, not once per file.
+        if let Some(p) = path.parent().filter(|p| !made.contains(*p)) {
             fs::create_dir_all(p).map_err(|e| fail(p, e))?;
+            made.insert(p.to_path_buf());
         }
         fs::write(&path, content).map_err(|e| fail(&path, e))?;
         written.push(rel);
