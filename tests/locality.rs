@@ -278,7 +278,7 @@ fn edits(files: &[(String, String)]) -> Vec<Edit> {
     }
     let removals = [
         rules.iter().find(|r| r.action == Action::Deny),
-        allows().last(),
+        allows().next_back(),
     ];
     for r in removals.into_iter().flatten() {
         out.push(Edit {
