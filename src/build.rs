@@ -147,26 +147,43 @@ pub fn build(args: &BuildArgs) -> Outcome {
         }
     };
     let Some(dir) = &args.output else {
-        let streams: Vec<String> = built
-            .iter()
-            .map(|(_, r)| yaml::stream(r))
-            .filter(|s| !s.is_empty())
-            .collect();
-        crate::cli::print_stdout(&streams.join("---\n"));
+        print_stream(&built);
         say_built(None);
         return Outcome::Clean;
     };
-    let files = render_files(&built);
     if args.check {
-        return check_dir(dir, &files);
+        return check_dir(dir, built);
     }
-    match write_dir(dir, &files) {
+    // Written one document at a time: the summary is said before the
+    // resources are consumed.
+    let said = summary(&built, Some(dir));
+    match write_dir(dir, built) {
         Ok(()) => {
-            say_built(Some(dir));
+            if !args.diagnostics.is_json() {
+                eprintln!("{said}");
+            }
             Outcome::Clean
         }
         Err(message) => Outcome::Misuse(message),
     }
+}
+
+/// Every resource of every target as one YAML stream, `---` between
+/// documents, written as each is rendered.
+fn print_stream(built: &[(Target, Vec<Resource>)]) {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let documents = built.iter().flat_map(|(_, resources)| resources);
+    // A closed pipe ends the output, as `print_stdout` does.
+    let _ = documents
+        .enumerate()
+        .try_for_each(|(i, r)| {
+            if i > 0 {
+                out.write_all(b"---\n")?;
+            }
+            out.write_all(yaml::document(r).as_bytes())
+        })
+        .and_then(|()| out.flush());
 }
 
 fn namespaces_option(path: Option<&Path>) -> Result<emit::Options, String> {
@@ -221,9 +238,13 @@ fn summary(built: &[(Target, Vec<Resource>)], dir: Option<&Path>) -> String {
     )
 }
 
-/// Relative path → content, for every file of the output directory.
-fn render_files(built: &[(Target, Vec<Resource>)]) -> BTreeMap<String, String> {
-    let mut files = BTreeMap::new();
+/// Every file of the output directory, rendered one at a time and handed to
+/// `each` as (relative path, content); a resource is dropped once its file
+/// is handed on, so the documents and their YAML are never all held at once.
+fn for_each_file(
+    built: Vec<(Target, Vec<Resource>)>,
+    mut each: impl FnMut(String, String) -> Result<(), String>,
+) -> Result<(), String> {
     let several = built.len() > 1;
     for (target, resources) in built {
         let prefix = if several {
@@ -231,21 +252,21 @@ fn render_files(built: &[(Target, Vec<Resource>)]) -> BTreeMap<String, String> {
         } else {
             String::new()
         };
-        let mut names = Vec::new();
+        let mut names = Vec::with_capacity(resources.len());
         for r in resources {
             let name = match &r.namespace {
                 Some(ns) => format!("{}.{ns}.{}.yaml", r.kind.to_ascii_lowercase(), r.name),
                 None => format!("{}.{}.yaml", r.kind.to_ascii_lowercase(), r.name),
             };
-            files.insert(format!("{prefix}{name}"), yaml::document(r));
+            each(format!("{prefix}{name}"), yaml::document(&r))?;
             names.push(name);
         }
-        files.insert(
+        each(
             format!("{prefix}kustomization.yaml"),
             yaml::kustomization(&names),
-        );
+        )?;
     }
-    files
+    Ok(())
 }
 
 /// Files below `dir` (relative, `/`-separated), the manifest excluded.
@@ -300,7 +321,7 @@ fn check_ownership(dir: &Path) -> Result<(), String> {
 }
 
 /// Writes the whole directory next to `dir`, then swaps it in.
-fn write_dir(dir: &Path, files: &BTreeMap<String, String>) -> Result<(), String> {
+fn write_dir(dir: &Path, built: Vec<(Target, Vec<Resource>)>) -> Result<(), String> {
     check_ownership(dir)?;
     let parent = dir
         .parent()
@@ -312,24 +333,32 @@ fn write_dir(dir: &Path, files: &BTreeMap<String, String>) -> Result<(), String>
         .unwrap_or_else(|| "out".to_string());
     let staging = parent.join(format!(".{base}.nplc-new-{}", std::process::id()));
     let old = parent.join(format!(".{base}.nplc-old-{}", std::process::id()));
-    let result = stage(&staging, files).and_then(|()| swap(dir, &staging, &old));
+    let result = stage(&staging, built).and_then(|()| swap(dir, &staging, &old));
     if result.is_err() {
         let _ = fs::remove_dir_all(&staging);
     }
     result
 }
 
-fn stage(staging: &Path, files: &BTreeMap<String, String>) -> Result<(), String> {
+fn stage(staging: &Path, built: Vec<(Target, Vec<Resource>)>) -> Result<(), String> {
     let fail = |p: &Path, e: std::io::Error| format!("cannot write `{}`: {e}", p.display());
     fs::create_dir_all(staging).map_err(|e| fail(staging, e))?;
-    for (rel, content) in files {
-        let path = staging.join(rel);
-        if let Some(p) = path.parent() {
+    let mut written = Vec::new();
+    let mut made: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
+    for_each_file(built, |rel, content| {
+        let path = staging.join(&rel);
+        // One directory per target: created once, not once per file.
+        if let Some(p) = path.parent().filter(|p| !made.contains(*p)) {
             fs::create_dir_all(p).map_err(|e| fail(p, e))?;
+            made.insert(p.to_path_buf());
         }
         fs::write(&path, content).map_err(|e| fail(&path, e))?;
-    }
-    let manifest: String = files.keys().map(|k| format!("{k}\n")).collect();
+        written.push(rel);
+        Ok(())
+    })?;
+    written.sort();
+    written.dedup();
+    let manifest: String = written.iter().map(|k| format!("{k}\n")).collect();
     let path = staging.join(MANIFEST);
     fs::write(&path, manifest).map_err(|e| fail(&path, e))
 }
@@ -352,7 +381,7 @@ fn swap(dir: &Path, staging: &Path, old: &Path) -> Result<(), String> {
 }
 
 /// `--check`: exit 1 and list the files when the directory would change.
-fn check_dir(dir: &Path, files: &BTreeMap<String, String>) -> Outcome {
+fn check_dir(dir: &Path, built: Vec<(Target, Vec<Resource>)>) -> Outcome {
     let present = if dir.is_dir() {
         match existing_files(dir) {
             Ok(f) => f,
@@ -361,16 +390,26 @@ fn check_dir(dir: &Path, files: &BTreeMap<String, String>) -> Outcome {
     } else {
         Vec::new()
     };
-    let mut drift = Vec::new();
-    for (rel, content) in files {
-        match fs::read_to_string(dir.join(rel)) {
-            Ok(current) if &current == content => {}
-            Ok(_) => drift.push(format!("  changed  {rel}")),
-            Err(_) => drift.push(format!("  missing  {rel}")),
+    // (path, line), sorted by path at the end as the files are.
+    let mut drift: Vec<(String, String)> = Vec::new();
+    let mut expected = std::collections::BTreeSet::new();
+    let compared = for_each_file(built, |rel, content| {
+        match fs::read_to_string(dir.join(&rel)) {
+            Ok(current) if current == content => {}
+            Ok(_) => drift.push((rel.clone(), format!("  changed  {rel}"))),
+            Err(_) => drift.push((rel.clone(), format!("  missing  {rel}"))),
         }
+        expected.insert(rel);
+        Ok(())
+    });
+    if let Err(message) = compared {
+        return Outcome::Misuse(message);
     }
+    drift.sort();
+    drift.dedup();
+    let mut drift: Vec<String> = drift.into_iter().map(|(_, line)| line).collect();
     for rel in &present {
-        if !files.contains_key(rel) {
+        if !expected.contains(rel) {
             drift.push(format!("  extra    {rel}"));
         }
     }

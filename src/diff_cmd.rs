@@ -111,8 +111,9 @@ fn versions(args: &DiffArgs, output: &OutputArgs) -> Result<(Version, Version), 
 
 fn from_paths(paths: &[PathBuf], label: String, output: &OutputArgs) -> Result<Version, Outcome> {
     let mut db = Database::default();
-    let program = inputs::load(&mut db, paths)
-        .map_err(|err| crate::cli::load_failed(&mut db, err, output, crate::cli::JsonStream::Stdout))?;
+    let program = inputs::load(&mut db, paths).map_err(|err| {
+        crate::cli::load_failed(&mut db, err, output, crate::cli::JsonStream::Stdout)
+    })?;
     finish(db, program, label, output)
 }
 
@@ -378,7 +379,9 @@ fn side_words(side: &Side, zones: &[Zone]) -> String {
     let set: PeerSet = side.to_peer_set();
     let only_pods = set.ips.is_empty() && set.fqdns.is_empty() && set.entities.is_empty();
     let same = |z: &&Zone| {
-        !z.pods.is_empty() && z.pods.difference(&set.pods).is_empty() && set.pods.difference(&z.pods).is_empty()
+        !z.pods.is_empty()
+            && z.pods.difference(&set.pods).is_empty()
+            && set.pods.difference(&z.pods).is_empty()
     };
     match zones.iter().find(same) {
         Some(zone) if only_pods => format!("`{}`", zone.name),

@@ -197,6 +197,37 @@ fn file_key(path: &Path) -> String {
         .into_owned()
 }
 
+/// Where every line of a file starts, so that a byte offset finds its line
+/// in `O(log lines)` instead of counting newlines from the start of the file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LineIndex {
+    /// Byte offset of the start of every line; the first is 0.
+    starts: Vec<u32>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(
+            text.match_indices('\n')
+                .map(|(i, _)| u32::try_from(i + 1).unwrap_or(u32::MAX)),
+        );
+        LineIndex { starts }
+    }
+
+    /// The 1-based line of a byte offset; an offset past the end of the text
+    /// is on the last line.
+    pub fn line(&self, offset: u32) -> usize {
+        self.starts.partition_point(|&start| start <= offset)
+    }
+}
+
+/// The line index of a file, computed once per text.
+#[salsa::tracked(returns(ref))]
+pub fn line_index(db: &dyn Db, file: SourceFile) -> LineIndex {
+    LineIndex::new(file.text(db))
+}
+
 #[salsa::tracked(returns(ref))]
 pub fn parse(db: &dyn Db, file: SourceFile) -> Parsed {
     syntax::parse(file, file.text(db))
@@ -223,4 +254,22 @@ pub fn diagnostics(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
     }
     sort_diagnostics(&mut all, |f| order.get(&f).copied().unwrap_or(usize::MAX));
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineIndex;
+
+    /// The line of an offset is one more than the newlines before it.
+    #[test]
+    fn line_index_counts_the_newlines_before_an_offset() {
+        let text = "zone a {}\n\n# é\r\nallow a -> a : 80\n";
+        let index = LineIndex::new(text);
+        for offset in 0..=text.len() + 3 {
+            let before = &text.as_bytes()[..offset.min(text.len())];
+            let expected = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            assert_eq!(index.line(offset as u32), expected, "offset {offset}");
+        }
+        assert_eq!(LineIndex::new("").line(0), 1);
+    }
 }

@@ -18,7 +18,6 @@
 
 mod crd;
 mod exact;
-mod lines;
 mod policies;
 mod rules;
 mod selectors;

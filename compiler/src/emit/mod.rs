@@ -11,7 +11,7 @@ mod names;
 pub mod selectors;
 pub mod yaml;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::allow::{self, AllowError};
 use crate::db::{self, Db, Program};
@@ -162,42 +162,33 @@ fn first_span(db: &dyn Db, program: Program) -> Span {
 /// Renders spans as `file:line` for the source annotation.
 pub struct SourceLines<'db> {
     db: &'db dyn Db,
-    /// Per file, the offsets where its lines start: found once, so a span's
-    /// line is a binary search rather than a count from the file's start.
-    line_starts: std::cell::RefCell<std::collections::HashMap<db::SourceFile, Vec<usize>>>,
 }
 
 impl<'db> SourceLines<'db> {
     fn new(db: &'db dyn Db) -> SourceLines<'db> {
-        SourceLines {
-            db,
-            line_starts: Default::default(),
-        }
+        SourceLines { db }
     }
 
     /// `a.npl:3, a.npl:7-9, std/baseline:12`, sorted and deduplicated.
     pub fn describe(&self, spans: &[Span]) -> String {
-        let mut by_file: BTreeMap<String, BTreeSet<(usize, usize)>> = BTreeMap::new();
-        let mut cache = self.line_starts.borrow_mut();
+        // Per file first: a file's path and line index are looked up once.
+        let mut by_file: HashMap<db::SourceFile, BTreeSet<(usize, usize)>> = HashMap::new();
         for span in spans {
-            let starts = cache.entry(span.file).or_insert_with(|| {
-                let text = span.file.text(self.db);
-                std::iter::once(0)
-                    .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-                    .collect()
-            });
-            // Lines are 1-based: the number of line starts at or before the offset.
-            let line = |offset: u32| starts.partition_point(|&s| s <= offset as usize).max(1);
-            by_file
-                .entry(span.file.path(self.db).clone())
+            let index = db::line_index(self.db, span.file);
+            by_file.entry(span.file).or_default().insert((
+                index.line(span.start),
+                index.line(span.end.saturating_sub(1).max(span.start)),
+            ));
+        }
+        let mut by_path: BTreeMap<&str, BTreeSet<(usize, usize)>> = BTreeMap::new();
+        for (file, lines) in by_file {
+            by_path
+                .entry(file.path(self.db).as_str())
                 .or_default()
-                .insert((
-                    line(span.start),
-                    line(span.end.saturating_sub(1).max(span.start)),
-                ));
+                .extend(lines);
         }
         let mut parts = Vec::new();
-        for (file, lines) in by_file {
+        for (file, lines) in by_path {
             for (a, b) in lines {
                 parts.push(if a == b {
                     format!("{file}:{a}")

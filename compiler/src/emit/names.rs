@@ -3,7 +3,6 @@
 
 use sha2::{Digest, Sha256};
 
-
 /// Kubernetes object names are DNS subdomains (≤ 253), but many tools show or
 /// label them; keep them to a DNS label's 63 characters.
 pub const MAX_NAME: usize = 63;

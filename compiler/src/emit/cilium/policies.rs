@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::crd::{DefaultDeny, Kind, Policy, Spec, API_VERSION};
-use super::lines::LineIndex;
 use super::rules::{egress_rule, ingress_rule, items, Item, ItemList};
 use super::selectors::{scope_of, subject_selectors, Scope};
 use super::sides::Side;
@@ -30,7 +29,6 @@ struct Draft {
 }
 
 pub(super) fn policies(ir: &Ir, sides: &[Side], sources: &SourceLines<'_>) -> Vec<Resource> {
-    let lines = LineIndex::new(sources);
     let isolated = (ir.isolated_ingress(), ir.isolated_egress());
     let mut drafts: BTreeMap<(usize, bool), Draft> = BTreeMap::new();
     // A zone isolated in a direction has its policy, rules or not.
@@ -76,7 +74,7 @@ pub(super) fn policies(ir: &Ir, sides: &[Side], sources: &SourceLines<'_>) -> Ve
             } else {
                 Direction::Egress
             };
-            policy(ir, zone, direction, draft, &isolated, &lines)
+            policy(ir, zone, direction, draft, &isolated, sources)
         })
         .collect()
 }
@@ -91,7 +89,7 @@ fn policy(
     direction: Direction,
     draft: Draft,
     isolated: &(PodSet, PodSet),
-    sources: &LineIndex<'_>,
+    sources: &SourceLines<'_>,
 ) -> Option<Resource> {
     let zone = &ir.zones[index];
     let scope = scope_of(&zone.pods);
