@@ -9,7 +9,7 @@
 //!
 //! The number is the count of zones; each has ten rules.
 
-#[path = "../benches/support/realistic.rs"]
+#[path = "realistic.rs"]
 #[allow(dead_code)] // shared with benches/build.rs
 mod realistic;
 
