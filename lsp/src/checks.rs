@@ -106,21 +106,29 @@ fn work(rx: mpsc::Receiver<Event>, report: impl Fn(Report)) {
     while let Ok(event) = rx.recv() {
         match event {
             Event::Job(mut job, mut tx) => {
-                // Only the newest job matters; results that arrive meanwhile
-                // are of runs this job supersedes.
-                while let Ok(event) = rx.try_recv() {
-                    if let Event::Job(newer, newer_tx) = event {
-                        (job, tx) = (newer, newer_tx);
-                    }
-                }
                 if let Some(old) = running.take() {
                     report(Report::Cancelled {
                         revision: old.revision,
                     });
                 }
-                // Writing the texts cancels the builds in flight (salsa
-                // waits for their handles to drop).
-                mirror.apply(&job);
+                // Only the newest job matters; results that arrive meanwhile
+                // are of runs this job supersedes. Writing the texts cancels
+                // the builds in flight at once (salsa waits for their
+                // handles to drop); new builds start only after a pause in
+                // the edits, so that typing does not start builds by the
+                // dozen that the next keystroke cancels.
+                loop {
+                    while let Ok(event) = rx.try_recv() {
+                        if let Event::Job(newer, newer_tx) = event {
+                            (job, tx) = (newer, newer_tx);
+                        }
+                    }
+                    mirror.apply(&job);
+                    match quiet_or_newer(&rx) {
+                        Some((newer, newer_tx)) => (job, tx) = (newer, newer_tx),
+                        None => break,
+                    }
+                }
                 run += 1;
                 let revision = job.revision;
                 report(Report::Started {
@@ -189,6 +197,23 @@ fn work(rx: mpsc::Receiver<Event>, report: impl Fn(Report)) {
                     report(Report::Finished { revision });
                 }
             }
+        }
+    }
+}
+
+/// How long the edits must pause before the target builds start.
+pub const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// Waits [`DEBOUNCE`] for a newer job; results of superseded runs that
+/// arrive meanwhile are dropped.
+fn quiet_or_newer(rx: &mpsc::Receiver<Event>) -> Option<(Job, mpsc::Sender<Event>)> {
+    let deadline = std::time::Instant::now() + DEBOUNCE;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Event::Job(job, tx)) => return Some((job, tx)),
+            Ok(Event::Done { .. }) => continue,
+            Err(_) => return None,
         }
     }
 }
