@@ -15,7 +15,7 @@
 //! and their stale results are dropped. The edit itself never waits for a
 //! build.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 
@@ -100,28 +100,35 @@ struct Running {
 }
 
 fn work(rx: mpsc::Receiver<Event>, report: impl Fn(Report)) {
-    let mut db = Database::default();
-    let mut programs: HashMap<String, Program> = HashMap::new();
+    let mut mirror = Mirror::default();
     let mut run = 0u64;
     let mut running: Option<Running> = None;
     while let Ok(event) = rx.recv() {
         match event {
             Event::Job(mut job, mut tx) => {
-                // Only the newest job matters; results that arrive meanwhile
-                // are of runs this job supersedes.
-                while let Ok(event) = rx.try_recv() {
-                    if let Event::Job(newer, newer_tx) = event {
-                        (job, tx) = (newer, newer_tx);
-                    }
-                }
                 if let Some(old) = running.take() {
                     report(Report::Cancelled {
                         revision: old.revision,
                     });
                 }
-                // Writing the texts cancels the builds in flight (salsa
-                // waits for their handles to drop).
-                apply(&mut db, &mut programs, &job);
+                // Only the newest job matters; results that arrive meanwhile
+                // are of runs this job supersedes. Writing the texts cancels
+                // the builds in flight at once (salsa waits for their
+                // handles to drop); new builds start only after a pause in
+                // the edits, so that typing does not start builds by the
+                // dozen that the next keystroke cancels.
+                loop {
+                    while let Ok(event) = rx.try_recv() {
+                        if let Event::Job(newer, newer_tx) = event {
+                            (job, tx) = (newer, newer_tx);
+                        }
+                    }
+                    mirror.apply(&job);
+                    match quiet_or_newer(&rx) {
+                        Some((newer, newer_tx)) => (job, tx) = (newer, newer_tx),
+                        None => break,
+                    }
+                }
                 run += 1;
                 let revision = job.revision;
                 report(Report::Started {
@@ -131,14 +138,14 @@ fn work(rx: mpsc::Receiver<Event>, report: impl Fn(Report)) {
                 let roots: Vec<Program> = job
                     .roots
                     .iter()
-                    .filter_map(|r| programs.get(r))
+                    .filter_map(|r| mirror.programs.get(r))
                     .copied()
                     .collect();
                 // One thread per target, each on its own handle: a target's
                 // diagnostics are published as soon as its build is done.
                 let mut outstanding = 0;
                 for &target in &job.targets {
-                    let (db, roots, tx) = (db.clone(), roots.clone(), tx.clone());
+                    let (db, roots, tx) = (mirror.db.clone(), roots.clone(), tx.clone());
                     let this_run = run;
                     let spawned = std::thread::Builder::new()
                         .name(format!("nplc-check-{}", target.as_str()))
@@ -194,28 +201,65 @@ fn work(rx: mpsc::Receiver<Event>, report: impl Fn(Report)) {
     }
 }
 
-/// Writes the job's texts and registers its roots. A file new to this
-/// database makes every program load its imports again (an import that
-/// failed may find it now), as the session does.
-fn apply(db: &mut Database, programs: &mut HashMap<String, Program>, job: &Job) {
-    use salsa::Setter;
-    let mut new_file = false;
-    for (path, text) in &job.files {
-        new_file |= db.file(path).is_none();
-        db.set_file(path, text.clone());
-    }
-    if new_file {
-        for program in programs.values() {
-            let roots = program.roots(db).clone();
-            program.set_roots(db).to(roots);
+/// How long the edits must pause before the target builds start.
+pub const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// Waits [`DEBOUNCE`] for a newer job; results of superseded runs that
+/// arrive meanwhile are dropped.
+fn quiet_or_newer(rx: &mpsc::Receiver<Event>) -> Option<(Job, mpsc::Sender<Event>)> {
+    let deadline = std::time::Instant::now() + DEBOUNCE;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Event::Job(job, tx)) => return Some((job, tx)),
+            Ok(Event::Done { .. }) => continue,
+            Err(_) => return None,
         }
     }
-    for root in &job.roots {
-        if programs.contains_key(root) {
-            continue;
+}
+
+/// The checker's copy of the session's programs.
+#[derive(Default)]
+struct Mirror {
+    db: Database,
+    /// Each open program's root path → its program here.
+    programs: HashMap<String, Program>,
+    /// The paths the last job wrote.
+    written: BTreeSet<String>,
+}
+
+impl Mirror {
+    /// Writes the job's texts and registers its roots. A file new to this
+    /// database makes every program load its imports again (an import that
+    /// failed may find it now), as the session does; a file the job no
+    /// longer has (deleted, or imported by none) is forgotten, so that an
+    /// import of it looks at the disk again.
+    fn apply(&mut self, job: &Job) {
+        use salsa::Setter;
+        let mut reload = false;
+        let paths: BTreeSet<String> = job.files.iter().map(|(p, _)| p.clone()).collect();
+        for gone in self.written.difference(&paths) {
+            reload |= self.db.forget_file(gone);
         }
-        if let Some(file) = db.file(root) {
-            programs.insert(root.clone(), Program::new(db, vec![file]));
+        for (path, text) in &job.files {
+            reload |= self.db.file(path).is_none();
+            self.db.set_file(path, text.clone());
+        }
+        self.written = paths;
+        if reload {
+            for program in self.programs.values() {
+                let roots = program.roots(&self.db).clone();
+                program.set_roots(&mut self.db).to(roots);
+            }
+        }
+        for root in &job.roots {
+            if self.programs.contains_key(root) {
+                continue;
+            }
+            if let Some(file) = self.db.file(root) {
+                let program = Program::new(&self.db, vec![file]);
+                self.programs.insert(root.clone(), program);
+            }
         }
     }
 }

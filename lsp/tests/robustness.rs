@@ -52,7 +52,7 @@ fn edit() -> impl Strategy<Value = Edit> {
         })
 }
 
-const METHODS: [&str; 9] = [
+const METHODS: [&str; 13] = [
     "textDocument/hover",
     "textDocument/completion",
     "textDocument/definition",
@@ -62,6 +62,10 @@ const METHODS: [&str; 9] = [
     "textDocument/documentSymbol",
     "textDocument/foldingRange",
     "textDocument/codeAction",
+    "textDocument/documentHighlight",
+    "textDocument/documentLink",
+    "textDocument/inlayHint",
+    "textDocument/semanticTokens/range",
 ];
 
 fn params(method: &str, uri: &str, line: u32, character: u32) -> Value {
@@ -70,7 +74,12 @@ fn params(method: &str, uri: &str, line: u32, character: u32) -> Value {
     match method {
         "textDocument/semanticTokens/full"
         | "textDocument/documentSymbol"
-        | "textDocument/foldingRange" => json!({"textDocument": doc}),
+        | "textDocument/foldingRange"
+        | "textDocument/documentLink" => json!({"textDocument": doc}),
+        "textDocument/inlayHint" | "textDocument/semanticTokens/range" => json!({
+            "textDocument": doc,
+            "range": {"start": {"line": 0, "character": 0}, "end": pos}
+        }),
         "textDocument/codeAction" => json!({
             "textDocument": doc,
             "range": {"start": pos, "end": {"line": line + 1, "character": 0}},

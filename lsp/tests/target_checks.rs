@@ -49,8 +49,8 @@ async fn fast_diagnostics_first_then_target_limits_under_progress() {
         })
         .await;
 
-    // An edit that fixes nothing keeps the target diagnostic of the lines
-    // it did not touch only once the new check has run.
+    // An edit that removes the FQDN: the target diagnostic goes (the
+    // carried one was computed on the old text).
     server
         .notify(
             "textDocument/didChange",
@@ -140,5 +140,37 @@ async fn each_target_reports_and_a_dropped_target_takes_its_diagnostics_along() 
         .diagnostics_where(&uri, |p| !codes(p).contains(&"E0402".to_string()))
         .await;
     assert!(codes(&without).is_empty(), "{without}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_import_stops_the_target_checks_of_its_importers() {
+    let main = "import \"./zones.npl\"\nallow app -> fqdn \"api.example.com\" : 443\n";
+    let server = TestServer::start_with_params(json!({
+        "capabilities": {},
+        "initializationOptions": {"targets": ["kubernetes"]}
+    }))
+    .await;
+    server.write("zones.npl", "zone app { namespace \"app\" }\n");
+    let (mut server, uri, _, _) = server.load_fixture(&format!("//- /main.npl\n{main}")).await;
+    server
+        .diagnostics_where(&uri, |p| codes(p).contains(&"E0402".to_string()))
+        .await;
+    std::fs::remove_file(server.dir.join("zones.npl")).expect("remove");
+    let zones = server.uri("zones.npl");
+    server
+        .notify(
+            "workspace/didChangeWatchedFiles",
+            json!({"changes": [{"uri": zones, "type": 3}]}),
+        )
+        .await;
+    // The import is missing now; the program has errors, so no target limits.
+    let after = server
+        .diagnostics_where(&uri, |p| {
+            let codes = codes(p);
+            !codes.contains(&"E0402".to_string()) && codes.iter().any(|c| c.starts_with("E02"))
+        })
+        .await;
+    assert!(!codes(&after).contains(&"E0402".to_string()), "{after}");
     server.shutdown().await;
 }
