@@ -377,7 +377,9 @@ fn side_words(side: &Side, zones: &[Zone]) -> String {
     let set: PeerSet = side.to_peer_set();
     let only_pods = set.ips.is_empty() && set.fqdns.is_empty() && set.entities.is_empty();
     let same = |z: &&Zone| {
-        !z.pods.is_empty() && z.pods.difference(&set.pods).is_empty() && set.pods.difference(&z.pods).is_empty()
+        !z.pods.is_empty()
+            && z.pods.difference(&set.pods).is_empty()
+            && set.pods.difference(&z.pods).is_empty()
     };
     match zones.iter().find(same) {
         Some(zone) if only_pods => format!("`{}`", zone.name),
