@@ -9,6 +9,9 @@
 //!   Calico decides a connection as egress at the source and ingress at the
 //!   destination; each side walks the same rules in the same order, so each
 //!   reaches the program's verdict, and a side that is not pods needs none.
+//! - One policy per tier, deny or allow band, zone and direction, named from
+//!   the source (`ZONE-ingress`, `TIER.ZONE-egress-deny`; [`naming`]), so a
+//!   rule's edit changes its source's and its destination's policies only.
 //! - Each declared tier is a Calico Tier (declaration order); in it the
 //!   policies holding its denies come before those holding its allows (the
 //!   first matching rule of a tier decides), and a last policy passes
