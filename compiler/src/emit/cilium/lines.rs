@@ -63,3 +63,38 @@ impl<'a> LineIndex<'a> {
         parts.join(", ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Database;
+
+    #[test]
+    fn the_same_text_as_source_lines() {
+        let mut db = Database::default();
+        let text = "zone a {}\n\nallow a -> a : 80\nallow a -> a :\n  81\n";
+        let file = db.set_file("a.npl", text.to_string());
+        let other = db.set_file("b.npl", "x\ny".to_string());
+        let sources = SourceLines::new(&db);
+        let index = LineIndex::new(&sources);
+        let len = text.len();
+        let cases: Vec<Vec<Span>> = vec![
+            vec![],
+            vec![Span::new(file, 0, 9)],
+            vec![Span::new(file, 11, 28), Span::new(file, 29, len)],
+            vec![
+                Span::new(other, 2, 3),
+                Span::new(file, 0, 0),
+                Span::new(file, len, len + 5),
+            ],
+            vec![Span::new(file, 10, 11), Span::new(other, 0, 3)],
+        ];
+        for spans in cases {
+            assert_eq!(
+                index.describe(&spans),
+                sources.describe(&spans),
+                "{spans:?}"
+            );
+        }
+    }
+}
