@@ -74,7 +74,7 @@ enum Narrowing {
     /// connection to (or from) a host name is judged by its address, which
     /// the oracle does not know.
     NamesByAddress,
-    /// A named port in an egress rule towards pods without an ingress policy
+    /// A named port in an egress rule towards pods not isolated for ingress
     /// is not written (Cilium resolves egress named ports cluster-wide).
     EgressNamedPort,
     /// HTTP methods: the evaluator compares them ignoring case, Cilium

@@ -15,6 +15,7 @@ use crate::diagnostic::Span;
 use crate::emit::{metadata, resource_name, to_json, Resource, SourceLines};
 use crate::ir::{Ir, PodSet, PodTerm};
 use crate::syntax::ast::Action;
+use std::collections::HashMap;
 
 /// One policy in the making.
 #[derive(Default)]
@@ -29,7 +30,10 @@ struct Draft {
 }
 
 pub(super) fn policies(ir: &Ir, sides: &[Side], sources: &SourceLines<'_>) -> Vec<Resource> {
-    let isolated = (ir.isolated_ingress(), ir.isolated_egress());
+    let isolated = (
+        Isolated::new(ir, Direction::Ingress),
+        Isolated::new(ir, Direction::Egress),
+    );
     let mut drafts: BTreeMap<(usize, bool), Draft> = BTreeMap::new();
     // A zone isolated in a direction has its policy, rules or not.
     for (i, zone) in ir.zones.iter().enumerate() {
@@ -88,7 +92,7 @@ fn policy(
     index: usize,
     direction: Direction,
     draft: Draft,
-    isolated: &(PodSet, PodSet),
+    isolated: &(Isolated, Isolated),
     sources: &SourceLines<'_>,
 ) -> Option<Resource> {
     let zone = &ir.zones[index];
@@ -110,11 +114,11 @@ fn policy(
     let isolates = direction.isolates(zone);
     // Allows of an open zone whose pods no zone isolates in this direction
     // never decide anything: such a zone needs a policy only for its denies.
-    let never_isolated = match direction {
-        Direction::Ingress => isolated.0.intersection(&zone.pods).is_empty(),
-        Direction::Egress => isolated.1.intersection(&zone.pods).is_empty(),
+    let never_isolated = || match direction {
+        Direction::Ingress => !isolated.0.meets(&zone.pods),
+        Direction::Egress => !isolated.1.meets(&zone.pods),
     };
-    let draft = if never_isolated && !isolates {
+    let draft = if !isolates && never_isolated() {
         Draft {
             allows: ItemList::default(),
             allow_spans: Vec::new(),
@@ -236,4 +240,47 @@ fn policy(
 
 fn nonempty(items: &[Item]) -> Option<&[Item]> {
     (!items.is_empty()).then_some(items)
+}
+
+/// The pod terms of the zones isolated in one direction, by the namespace
+/// they pin, so that asking whether a zone meets them looks only at the
+/// terms that can intersect (linear in the program, not quadratic).
+struct Isolated {
+    pinned: HashMap<String, Vec<PodTerm>>,
+    /// Terms that pin no namespace by name.
+    other: Vec<PodTerm>,
+}
+
+impl Isolated {
+    fn new(ir: &Ir, direction: Direction) -> Isolated {
+        let mut pinned: HashMap<String, Vec<PodTerm>> = HashMap::new();
+        let mut other = Vec::new();
+        for zone in ir.zones.iter().filter(|z| direction.isolates(z)) {
+            for term in &zone.pods.terms {
+                match term.namespace_name() {
+                    Some(name) => pinned
+                        .entry(name.to_string())
+                        .or_default()
+                        .push(term.clone()),
+                    None => other.push(term.clone()),
+                }
+            }
+        }
+        Isolated { pinned, other }
+    }
+
+    /// Whether some pod of `pods` is in an isolated zone.
+    fn meets(&self, pods: &PodSet) -> bool {
+        let hit =
+            |a: &PodTerm, list: &[PodTerm]| list.iter().any(|b| !a.intersection(b).is_empty());
+        pods.terms.iter().any(|term| {
+            if hit(term, &self.other) {
+                return true;
+            }
+            match term.namespace_name() {
+                Some(name) => self.pinned.get(name).is_some_and(|list| hit(term, list)),
+                None => self.pinned.values().any(|list| hit(term, list)),
+            }
+        })
+    }
 }
