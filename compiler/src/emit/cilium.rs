@@ -49,8 +49,9 @@ pub fn emit(
     let (egress, ingress): (Vec<_>, Vec<_>) = adjusted
         .into_iter()
         .partition(|s| s.direction == Direction::Egress);
-    let mut resolved_sides = exact::resolve_mixed_l7(ingress, &mut errors);
-    let egress = exact::resolve_mixed_l7(egress, &mut errors);
+    let dns_servers = ir.zone_named("kube-dns").map(|z| &z.pods);
+    let mut resolved_sides = exact::resolve_mixed_l7(ingress, None, &mut errors);
+    let egress = exact::resolve_mixed_l7(egress, dns_servers, &mut errors);
     exact::check_lookups(ir, &egress, &denies, &mut errors);
     resolved_sides.extend(egress);
     if !errors.is_empty() {
