@@ -19,7 +19,7 @@
 //! docs/performance.md). Measured figures: docs/performance.md, "Build".
 
 #[path = "support/realistic.rs"]
-#[allow(dead_code)] // shared with benches/support/gen_program.rs
+#[allow(dead_code)] // shared with support/gen_program.rs
 mod realistic;
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! Prints a generated program shaped like real ones (benches/support/
-//! realistic.rs), for profiling and for `scripts/bench-vs-kcl`:
+//! realistic.rs), for profiling:
 //!
 //! ```console
 //! $ cargo run --release --example gen_program -- 10000 > /tmp/p.npl
