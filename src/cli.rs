@@ -47,9 +47,17 @@ enum Command {
     /// What a change opens and closes: two versions compared exactly.
     Diff(crate::diff_cmd::DiffArgs),
     /// Language server (LSP) on stdin/stdout, for editors.
-    Lsp,
+    Lsp(LspArgs),
     /// Rewrite .npl files in the canonical layout, or list those that are not (--check).
     Fmt(crate::fmt_cmd::FmtArgs),
+}
+
+#[derive(clap::Args)]
+pub struct LspArgs {
+    /// Serve on standard input and output (the only transport; accepted
+    /// because editor clients such as vscode-languageclient pass it).
+    #[arg(long)]
+    stdio: bool,
 }
 
 #[derive(clap::Args)]
@@ -125,7 +133,7 @@ pub fn run(args: Args) -> Outcome {
         Command::Explain(args) => crate::explain::explain(&args),
         Command::Matrix(args) => crate::matrix::matrix(&args),
         Command::Diff(args) => crate::diff_cmd::diff(&args),
-        Command::Lsp => match nplc_lsp::run_stdio() {
+        Command::Lsp(_) => match nplc_lsp::run_stdio() {
             Ok(()) => Outcome::Clean,
             Err(err) => Outcome::Misuse(format!("the language server could not start: {err}")),
         },

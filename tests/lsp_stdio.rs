@@ -16,8 +16,13 @@ struct Client {
 
 impl Client {
     fn start() -> Client {
+        Client::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Client {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nplc"))
             .arg("lsp")
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -283,6 +288,17 @@ fn exit_after_shutdown_ends_with_status_0_while_stdin_stays_open() {
     client.send(json!({"jsonrpc": "2.0", "id": 3, "method": "shutdown"}));
     let second = client.wait_for("second shutdown", |m| m["id"] == 3);
     assert_eq!(second["error"]["code"], -32600, "{second}");
+    client.send(json!({"jsonrpc": "2.0", "method": "exit"}));
+    assert_eq!(client.wait_exit(), 0);
+}
+
+#[test]
+fn the_stdio_flag_editor_clients_pass_is_accepted() {
+    let mut client = Client::start_with(&["--stdio"]);
+    let init = client.initialize(1);
+    assert!(init.get("error").is_none(), "{init}");
+    client.send(json!({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}));
+    client.wait_for("shutdown", |m| m["id"] == 2);
     client.send(json!({"jsonrpc": "2.0", "method": "exit"}));
     assert_eq!(client.wait_exit(), 0);
 }

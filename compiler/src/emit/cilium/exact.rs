@@ -3,7 +3,6 @@
 //! filters on ingress, named ports in egress rules, L4 and L7 rules meeting
 //! on one port, and the DNS lookups `toFQDNs` depends on.
 
-
 use super::sides::{Piece, Side};
 use super::TARGET;
 use crate::algebra::fqdn::{FqdnPattern, FqdnSet};
