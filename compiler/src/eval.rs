@@ -77,6 +77,24 @@ pub struct Connection {
     pub request: Option<Request>,
 }
 
+impl Connection {
+    /// The name the destination pod gives the port this connection reaches
+    /// (what a named port in a rule matches), if it names it.
+    pub fn destination_port_name(&self) -> Option<&str> {
+        let Transport::Port(protocol, number) = self.transport else {
+            return None;
+        };
+        match &self.destination {
+            Endpoint::Pod(pod) => pod
+                .ports
+                .iter()
+                .find(|p| p.protocol == protocol && p.number == number)
+                .map(|p| p.name.as_str()),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Rules of a tier matched; `rules` are the spans of those that decided.
@@ -222,15 +240,9 @@ fn transport_matches(service: &Service, conn: &Connection) -> bool {
     match conn.transport {
         Transport::Icmp => service.ports.contains_icmp(),
         Transport::Port(protocol, number) => {
-            let name = match &conn.destination {
-                Endpoint::Pod(pod) => pod
-                    .ports
-                    .iter()
-                    .find(|p| p.protocol == protocol && p.number == number)
-                    .map(|p| p.name.as_str()),
-                _ => None,
-            };
-            service.ports.contains(protocol, number, name)
+            service
+                .ports
+                .contains(protocol, number, conn.destination_port_name())
         }
     }
 }

@@ -185,14 +185,9 @@ impl Space {
                 .get(&PortClass::Unnamed)
                 .is_some_and(PortSet::contains_icmp),
             Transport::Port(protocol, number) => {
-                let name = match &conn.destination {
-                    Endpoint::Pod(pod) => pod
-                        .ports
-                        .iter()
-                        .find(|p| p.protocol == protocol && p.number == number)
-                        .map(|p| PortClass::Named(protocol, p.name.clone())),
-                    _ => None,
-                };
+                let name = conn
+                    .destination_port_name()
+                    .map(|n| PortClass::Named(protocol, n.to_string()));
                 let class = name
                     .filter(|c| self.ports.contains(c))
                     .unwrap_or(PortClass::Unnamed);
