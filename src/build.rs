@@ -55,7 +55,7 @@ pub struct BuildArgs {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-enum TargetArg {
+pub(crate) enum TargetArg {
     Kubernetes,
     Cilium,
     Calico,
@@ -63,7 +63,7 @@ enum TargetArg {
 }
 
 impl TargetArg {
-    fn target(self) -> Target {
+    pub(crate) fn target(self) -> Target {
         match self {
             TargetArg::Kubernetes => Target::Kubernetes,
             TargetArg::Cilium => Target::Cilium,
@@ -186,7 +186,7 @@ fn print_stream(built: &[(Target, Vec<Resource>)]) {
         .and_then(|()| out.flush());
 }
 
-fn namespaces_option(path: Option<&Path>) -> Result<emit::Options, String> {
+pub(crate) fn namespaces_option(path: Option<&Path>) -> Result<emit::Options, String> {
     let Some(path) = path else {
         return Ok(emit::Options::default());
     };

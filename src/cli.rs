@@ -4,7 +4,8 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use nplc_compiler::{render, Database, Severity};
+use nplc_compiler::emit::{self, Target};
+use nplc_compiler::{render, Database, Diagnostic, Severity};
 
 use crate::{inputs, Outcome};
 
@@ -35,6 +36,14 @@ enum Command {
         output: OutputArgs,
         #[command(flatten)]
         lints: crate::lint_args::LintArgs,
+        /// Also report what this target cannot express, as `nplc build`
+        /// would, without writing anything; repeat for several.
+        #[arg(long = "target", short = 't', value_enum)]
+        targets: Vec<crate::build::TargetArg>,
+        /// The cluster's namespaces (`kubectl get ns -o yaml`), for
+        /// `--target kubernetes` when zones select namespaces by label.
+        #[arg(long, value_name = "NS.yaml", requires = "targets")]
+        namespaces: Option<PathBuf>,
     },
     /// Compile programs to Kubernetes, Cilium, ... resources.
     Build(crate::build::BuildArgs),
@@ -127,7 +136,12 @@ pub fn run(args: Args) -> Outcome {
             paths,
             output,
             lints,
-        } => check(&paths, &output, &lints),
+            targets,
+            namespaces,
+        } => {
+            let targets: Vec<Target> = targets.iter().map(|t| t.target()).collect();
+            check(&paths, &output, &lints, &targets, namespaces.as_deref())
+        }
         Command::Build(args) => crate::build::build(&args),
         Command::Query(args) => crate::query::query(&args),
         Command::Explain(args) => crate::explain::explain(&args),
@@ -141,9 +155,19 @@ pub fn run(args: Args) -> Outcome {
     }
 }
 
-fn check(paths: &[PathBuf], output: &OutputArgs, lints: &crate::lint_args::LintArgs) -> Outcome {
+fn check(
+    paths: &[PathBuf],
+    output: &OutputArgs,
+    lints: &crate::lint_args::LintArgs,
+    targets: &[Target],
+    namespaces: Option<&std::path::Path>,
+) -> Outcome {
     let config = match lints.config(paths) {
         Ok(c) => c,
+        Err(message) => return Outcome::Misuse(message),
+    };
+    let options = match crate::build::namespaces_option(namespaces) {
+        Ok(o) => o,
         Err(message) => return Outcome::Misuse(message),
     };
     let mut db = Database::default();
@@ -151,7 +175,21 @@ fn check(paths: &[PathBuf], output: &OutputArgs, lints: &crate::lint_args::LintA
         Ok(p) => p,
         Err(err) => return load_failed(&mut db, err, output, JsonStream::Stdout),
     };
-    let diags = nplc_compiler::config::diagnostics(&db, program, &config);
+    let mut diags = nplc_compiler::config::diagnostics(&db, program, &config);
+    // The targets' limits, as `nplc build` reports them (only for a program
+    // without errors of its own: a build would stop there).
+    if !targets.is_empty() && !diags.iter().any(Diagnostic::is_error) {
+        for &target in targets {
+            if let Err(errors) = emit::build(&db, program, target, &options) {
+                for d in errors {
+                    if !diags.contains(&d) {
+                        diags.push(d);
+                    }
+                }
+            }
+        }
+        diags.extend(emit::istio::missing_routing(&db, program, targets));
+    }
     report_diagnostics(&db, &diags, output, program)
 }
 

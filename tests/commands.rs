@@ -595,3 +595,46 @@ fn semantics_doc_shows_real_output() {
     assert!(commands > 10, "found only {commands} commands");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+// ---- check --target --------------------------------------------------------
+
+/// `check --target` reports what `build` would refuse, and writes nothing.
+#[test]
+fn check_with_a_target_reports_the_targets_limits() {
+    let example = "examples/three-tier";
+    let plain = nplc(&["check", example, "--format", "json"]);
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    let kubernetes = nplc(&[
+        "check",
+        example,
+        "--target",
+        "kubernetes",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(kubernetes.code, 1, "{}", kubernetes.stderr);
+    let codes: Vec<String> = json(&kubernetes)
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter_map(|d| d["code"].as_str().map(str::to_string))
+        .collect();
+    assert!(codes.iter().any(|c| c == "E0402"), "{codes:?}");
+    // The same program and target through `build` fails with the same code.
+    let build = nplc(&[
+        "build",
+        example,
+        "--target",
+        "kubernetes",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(build.code, 1);
+    assert!(build.stderr.contains("E0402"), "{}", build.stderr);
+    // A target that expresses it all: clean.
+    let cilium = nplc(&["check", example, "-t", "cilium"]);
+    assert_eq!(cilium.code, 0, "{}", cilium.stderr);
+    // `--namespaces` belongs with a target.
+    let misuse = nplc(&["check", example, "--namespaces", NAMESPACES]);
+    assert_eq!(misuse.code, 2, "{}", misuse.stderr);
+}

@@ -25,11 +25,11 @@ use super::names::resource_name;
 use super::selectors::{label_selector, label_selectors, namespaces_of};
 use super::{metadata, target_error, Options, Resource, SourceLines, Target};
 use crate::algebra::ipset::IpSet;
-use crate::algebra::labels::{Requirement, Term};
+use crate::algebra::labels::{Requirement, Term, ValueSet};
 use crate::algebra::ports::{PortSet, Protocol, FIRST_PORT, LAST_PORT};
 use crate::allow::{zone_table, AllowError, Direction, ZoneEntry, ZoneTable};
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::ir::{Ir, PeerSet, PodSet, PodTerm, Service};
+use crate::ir::{Ir, PeerSet, PodSet, PodTerm, Service, NAMESPACE_NAME_LABEL};
 use crate::names::Entity;
 
 const TARGET: Target = Target::Kubernetes;
@@ -256,13 +256,29 @@ fn needs_namespaces(
         }
         return diag;
     }
-    let what = if term.namespace == Term::all() {
-        "selects pods in every namespace"
+    // A zone pinned to namespace names whose policy still depends on
+    // namespace labels: only some of its pods are isolated, those that other
+    // zones selecting namespaces by label isolate.
+    let pinned = zone_def.is_some_and(|z| {
+        !z.pods.terms.is_empty()
+            && z.pods.terms.iter().all(|t| {
+                let names = t.namespace.constraint(NAMESPACE_NAME_LABEL);
+                matches!(&names.values, ValueSet::Only(n) if !n.is_empty()) && !names.absent
+            })
+    });
+    let what = if pinned {
+        "needs a policy only where its namespace has the labels that other zones select namespaces by, and a NetworkPolicy cannot select on a namespace's labels"
+    } else if term.namespace == Term::all() {
+        "selects pods in every namespace, and a NetworkPolicy lives in one namespace"
     } else {
-        "selects namespaces by label"
+        "selects namespaces by label, and a NetworkPolicy lives in one namespace"
     };
     let isolating = zone_def.is_some_and(|z| z.span.is_some() && origin.contains(&span));
-    let help = if isolating || origin.is_empty() {
+    let help = if pinned {
+        format!(
+            "pass the cluster's namespaces with `--namespaces NS.yaml` (from `kubectl get ns -o yaml`) so nplc knows which labels `{name}`'s namespace has, name the namespaces of the zones that select by label (`namespace \"...\"`), or use `--target cilium`, which selects namespaces by label"
+        )
+    } else if isolating || origin.is_empty() {
         "pass the cluster's namespaces with `--namespaces NS.yaml` (from `kubectl get ns -o yaml`) to expand the policy per namespace, or use `--target cilium`, which selects namespaces by label".to_string()
     } else {
         format!(
@@ -273,7 +289,7 @@ fn needs_namespaces(
         Code::NeedsNamespaces,
         span,
         TARGET,
-        format!("`{name}` {what}, and a NetworkPolicy lives in one namespace"),
+        format!("`{name}` {what}"),
         &help,
     );
     if !isolating {
