@@ -4,7 +4,7 @@
 //! session's database is written).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use nplc_compiler::emit::Target;
@@ -294,7 +294,7 @@ impl Session {
         if crate::workspace::in_roots(&self.roots, uri) {
             if let Some(file) = self.db.file(&path) {
                 self.add_indexed(uri.clone(), file);
-            } else if let Ok(text) = std::fs::read_to_string(&path) {
+            } else if let Some(text) = crate::workspace::read_source(Path::new(&path)) {
                 let file = self.db.set_file(&path, text);
                 self.add_indexed(uri.clone(), file);
             }
@@ -307,7 +307,7 @@ impl Session {
             self.reload_imports();
             return;
         }
-        if let Ok(text) = std::fs::read_to_string(path) {
+        if let Some(text) = crate::workspace::read_source(Path::new(path)) {
             self.db.set_file(path, text);
         }
     }

@@ -46,7 +46,7 @@ pub fn scan(roots: &[PathBuf]) -> Vec<(PathBuf, String)> {
     paths.truncate(MAX_FILES);
     paths
         .into_iter()
-        .filter_map(|p| std::fs::read_to_string(&p).ok().map(|text| (p, text)))
+        .filter_map(|p| read_source(&p).map(|text| (p, text)))
         .collect()
 }
 
@@ -83,4 +83,11 @@ pub fn in_roots(roots: &[PathBuf], uri: &Url) -> bool {
         return false;
     };
     is_npl(&path) && roots.iter().any(|r| path.starts_with(r))
+}
+
+/// A `.npl` file's text as the CLI reads it: bounded (a file past the
+/// source limit is not read whole) and only when it is UTF-8; otherwise
+/// `None`, and the file stays out of the index until an editor opens it.
+pub fn read_source(path: &Path) -> Option<String> {
+    nplc_compiler::syntax::limits::read_source(path).ok()?.ok()
 }
