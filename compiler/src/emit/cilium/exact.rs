@@ -3,6 +3,8 @@
 //! filters on ingress, named ports in egress rules, L4 and L7 rules meeting
 //! on one port, and the DNS lookups `toFQDNs` depends on.
 
+use std::collections::BTreeSet;
+
 use super::sides::{Piece, Side};
 use super::TARGET;
 use crate::algebra::fqdn::{FqdnPattern, FqdnSet};
@@ -224,16 +226,16 @@ fn overlap(a: &Side, b: &Side) -> bool {
 /// Cilium cannot keep an L7 filter on traffic that another rule allows
 /// without one: it merges them into an L7 wildcard, so the port's traffic
 /// goes through the proxy for every such peer. For DNS on egress that is
-/// what the program means (every name) and nothing is written differently;
-/// for HTTP it is an error (E0407), as are HTTP and DNS filters on the same
-/// port.
+/// what the program means (every name), and the L4 rule is written as
+/// `matchPattern: "*"` on port 53 so the DNS proxy keeps seeing the lookups
+/// `toFQDNs` needs. For HTTP it is an error (E0407), as are HTTP and DNS
+/// filters on the same port.
 ///
-/// `dns_servers` (the prelude's `kube-dns`): an egress allow of port 53 to
-/// those pods alone is written with `matchPattern: "*"` on port 53, always,
-/// so the DNS proxy sees the lookups `toFQDNs` needs and the policy depends
-/// on that rule alone (adding or removing an FQDN rule elsewhere changes no
-/// other zone's policy). Other traffic to the servers' port 53 than DNS is
-/// not allowed: a narrowing (docs/targets.md).
+/// `dns_servers` (the prelude's `kube-dns`): an egress allow of port 53 that
+/// reaches them is written that way always, not only when some rule filters
+/// names, so adding or removing an FQDN rule changes no other zone's policy.
+/// Traffic on port 53 to those peers that is not DNS is not allowed: a
+/// narrowing (docs/targets.md).
 pub(super) fn resolve_mixed_l7(
     sides: Vec<Side>,
     dns_servers: Option<&PodSet>,
@@ -243,22 +245,24 @@ pub(super) fn resolve_mixed_l7(
     let filtered: Vec<usize> = (0..sides.len())
         .filter(|&i| is_allow(&sides[i]) && !sides[i].l7.is_any())
         .collect();
-    let looks_up = |s: &Side| -> bool {
-        let Some(servers) = dns_servers else {
-            return false;
-        };
-        let dns = s.ports.intersection(&dns_ports());
-        s.direction == Direction::Egress
+    // Egress allows without a filter that reach the DNS servers on a
+    // numeric port 53: proxied as every name whatever other rules say, so
+    // the policy depends on the rule alone.
+    let servers_of = |s: &Side| -> Option<PodSet> {
+        let servers = dns_servers?;
+        let lookups = s.ports.intersection(&dns_ports()).ok()?;
+        let pods = s.remote.pods.intersection(servers);
+        (s.direction == Direction::Egress
             && is_allow(s)
             && s.l7.is_any()
-            && dns.is_ok_and(|d| !d.is_empty())
-            && s.remote.ips.is_empty()
-            && s.remote.fqdns.is_empty()
-            && s.remote.entities.is_empty()
-            && !s.remote.pods.is_empty()
-            && s.remote.pods.difference(servers).is_empty()
+            && !lookups.is_empty()
+            && !pods.is_empty())
+        .then_some(pods)
     };
-    if filtered.is_empty() && !sides.iter().any(looks_up) {
+    let mut upgrade: BTreeSet<usize> = (0..sides.len())
+        .filter(|&i| servers_of(&sides[i]).is_some())
+        .collect();
+    if filtered.is_empty() && upgrade.is_empty() {
         return sides;
     }
     for &f in &filtered {
@@ -268,9 +272,9 @@ pub(super) fn resolve_mixed_l7(
                 continue;
             }
             match (&l7.l7, &other.l7) {
-                // Cilium proxies the port for both as every name: what the
-                // rule without a filter means.
-                (L7::Dns(_), L7::Any) if l7.direction == Direction::Egress => {}
+                (L7::Dns(_), L7::Any) if l7.direction == Direction::Egress => {
+                    upgrade.insert(i);
+                }
                 (L7::Http(_), L7::Any) | (L7::Dns(_), L7::Any) => {
                     errors.push(mixed_error(l7, other));
                 }
@@ -288,46 +292,71 @@ pub(super) fn resolve_mixed_l7(
             }
         }
     }
-    let mut out = Vec::with_capacity(sides.len());
-    for side in &sides {
-        // Lookups to the DNS servers: port 53 through the proxy as every
-        // name, so toFQDNs sees them whatever other rules say (the policy
-        // depends on this rule alone).
-        if looks_up(side) {
-            out.extend(dns_lookups(side));
-        } else {
+    let mut out = Vec::with_capacity(sides.len() + upgrade.len());
+    let lookups_of = |side: &Side| -> Vec<Side> {
+        filtered
+            .iter()
+            .map(|&f| &sides[f])
+            .filter(|d| matches!(d.l7, L7::Dns(_)) && overlap(d, side))
+            .filter_map(|d| {
+                Some(Side {
+                    remote: side.remote.intersection(&d.remote),
+                    ports: side.ports.intersection(&d.ports).ok()?,
+                    l7: L7::Dns(vec!["*".to_string()]),
+                    ..side.clone()
+                })
+            })
+            .collect()
+    };
+    for (i, side) in sides.iter().enumerate() {
+        if !upgrade.contains(&i) {
             out.push(side.clone());
+            continue;
+        }
+        // Every port: keep it, and add its lookups to the DNS peers as
+        // every name (the port's traffic to them goes through the proxy).
+        if side.ports == PortSet::all() {
+            out.push(side.clone());
+            match servers_of(side) {
+                Some(servers) => out.push(Side {
+                    remote: PeerSet::pods(servers),
+                    ports: dns_ports(),
+                    l7: L7::Dns(vec!["*".to_string()]),
+                    ..side.clone()
+                }),
+                None => out.extend(lookups_of(side)),
+            }
+            continue;
+        }
+        // Otherwise its DNS ports become every name through the proxy.
+        match (
+            side.ports.intersection(&dns_ports()),
+            side.ports.difference(&dns_ports()),
+        ) {
+            (Ok(lookups), Ok(rest)) => {
+                if !rest.is_empty() {
+                    out.push(Side {
+                        ports: rest,
+                        ..side.clone()
+                    });
+                }
+                if !lookups.is_empty() {
+                    out.push(Side {
+                        ports: lookups,
+                        l7: L7::Dns(vec!["*".to_string()]),
+                        ..side.clone()
+                    });
+                }
+            }
+            _ => errors.push(target_error(
+                Code::MixedL4L7,
+                side.span,
+                TARGET,
+                "this rule's named ports meet a `dns` filter on port 53, and nplc cannot tell which of them is port 53".to_string(),
+                "write DNS as `udp/53, tcp/53` in this rule",
+            )),
         }
     }
-    out
-}
-
-/// An egress allow of port 53 to the DNS servers only, split so the lookups
-/// go through the DNS proxy as every name (`matchPattern: "*"`): the rule's
-/// other ports as written, port 53 with the DNS filter.
-fn dns_lookups(side: &Side) -> Vec<Side> {
-    let (Ok(lookups), Ok(rest)) = (
-        side.ports.intersection(&dns_ports()),
-        side.ports.difference(&dns_ports()),
-    ) else {
-        // Named ports: kept as written (the filter is an addition, not a need).
-        return vec![side.clone()];
-    };
-    let mut out = Vec::new();
-    if side.ports == PortSet::all() {
-        // Every port stays allowed; port 53 is proxied as every name.
-        out.push(side.clone());
-    } else if !rest.is_empty() {
-        out.push(Side {
-            ports: rest,
-            ..side.clone()
-        });
-    }
-    out.push(Side {
-        ports: lookups,
-        l7: L7::Dns(vec!["*".to_string()]),
-        ..side.clone()
-    });
     out
 }
 
