@@ -255,8 +255,7 @@ pub fn l7(l7: &L7) -> Option<String> {
 
 /// `file:line` of a span.
 pub fn location(db: &dyn Db, span: Span) -> String {
-    let text = span.file.text(db);
-    let position = render::position(text, span.start as usize);
+    let position = render::position(db, span.file, span.start as usize);
     format!("{}:{}", span.file.path(db), position.line)
 }
 

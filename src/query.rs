@@ -263,11 +263,10 @@ fn json_answer(db: &dyn Db, verdict: &Verdict) -> Value {
 /// A rule for machines: file, start and end positions, source text.
 fn json_span(db: &dyn Db, span: Span) -> Value {
     let span = tidy(db, span);
-    let text = span.file.text(db);
     json!({
         "file": span.file.path(db),
-        "start": render::position(text, span.start as usize),
-        "end": render::position(text, span.end as usize),
+        "start": render::position(db, span.file, span.start as usize),
+        "end": render::position(db, span.file, span.end as usize),
         "text": source_text(db, span),
         "location": location(db, span),
     })

@@ -199,26 +199,35 @@ fn file_key(path: &Path) -> String {
 
 /// Where every line of a file starts, so that a byte offset finds its line
 /// in `O(log lines)` instead of counting newlines from the start of the file.
+/// The one line index of nplc: source annotations, JSON diagnostics and the
+/// language server's UTF-16 positions (`lsp/src/position.rs`) all read it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LineIndex {
     /// Byte offset of the start of every line; the first is 0.
-    starts: Vec<u32>,
+    starts: Vec<usize>,
 }
 
 impl LineIndex {
     pub fn new(text: &str) -> LineIndex {
         let mut starts = vec![0];
-        starts.extend(
-            text.match_indices('\n')
-                .map(|(i, _)| u32::try_from(i + 1).unwrap_or(u32::MAX)),
-        );
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         LineIndex { starts }
     }
 
     /// The 1-based line of a byte offset; an offset past the end of the text
     /// is on the last line.
     pub fn line(&self, offset: u32) -> usize {
-        self.starts.partition_point(|&start| start <= offset)
+        self.starts
+            .partition_point(|&start| start <= offset as usize)
+    }
+
+    /// Byte offset of the start of every line; the first is 0.
+    pub fn starts(&self) -> &[usize] {
+        &self.starts
+    }
+
+    pub fn into_starts(self) -> Vec<usize> {
+        self.starts
     }
 }
 

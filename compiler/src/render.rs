@@ -129,54 +129,12 @@ pub struct JsonDiagnostic {
     pub help: Option<String>,
 }
 
-pub fn position(text: &str, offset: usize) -> Position {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    Position {
-        line: before.matches('\n').count() + 1,
-        column: before[line_start..].chars().count() + 1,
-        offset,
-    }
-}
-
 pub fn json_value(db: &dyn Db, diag: &Diagnostic) -> JsonDiagnostic {
-    json_value_with(db, diag, &mut LineStarts::default())
-}
-
-/// Where each line of a file starts, computed once per file, so that
-/// locating many diagnostics in a large file is not quadratic.
-#[derive(Default)]
-struct LineStarts(HashMap<SourceFile, Vec<usize>>);
-
-impl LineStarts {
-    fn position(&mut self, db: &dyn Db, file: SourceFile, offset: usize) -> Position {
-        let text = file.text(db);
-        let starts = self.0.entry(file).or_insert_with(|| {
-            std::iter::once(0)
-                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-                .collect()
-        });
-        let offset = offset.min(text.len());
-        let line = starts.partition_point(|s| *s <= offset).max(1);
-        let line_start = starts[line - 1];
-        Position {
-            line,
-            column: text
-                .get(line_start..offset)
-                .map_or(0, |t| t.chars().count())
-                + 1,
-            offset,
-        }
-    }
-}
-
-fn json_value_with(db: &dyn Db, diag: &Diagnostic, lines: &mut LineStarts) -> JsonDiagnostic {
-    let mut locate = |span: Span| {
+    let locate = |span: Span| {
         (
             span.file.path(db).clone(),
-            lines.position(db, span.file, span.start as usize),
-            lines.position(db, span.file, span.end as usize),
+            position(db, span.file, span.start as usize),
+            position(db, span.file, span.end as usize),
         )
     };
     let (file, start, end) = locate(diag.span);
@@ -205,13 +163,28 @@ fn json_value_with(db: &dyn Db, diag: &Diagnostic, lines: &mut LineStarts) -> Js
     }
 }
 
+/// The line and column of an offset, through the file's line index
+/// (`db::line_index`, computed once per text), so that locating many
+/// diagnostics in a large file is not quadratic.
+pub fn position(db: &dyn Db, file: SourceFile, offset: usize) -> Position {
+    let text = file.text(db);
+    let offset = offset.min(text.len());
+    let index = crate::db::line_index(db, file);
+    let line = index.line(u32::try_from(offset).unwrap_or(u32::MAX)).max(1);
+    let line_start = index.starts()[line - 1];
+    Position {
+        line,
+        column: text
+            .get(line_start..offset)
+            .map_or(0, |t| t.chars().count())
+            + 1,
+        offset,
+    }
+}
+
 /// All diagnostics as one pretty JSON array.
 pub fn json(db: &dyn Db, diags: &[Diagnostic]) -> String {
-    let mut lines = LineStarts::default();
-    let values: Vec<JsonDiagnostic> = diags
-        .iter()
-        .map(|d| json_value_with(db, d, &mut lines))
-        .collect();
+    let values: Vec<JsonDiagnostic> = diags.iter().map(|d| json_value(db, d)).collect();
     serde_json::to_string_pretty(&values).unwrap_or_else(|_| "[]".to_string())
 }
 

@@ -20,9 +20,7 @@ pub struct LineIndex<'t> {
 
 /// The byte offset of the start of every line of `text`; the first is 0.
 pub fn line_starts(text: &str) -> Vec<usize> {
-    let mut starts = vec![0];
-    starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-    starts
+    nplc_compiler::db::LineIndex::new(text).into_starts()
 }
 
 impl<'t> LineIndex<'t> {

@@ -368,7 +368,8 @@ impl Snapshot {
     /// converting every span of a request costs a binary search each, not
     /// a pass over the file.
     pub fn index(&self, file: SourceFile) -> LineIndex<'_> {
-        LineIndex::with_line_starts(self.text(file), line_starts(&self.db, file))
+        let starts = nplc_compiler::db::line_index(&self.db, file).starts();
+        LineIndex::with_line_starts(self.text(file), starts)
     }
 
     pub fn offset(&self, file: SourceFile, position: Position) -> usize {
@@ -402,11 +403,6 @@ impl Snapshot {
     pub fn location(&self, span: Span) -> Option<Location> {
         Some(Location::new(self.uri(span.file)?, self.range(span)))
     }
-}
-
-#[salsa::tracked(returns(ref))]
-fn line_starts(db: &dyn nplc_compiler::Db, file: SourceFile) -> Vec<usize> {
-    crate::position::line_starts(file.text(db))
 }
 
 /// `nplc-std:/std/k8s.npl` → `std/k8s`.
