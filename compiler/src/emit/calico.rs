@@ -40,7 +40,8 @@ use self::crd::{
     Document, EntityRule, HttpMatch, HttpPath, PolicySpec, Port, Rule, TierSpec, API_VERSION,
 };
 use self::naming::ZoneNames;
-use super::kubernetes::{dedup_errors, protocol_name};
+use super::dedup_errors;
+use super::kubernetes::protocol_name;
 use super::selectors::pinned_names;
 use super::{metadata, target_error, Options, Resource, SourceLines, Target};
 use crate::algebra::fqdn::FqdnPattern;

@@ -23,12 +23,10 @@ mod rules;
 mod selectors;
 mod sides;
 
-use std::collections::BTreeSet;
-
-use super::{Resource, SourceLines, Target};
+use super::{dedup_errors, Resource, SourceLines, Target};
 use crate::allow::Direction;
 use crate::db::{Db, Program};
-use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::diagnostic::Diagnostic;
 use crate::ir::Ir;
 
 pub use selectors::{NAMESPACE_LABELS_PREFIX, POD_NAMESPACE_LABEL};
@@ -59,18 +57,4 @@ pub fn emit(
         return Err(errors);
     }
     Ok(policies::policies(ir, &resolved_sides, sources))
-}
-
-/// One error per place and message. An FQDN allow also allows the DNS
-/// lookups of its names (an L7 rule); the name error already says what to do
-/// about that rule. (A private copy of the kubernetes backend's.)
-fn dedup_errors(errors: &mut Vec<Diagnostic>) {
-    let mut seen = BTreeSet::new();
-    errors.retain(|d| seen.insert((d.span.start, d.span.end, d.code, d.message.clone())));
-    let fqdn_rules: Vec<Span> = errors
-        .iter()
-        .filter(|d| d.code == Code::FqdnNeedsVia)
-        .map(|d| d.span)
-        .collect();
-    errors.retain(|d| !(d.code == Code::L7NotSupported && fqdn_rules.contains(&d.span)));
 }

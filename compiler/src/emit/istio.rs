@@ -33,7 +33,7 @@ use self::crd::{
     RouteDestination, Server, ServerTls, ServiceEntrySpec, StringMatch, Subset, TlsMatch, TlsRoute,
     VirtualServiceSpec, API_VERSION, MESH, THIS_NAMESPACE,
 };
-use super::kubernetes::dedup_errors;
+use super::dedup_errors;
 use super::names::resource_name;
 use super::selectors::pinned_names;
 use super::{metadata, target_error, Resource, SourceLines, Target};

@@ -12,7 +12,7 @@
 //! cannot say — names (FQDN), L7, ICMP, the API server or the node as
 //! destinations — is a coded error.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
@@ -23,7 +23,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::names::resource_name;
 use super::selectors::{label_selector, label_selectors, namespaces_of};
-use super::{metadata, target_error, Options, Resource, SourceLines, Target};
+use super::{dedup_errors, metadata, target_error, Options, Resource, SourceLines, Target};
 use crate::algebra::ipset::IpSet;
 use crate::algebra::labels::{Requirement, Term, ValueSet};
 use crate::algebra::ports::{PortSet, Protocol, FIRST_PORT, LAST_PORT};
@@ -54,19 +54,6 @@ pub fn emit(
         dedup_errors(&mut errors);
         Err(errors)
     }
-}
-
-pub(super) fn dedup_errors(errors: &mut Vec<Diagnostic>) {
-    let mut seen = BTreeSet::new();
-    errors.retain(|d| seen.insert((d.span.start, d.span.end, d.code, d.message.clone())));
-    // An FQDN allow also allows the DNS lookups of its names (an L7 rule);
-    // the name error already says what to do about that rule.
-    let fqdn_rules: Vec<Span> = errors
-        .iter()
-        .filter(|d| d.code == Code::FqdnNeedsVia)
-        .map(|d| d.span)
-        .collect();
-    errors.retain(|d| !(d.code == Code::L7NotSupported && fqdn_rules.contains(&d.span)));
 }
 
 /// A policy in the making: its subject and the rules collected for it.

@@ -280,3 +280,19 @@ pub fn target_error(
         ))
         .with_help(help.to_string())
 }
+
+/// One error per place and message, for every backend. An FQDN allow also
+/// allows the DNS lookups of its names (an L7 rule); the name error already
+/// says what to do about that rule, so its L7 error is dropped.
+pub(super) fn dedup_errors(errors: &mut Vec<Diagnostic>) {
+    let mut seen = BTreeSet::new();
+    errors.retain(|d| seen.insert((d.span.start, d.span.end, d.code, d.message.clone())));
+    // An FQDN allow also allows the DNS lookups of its names (an L7 rule);
+    // the name error already says what to do about that rule.
+    let fqdn_rules: Vec<Span> = errors
+        .iter()
+        .filter(|d| d.code == Code::FqdnNeedsVia)
+        .map(|d| d.span)
+        .collect();
+    errors.retain(|d| !(d.code == Code::L7NotSupported && fqdn_rules.contains(&d.span)));
+}
