@@ -15,11 +15,14 @@
 //! Cases default to 300 per property (30 for the one that runs the binary);
 //! `PROPTEST_CASES` overrides.
 
+#[path = "support/cli.rs"]
+mod cli;
 mod nca;
 mod support;
 
+use cli::nplc_in as nplc;
+
 use std::path::Path;
-use std::process::Command;
 
 use nplc_compiler::diff::diff;
 use nplc_compiler::eval::{evaluate, Connection};
@@ -136,19 +139,6 @@ fn diff_agrees_with_evaluator_on_l7_filters() {
     run(GenConfig::l7_focus());
 }
 
-fn nplc(args: &[&str], dir: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_nplc"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("nplc runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -204,22 +194,7 @@ fn revisions_from_git() {
     let dir = std::env::temp_dir().join(format!("nplc-diff-git-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("policy")).expect("temp dir");
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(&dir)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let git = |args: &[&str]| cli::git(&dir, args);
     let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("write");
     git(&["init", "-q", "-b", "main"]);
     write(

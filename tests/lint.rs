@@ -4,25 +4,16 @@
 //! SARIF 2.1.0 log. (Each lint's own case is in tests/check/w00NN_*.)
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use nplc_compiler::{db, Code, Database, Program};
 
+#[path = "support/cli.rs"]
+mod cli;
+
+use cli::nplc_in as nplc;
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn nplc(args: &[&str], dir: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_nplc"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("nplc runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn temp(name: &str, files: &[(&str, &str)]) -> PathBuf {
