@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use nplc_compiler::algebra::ports::Protocol;
 use nplc_compiler::allow::{allow_table, zoned_allow_table, AllowError, AllowTable};
 use nplc_compiler::eval::{evaluate, Connection, Endpoint, Transport};
+use nplc_compiler::inventory::Namespace;
 use nplc_compiler::ir::Ir;
 use nplc_compiler::names::Entity;
 use proptest::prelude::*;
@@ -103,14 +104,15 @@ impl Stats {
     }
 }
 
+/// Which table a property checks, given the inventory's namespaces.
+type TableOf = fn(&Ir, &[Namespace]) -> Result<AllowTable, AllowError>;
+
 /// Compares table and evaluator on one program; `Ok(false)` when the table
 /// is not exact (counted), `Err` on a disagreement or an undocumented error.
-/// Which table a property checks.
-type TableOf = fn(&Ir) -> Result<AllowTable, AllowError>;
-
 fn check_program(
     program: &GenProgram,
     connections: &[Connection],
+    namespaces: &[Namespace],
     stats: &Stats,
     table_of: TableOf,
 ) -> Result<bool, TestCaseError> {
@@ -123,7 +125,7 @@ fn check_program(
         )));
     };
     stats.programs.fetch_add(1, Ordering::Relaxed);
-    let table = match table_of(&ir) {
+    let table = match table_of(&ir, namespaces) {
         Ok(t) => t,
         Err(e) => {
             return match classify(&e) {
@@ -157,7 +159,7 @@ fn check_program(
 }
 
 fn run_equivalence(name: &str, cfg: GenConfig, max_not_exact_percent: usize) {
-    run_equivalence_of(name, cfg, max_not_exact_percent, allow_table)
+    run_equivalence_of(name, cfg, max_not_exact_percent, |ir, _| allow_table(ir))
 }
 
 fn run_equivalence_of(name: &str, cfg: GenConfig, max_not_exact_percent: usize, table_of: TableOf) {
@@ -169,7 +171,15 @@ fn run_equivalence_of(name: &str, cfg: GenConfig, max_not_exact_percent: usize, 
         |(program, inventory, specs)| {
             let connections: Vec<Connection> =
                 specs.iter().map(|s| inventory.connection(s)).collect();
-            check_program(&program, &connections, &stats, table_of).map(|_| ())
+            let namespaces: Vec<Namespace> = inventory
+                .namespaces
+                .iter()
+                .map(|ns| Namespace {
+                    name: ns.name.clone(),
+                    labels: ns.labels.clone(),
+                })
+                .collect();
+            check_program(&program, &connections, &namespaces, &stats, table_of).map(|_| ())
         },
     );
     let report = stats.report(name);
@@ -208,18 +218,26 @@ fn zoned_table_agrees_with_evaluator() {
         "zoned, all constructs",
         GenConfig::default(),
         25,
-        zoned_allow_table,
+        |ir, _| zoned_allow_table(ir, None),
+    );
+}
+
+/// With `--namespaces`: subjects split per namespace of the inventory.
+#[test]
+fn zoned_table_per_namespace_agrees_with_evaluator() {
+    run_equivalence_of(
+        "zoned per namespace, all constructs",
+        GenConfig::default(),
+        25,
+        |ir, namespaces| zoned_allow_table(ir, Some(namespaces)),
     );
 }
 
 #[test]
 fn zoned_table_agrees_with_evaluator_on_exact_constructs() {
-    run_equivalence_of(
-        "zoned, exact constructs",
-        GenConfig::exact(),
-        0,
-        zoned_allow_table,
-    );
+    run_equivalence_of("zoned, exact constructs", GenConfig::exact(), 0, |ir, _| {
+        zoned_allow_table(ir, None)
+    });
 }
 
 #[test]
@@ -265,7 +283,7 @@ fn assert_both(ir: &Ir, conn: &Connection, expected: bool) {
         "allow table on {}",
         support::describe_connection(conn)
     );
-    let zoned = zoned_allow_table(ir).expect("an exact zoned table");
+    let zoned = zoned_allow_table(ir, None).expect("an exact zoned table");
     assert_eq!(
         zoned.allows(conn),
         expected,

@@ -1550,3 +1550,42 @@ deny b -> labelled : 80
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A namespace the program names but the `--namespaces` inventory lacks (a
+/// stale inventory) keeps its zone's policy: the inventory never removes
+/// isolation the program asks for.
+#[test]
+fn a_stale_inventory_keeps_the_policies_of_named_namespaces() {
+    let dir = std::env::temp_dir().join(format!("nplc-k8s-stale-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let program = dir.join("main.npl");
+    std::fs::write(
+        &program,
+        "zone pay { namespace \"payments\"; isolate ingress }\n\
+         zone web { namespace \"web\" }\n\
+         allow web -> pay : 8080\n\
+         deny web -> pay : 9090\n",
+    )
+    .expect("write program");
+    let inventory = dir.join("ns.yaml");
+    std::fs::write(
+        &inventory,
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Namespace\n  metadata:\n    name: web\n",
+    )
+    .expect("write inventory");
+    let names = |built: Built| -> BTreeSet<(String, String)> {
+        let Built::Yaml(yaml) = built else {
+            panic!("the program builds for kubernetes");
+        };
+        policies_by_name(&yaml).into_keys().collect()
+    };
+    let without = names(build_kubernetes(&program, None));
+    let stale = names(build_kubernetes(&program, Some(&inventory)));
+    assert!(
+        without.contains(&("payments".to_string(), "pay-ingress".to_string())),
+        "{without:?}"
+    );
+    assert_eq!(stale, without, "a stale inventory changed the policies");
+    let _ = std::fs::remove_dir_all(&dir);
+}

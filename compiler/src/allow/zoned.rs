@@ -180,11 +180,15 @@ pub fn zone_table(
     })
 }
 
-/// Both directions, as an [`super::AllowTable`] (for tests and `explain`).
-pub fn zoned_allow_table(ir: &Ir) -> Result<super::AllowTable, AllowError> {
+/// Both directions, as an [`super::AllowTable`] (for tests), with the
+/// cluster's namespaces as `--namespaces` gives them or without.
+pub fn zoned_allow_table(
+    ir: &Ir,
+    namespaces: Option<&[Namespace]>,
+) -> Result<super::AllowTable, AllowError> {
     Ok(super::AllowTable {
-        ingress: zone_table(ir, Direction::Ingress, None)?.to_direction_table(),
-        egress: zone_table(ir, Direction::Egress, None)?.to_direction_table(),
+        ingress: zone_table(ir, Direction::Ingress, namespaces)?.to_direction_table(),
+        egress: zone_table(ir, Direction::Egress, namespaces)?.to_direction_table(),
     })
 }
 
@@ -364,6 +368,14 @@ fn split_per_namespace(
     let mut out: BTreeMap<PodTerm, Subject> = BTreeMap::new();
     for (term, subject) in by_term {
         let pinned = term.namespace_name();
+        // A namespace the program names but the inventory lacks keeps its
+        // subject whole (as `selectors::namespaces_of` trusts the name): a
+        // stale inventory must never drop a zone's isolation.
+        let listed = |name: &str| namespaces.iter().any(|ns| ns.name == name);
+        if pinned.is_some_and(|p| !listed(p)) {
+            merge(&mut out, Subject { term, ..subject });
+            continue;
+        }
         for (ns_term, labels) in &exact {
             let name = labels.get(NAMESPACE_NAME_LABEL).map(String::as_str);
             if pinned.is_some_and(|p| Some(p) != name) || !term.namespace.matches(labels) {
