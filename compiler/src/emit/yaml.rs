@@ -61,8 +61,8 @@ pub fn quote_ambiguous(yaml: &str) -> String {
             block_indent = None;
         }
         let (rewritten, opens_block) = quote_line(body, indent);
-        if opens_block {
-            block_indent = Some(indent);
+        if let Some(parent) = opens_block {
+            block_indent = Some(parent);
         }
         out.push_str(&rewritten);
         if line.ends_with('\n') {
@@ -73,18 +73,23 @@ pub fn quote_ambiguous(yaml: &str) -> String {
 }
 
 /// One line: `indent`, any `- `, then a scalar, optionally `: ` and a
-/// second scalar. Returns the line and whether a block scalar starts.
-fn quote_line(line: &str, indent: usize) -> (String, bool) {
+/// second scalar. Returns the line and, when a block scalar starts, the
+/// column its content must be indented past: the key's column, or the last
+/// `- `'s for a block scalar that is a sequence item.
+fn quote_line(line: &str, indent: usize) -> (String, Option<usize>) {
     let mut out = String::from(&line[..indent]);
     let mut rest = &line[indent..];
+    let mut dashes = 0;
     while let Some(after) = rest.strip_prefix("- ") {
         out.push_str("- ");
         rest = after;
+        dashes += 1;
     }
     if rest == "-" {
         out.push('-');
-        return (out, false);
+        return (out, None);
     }
+    let key_column = indent + 2 * dashes;
     let (first, after) = scalar(rest);
     if let Some(value) = after
         .strip_prefix(": ")
@@ -93,17 +98,18 @@ fn quote_line(line: &str, indent: usize) -> (String, bool) {
         out.push_str(&quoted(first));
         out.push(':');
         if value.is_empty() {
-            return (out, false);
+            return (out, None);
         }
         out.push(' ');
         let (second, tail) = scalar(value);
         out.push_str(&quoted(second));
         out.push_str(tail);
-        return (out, second.starts_with(['|', '>']));
+        return (out, second.starts_with(['|', '>']).then_some(key_column));
     }
     out.push_str(&quoted(first));
     out.push_str(after);
-    (out, first.starts_with(['|', '>']))
+    let item_column = indent + 2 * dashes.max(1) - 2;
+    (out, first.starts_with(['|', '>']).then_some(item_column))
 }
 
 /// The scalar token at the start of `text` (quoted, or plain up to `: ` or
@@ -162,7 +168,9 @@ pub fn needs_quotes(token: &str) -> bool {
     if token.is_empty() || token.starts_with(['\'', '"', '|', '>', '[', '{', '&', '*', '!']) {
         return false;
     }
-    if !looks_special_in_yaml_1_1(token) {
+    // Digits alone are an integer to every reader (serde_yaml writes a
+    // string of digits quoted): the common case, without a parse.
+    if token.bytes().all(|b| b.is_ascii_digit()) || !looks_special_in_yaml_1_1(token) {
         return false;
     }
     matches!(
@@ -246,6 +254,17 @@ mod tests {
             serde_json::json!({"a": "on\nno: off", "b": ["it's: on", "x"]})
         );
         assert!(out.contains("  on\n  no: off\n"), "{out}");
+    }
+
+    #[test]
+    fn a_key_after_a_block_scalar_in_a_sequence_item_is_quoted() {
+        let out = yaml(serde_json::json!([{"a": "x\ny", "b": "on"}, "|", "z"]));
+        assert!(out.contains("  b: 'on'\n"), "{out}");
+        let back: serde_json::Value = serde_yaml::from_str(&out).unwrap_or_default();
+        assert_eq!(
+            back,
+            serde_json::json!([{"a": "x\ny", "b": "on"}, "|", "z"])
+        );
     }
 
     #[test]
