@@ -149,3 +149,26 @@ fn quiet_on_examples_and_std() {
         "{diags:?}"
     );
 }
+
+/// A rule behind an L7-filtered allow still decides the requests the filter
+/// does not match: W0009 (shadowed) and W0011 (useless deny) stay quiet, since
+/// deleting the rule would allow them.
+#[test]
+fn rules_behind_an_l7_filter_are_not_reported_as_deletable() {
+    let filter = "zone a { namespace \"a\"; isolate none }\n\
+                  zone b { namespace \"b\"; isolate none }\n\
+                  tier t {\n  allow a -> b : 80 http { GET \"/health\" }\n}\n";
+    for rest in ["deny a -> b : 80\n", "deny a -> b\nallow a -> b : 80\n"] {
+        let mut database = Database::default();
+        let file = database.set_file("main.npl", format!("{filter}{rest}"));
+        let program = Program::new(&database, vec![file]);
+        let codes: Vec<Code> = db::diagnostics(&database, program)
+            .iter()
+            .map(|d| d.code)
+            .collect();
+        assert!(
+            !codes.contains(&Code::ShadowedRule) && !codes.contains(&Code::UselessDeny),
+            "{rest}: {codes:?}"
+        );
+    }
+}

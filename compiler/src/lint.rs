@@ -300,10 +300,15 @@ fn rule_lints(
                     shadows.push(j);
                 }
             }
-            // Overlapping rules of one tier and one action are redundant, not wrong.
-            let telling = shadows
-                .iter()
-                .any(|&j| rules[j].action != rule.action || tier_of[j] < tier_of[i]);
+            // Overlapping rules of one tier and one action are redundant, not
+            // wrong. An L7-filtered allow decides at L4 only: requests its
+            // filter does not match still reach this rule.
+            let filtered_allow =
+                |j: usize| rules[j].action == Action::Allow && !rules[j].service.l7.is_any();
+            let telling = !shadows.iter().any(|&j| filtered_allow(j))
+                && shadows
+                    .iter()
+                    .any(|&j| rules[j].action != rule.action || tier_of[j] < tier_of[i]);
             if telling {
                 out.push(shadowed(
                     rule,
@@ -312,7 +317,15 @@ fn rule_lints(
             }
             continue;
         }
-        if rule.action == Action::Deny {
+        // The requests an L7-filtered allow of an earlier or the same tier
+        // does not match reach this deny, which the L4 meaning cannot tell.
+        let behind_a_filter = rules.iter().enumerate().any(|(j, other)| {
+            other.action == Action::Allow
+                && !other.service.l7.is_any()
+                && tier_of[j] <= tier_of[i]
+                && space.rule_region(other).intersection(&region).is_some()
+        });
+        if rule.action == Action::Deny && !behind_a_filter {
             let without = meaning::meaning_without(space, ir, Some(i));
             let mut opens = false;
             for part in &own {
