@@ -25,7 +25,7 @@ use cli::nplc_in as nplc;
 use std::path::Path;
 
 use nplc_compiler::diff::diff;
-use nplc_compiler::eval::{evaluate, Connection};
+use nplc_compiler::eval::{evaluate, Connection, Request};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
@@ -87,19 +87,36 @@ fn run(cfg: GenConfig) {
             new.render()
         );
         for spec in &specs {
+            // At L4 (as `nplc matrix`), and for a request no L7 filter of the
+            // generator matches (no rule names PATCH or the path `/zz`).
             let conn = Connection {
                 request: None,
                 ..inventory.connection(spec)
             };
-            let before = evaluate(&old_ir, &conn).allowed;
-            let after = evaluate(&new_ir, &conn).allowed;
+            let unmatched = Connection {
+                request: Some(Request::Http {
+                    method: "PATCH".to_string(),
+                    path: "/zz".to_string(),
+                }),
+                ..conn.clone()
+            };
+            let verdicts = |c: &Connection| {
+                (
+                    evaluate(&old_ir, c).allowed,
+                    evaluate(&new_ir, c).allowed,
+                )
+            };
+            let (before, after) = verdicts(&conn);
+            let (before_u, after_u) = verdicts(&unmatched);
             let (opens, closes) = (changes.opens(&conn), changes.closes(&conn));
             if opens || closes {
                 changed.fetch_add(1, Ordering::Relaxed);
             }
+            let should_open = (after && !before) || (after_u && !before_u);
+            let should_close = (before && !after) || (before_u && !after_u);
             prop_assert!(
-                opens == (after && !before) && closes == (before && !after),
-                "diff says opens {opens} closes {closes}; evaluator says before {before} after {after}\n{}\n--- old ---\n{}\n--- new ---\n{}",
+                opens == should_open && closes == should_close,
+                "diff says opens {opens} closes {closes}; evaluator says before {before} after {after} (L4), before {before_u} after {after_u} (a request no filter matches)\n{}\n--- old ---\n{}\n--- new ---\n{}",
                 support::describe_connection(&conn),
                 old.render(),
                 new.render()
@@ -354,4 +371,22 @@ fn diff_agrees_with_nplc_matrix() {
     let changed = changed.load(std::sync::atomic::Ordering::Relaxed);
     eprintln!("{changed} (pair, port) facts differ between the matrices");
     assert!(changed > 0, "no generated pair changes the matrix");
+}
+
+/// Removing a deny that an HTTP allow of an earlier tier overrides only for
+/// its requests opens the others: `nplc diff` lists it and exits 1.
+#[test]
+fn a_deny_removed_behind_an_http_allow_opens_the_requests_it_decided() {
+    let dir = std::env::temp_dir().join(format!("nplc-diff-l7-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let head = "zone a { namespace \"a\"; isolate none }\n\
+                zone b { namespace \"b\"; isolate none }\n\
+                tier t {\n  allow a -> b : 80 http { GET \"/health\" }\n}\n";
+    std::fs::write(dir.join("old.npl"), format!("{head}deny a -> b : 80\n")).expect("write");
+    std::fs::write(dir.join("new.npl"), head).expect("write");
+    let (code, out, err) = nplc(&["diff", "old.npl", "new.npl"], &dir);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("tcp 80"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

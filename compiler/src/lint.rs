@@ -326,7 +326,7 @@ fn rule_lints(
                 && space.rule_region(other).intersection(&region).is_some()
         });
         if rule.action == Action::Deny && !behind_a_filter {
-            let without = meaning::meaning_without(space, ir, Some(i));
+            let without = meaning::meaning_without(space, ir, Some(i), meaning::View::L4);
             let mut opens = false;
             for part in &own {
                 match without.allowed_within(part) {

@@ -450,13 +450,24 @@ impl Meaning {
     }
 }
 
-/// The meaning of a program.
+/// Which requests a meaning judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// At L4, as `nplc matrix`: an L7-filtered allow lets some requests
+    /// through, so it decides its connections as allowed; an L7-filtered
+    /// deny decides nothing.
+    L4,
+    /// The requests no L7 filter matches: filtered rules decide nothing.
+    UnmatchedRequests,
+}
+
+/// The meaning of a program, at L4.
 pub fn meaning(space: &Space, ir: &Ir) -> Meaning {
-    meaning_without(space, ir, None)
+    meaning_without(space, ir, None, View::L4)
 }
 
 /// The meaning with one rule (an index of [`Ir::rules`]) left out.
-pub fn meaning_without(space: &Space, ir: &Ir, skip: Option<usize>) -> Meaning {
+pub fn meaning_without(space: &Space, ir: &Ir, skip: Option<usize>, view: View) -> Meaning {
     let rules: Vec<&Rule> = ir.rules().collect();
     let mut decided: Vec<Region> = Vec::new();
     let mut decisions: Vec<Decision> = Vec::new();
@@ -476,8 +487,11 @@ pub fn meaning_without(space: &Space, ir: &Ir, skip: Option<usize>) -> Meaning {
         for action in [Action::Deny, Action::Allow] {
             for i in in_tier.clone().filter(active) {
                 let rule = rules[i];
-                // At L4 an L7-filtered deny decides nothing.
-                if rule.action != action || (action == Action::Deny && !rule.service.l7.is_any()) {
+                // At L4 an L7-filtered deny decides nothing; for the
+                // requests no filter matches, no filtered rule does.
+                let filtered = !rule.service.l7.is_any();
+                let decides = !filtered || (action == Action::Allow && view == View::L4);
+                if rule.action != action || !decides {
                     continue;
                 }
                 let mut base = vec![space.rule_region(rule)];
