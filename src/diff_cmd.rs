@@ -168,7 +168,7 @@ fn finish(
     label: String,
     output: &OutputArgs,
 ) -> Result<Version, Outcome> {
-    let diags = db::diagnostics(&db, program);
+    let diags = db::source_diagnostics(&db, program);
     if diags.iter().any(|d| d.is_error()) {
         eprintln!("errors in {label}:");
         return Err(report_diagnostics(&db, diags, output, program));

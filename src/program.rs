@@ -16,7 +16,7 @@ pub fn load(paths: &[PathBuf], output: &OutputArgs) -> Result<(Database, Program
     let mut database = Database::default();
     let program = inputs::load(&mut database, paths)
         .map_err(|err| load_failed(&mut database, err, output, JsonStream::Stdout))?;
-    let diags = db::diagnostics(&database, program);
+    let diags = db::source_diagnostics(&database, program);
     if diags.iter().any(|d| d.is_error()) {
         return Err(report_diagnostics(&database, diags, output, program));
     }

@@ -242,27 +242,42 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> Parsed {
     syntax::parse(file, file.text(db))
 }
 
-/// Every diagnostic of a program: syntax, imports, names, validation; sorted
-/// by file (program order) and position.
+/// The diagnostics of the source itself: syntax, imports, names, validation;
+/// sorted by file (program order) and position. Whether a program has errors
+/// is decided here: the lints only ever add warnings, so the commands and
+/// the lowering that just need "no errors" do not pay for them.
 #[salsa::tracked(returns(ref))]
-pub fn diagnostics(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
+pub fn source_diagnostics(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
     let resolved = names::resolve(db, program);
     let mut all = resolved.diagnostics.clone();
     for &file in &resolved.files {
         all.extend(parse(db, file).diagnostics.iter().cloned());
         all.extend(check::check_file(db, file).iter().cloned());
     }
-    let order: HashMap<SourceFile, usize> = resolved
+    sort_program_diagnostics(db, program, &mut all);
+    all
+}
+
+/// Every diagnostic of a program: [`source_diagnostics`], and the lints
+/// when it has no errors; sorted by file (program order) and position.
+#[salsa::tracked(returns(ref))]
+pub fn diagnostics(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
+    let mut all = source_diagnostics(db, program).clone();
+    if !all.iter().any(Diagnostic::is_error) {
+        all.extend(crate::lint::lints(db, program).iter().cloned());
+        sort_program_diagnostics(db, program, &mut all);
+    }
+    all
+}
+
+fn sort_program_diagnostics(db: &dyn Db, program: Program, all: &mut Vec<Diagnostic>) {
+    let order: HashMap<SourceFile, usize> = names::resolve(db, program)
         .files
         .iter()
         .enumerate()
         .map(|(i, f)| (*f, i))
         .collect();
-    if !all.iter().any(Diagnostic::is_error) {
-        all.extend(crate::lint::lints(db, program).iter().cloned());
-    }
-    sort_diagnostics(&mut all, |f| order.get(&f).copied().unwrap_or(usize::MAX));
-    all
+    sort_diagnostics(all, |f| order.get(&f).copied().unwrap_or(usize::MAX));
 }
 
 #[cfg(test)]

@@ -55,13 +55,16 @@ pub fn lints(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
     if resolved.rules.len() > MAX_RULES {
         return out;
     }
-    let ir = ir::lower_resolved(resolved);
+    // Lints run only on programs without errors, which always lower.
+    let Some(ir) = ir::lower(db, program) else {
+        return out;
+    };
     let user = |span: Span| !span.file.is_std(db);
-    out.extend(profile_on_platform(db, resolved, &ir, &user));
-    let space = Space::of([&ir]);
-    let meaning = meaning::meaning(&space, &ir);
-    out.extend(no_dns(resolved, &ir, &space, &meaning, &user));
-    out.extend(rule_lints(&ir, &space, &meaning, &user));
+    out.extend(profile_on_platform(db, resolved, ir, &user));
+    let space = Space::of([ir]);
+    let meaning = meaning::meaning(&space, ir);
+    out.extend(no_dns(resolved, ir, &space, &meaning, &user));
+    out.extend(rule_lints(ir, &space, &meaning, &user));
     out
 }
 

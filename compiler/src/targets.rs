@@ -15,7 +15,7 @@ use crate::{db, Db, Program};
 /// warnings the build adds), or none when the program has errors of its own.
 #[salsa::tracked(returns(ref))]
 pub fn diagnostics(db: &dyn Db, program: Program, target: Target) -> Vec<Diagnostic> {
-    if db::diagnostics(db, program)
+    if db::source_diagnostics(db, program)
         .iter()
         .any(Diagnostic::is_error)
     {

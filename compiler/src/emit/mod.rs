@@ -94,7 +94,7 @@ pub fn build(
     target: Target,
     options: &Options,
 ) -> Result<Vec<Resource>, Vec<Diagnostic>> {
-    let diags = db::diagnostics(db, program);
+    let diags = db::source_diagnostics(db, program);
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags.clone());
     }
