@@ -252,11 +252,19 @@ impl Mirror {
                 program.set_roots(&mut self.db).to(roots);
             }
         }
+        // A root the job no longer has is dropped; one whose file was
+        // forgotten and written again (closed, then reopened) is a new input
+        // and gets a new program, or its builds would read the old text.
+        self.programs.retain(|root, _| job.roots.contains(root));
         for root in &job.roots {
-            if self.programs.contains_key(root) {
+            let Some(file) = self.db.file(root) else {
                 continue;
-            }
-            if let Some(file) = self.db.file(root) {
+            };
+            let current = self
+                .programs
+                .get(root)
+                .is_some_and(|p| p.roots(&self.db).first() == Some(&file));
+            if !current {
                 let program = Program::new(&self.db, vec![file]);
                 self.programs.insert(root.clone(), program);
             }
