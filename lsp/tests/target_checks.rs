@@ -174,3 +174,46 @@ async fn a_deleted_import_stops_the_target_checks_of_its_importers() {
     assert!(!codes(&after).contains(&"E0402".to_string()), "{after}");
     server.shutdown().await;
 }
+
+/// A file closed and opened again is a new input: the target checks read
+/// the reopened text, not the one from before the close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reopened_file_is_target_checked_on_its_new_text() {
+    let server = TestServer::start_with(json!({"targets": ["kubernetes"]})).await;
+    let (mut server, uri, _, _) = server
+        .load_fixture(
+            "zone app { namespace \"app\" }\nallow app -> fqdn \"api.example.com\" : 443\n",
+        )
+        .await;
+    server
+        .diagnostics_where(&uri, |p| codes(p).contains(&"E0402".to_string()))
+        .await;
+    server
+        .notify(
+            "textDocument/didClose",
+            json!({"textDocument": {"uri": uri}}),
+        )
+        .await;
+    // The same rule two lines further down.
+    let reopened =
+        "zone app { namespace \"app\" }\n\n\nallow app -> fqdn \"api.example.com\" : 443\n";
+    server
+        .notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "npl", "version": 3, "text": reopened}}),
+        )
+        .await;
+    let published = server
+        .diagnostics_where(&uri, |p| {
+            p["version"] == 3 && codes(p).contains(&"E0402".to_string())
+        })
+        .await;
+    let line = published["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["code"] == "E0402")
+        .map(|d| d["range"]["start"]["line"].clone());
+    assert_eq!(line, Some(json!(3)), "{published}");
+    server.shutdown().await;
+}
