@@ -365,7 +365,12 @@ fn explain_and_query_commands_answer_json() {
         "params": {"command": "nplc.query", "arguments": [uri, {"from": "ns=web", "to": "ns=api", "port": "8080"}]}}));
     let queried = client.wait_for("query", |m| m["id"] == 3);
     assert!(queried["result"].is_object(), "{queried}");
-    assert!(queried["result"].to_string().contains("allow"), "{queried}");
+    assert_eq!(queried["result"]["allowed"], json!(true), "{queried}");
+    assert_eq!(
+        queried["result"]["decision"]["rules"][0]["text"],
+        json!("allow web -> api : 8080"),
+        "{queried}"
+    );
     client.send(json!({"jsonrpc": "2.0", "id": 4, "method": "shutdown"}));
     client.wait_for("shutdown", |m| m["id"] == 4);
     client.send(json!({"jsonrpc": "2.0", "method": "exit"}));

@@ -32,8 +32,8 @@ function settings(): { command: string; targets: string[] } {
 
 async function start(): Promise<void> {
   const { command, targets } = settings();
-  // No `transport`: with `TransportKind.stdio` the client appends `--stdio`
-  // to the arguments, which `nplc lsp` rejects. Without it, stdio is used.
+  // No `transport`: stdio is the default, and `nplc lsp` speaks only stdio
+  // (it also accepts the `--stdio` that `TransportKind.stdio` would append).
   const executable = { command, args: ['lsp'] };
   const serverOptions: ServerOptions = { run: executable, debug: executable };
   const clientOptions: LanguageClientOptions = {
