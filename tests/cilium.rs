@@ -791,6 +791,32 @@ deny app -> {cidr 0.0.0.0/0, cidr ::/0} : 5432
 allow app -> world : 443, 5432
 "#,
     ),
+    (
+        // Found by the generator: a deny from a zone no namespace can hold
+        // (every namespace has `kubernetes.io/metadata.name`), narrowed by an
+        // earlier tier, left specs without rules, which Cilium rejects.
+        "deny_from_an_empty_zone_under_an_earlier_allow",
+        r#"
+import "std/k8s"
+zone z0 {
+  namespaces has env
+}
+zone z1 {
+  namespaces env in ("prod"), not has kubernetes.io/metadata.name
+  isolate ingress
+}
+tier t1 {
+  deny z1 -> z0 : 80
+  allow {z1, host} -> z1 : tcp/80
+}
+tier t2 {
+  deny z1 -> z0 : tcp/1-1024
+  allow {z0, health} -> z1
+  deny z1 -> z0
+}
+allow z1 -> z1 : 5432, icmp
+"#,
+    ),
 ];
 
 /// Programs that must fail on cilium: (name, source, code).

@@ -14,11 +14,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::algebra::labels::ValueSet;
 use crate::algebra::ports::PortSet;
 use crate::diagnostic::Span;
 use crate::eval::{self, Connection, Endpoint};
 use crate::ir::sets::SUBSUMPTION_LIMIT;
+use crate::ir::term_index::TermIndex;
 use crate::ir::{Ir, NotExact, PeerSet, PodSet, PodTerm, Rule, Service, L7};
 use crate::syntax::ast::Action;
 
@@ -258,17 +258,6 @@ impl Pods {
         match self {
             Pods::Plain(set) => set,
             Pods::Bucketed(buckets) => buckets.into_set(),
-        }
-    }
-
-    /// The namespaces these pods are pinned to; `None` if some are not.
-    fn namespaces(&self) -> Option<BTreeSet<&str>> {
-        match self {
-            Pods::Plain(set) => set.terms.iter().map(PodTerm::namespace_name).collect(),
-            Pods::Bucketed(buckets) => buckets
-                .unpinned
-                .is_empty()
-                .then(|| buckets.pinned.keys().map(String::as_str).collect()),
         }
     }
 
@@ -672,36 +661,8 @@ struct DenyIndex {
     /// Cut with [`Piece::minus_as`]'s `keep_local`.
     keep_local: bool,
     regions: Vec<(Region, Span)>,
-    /// Per namespace: the denies with a term in it that pins no pod label.
-    by_namespace: HashMap<String, Vec<usize>>,
-    /// Per namespace, pod label key and value: the denies with a term in
-    /// that namespace that requires `key = value`. Zones sharing a namespace
-    /// are told apart by such a label, so a rule meets only the denies of
-    /// its own zones instead of every deny of the namespace.
-    by_label: HashMap<String, HashMap<String, HashMap<String, Vec<usize>>>>,
-    unpinned: Vec<usize>,
-}
-
-/// The namespace a term is pinned to and, when its pods must carry one
-/// value of some label, the first such label (in key order) and its value.
-fn term_pin(term: &PodTerm) -> Option<(&str, Option<(&str, &str)>)> {
-    let ns = term.namespace_name()?;
-    let label = term.pod.constraints().and_then(|keys| {
-        keys.iter().find_map(|(key, set)| match &set.values {
-            ValueSet::Only(values) if !set.absent && values.len() == 1 => {
-                values.iter().next().map(|v| (key.as_str(), v.as_str()))
-            }
-            _ => None,
-        })
-    });
-    Some((ns, label))
-}
-
-/// Appends `i` unless it is already the last entry (one deny, several terms).
-fn push_once(list: &mut Vec<usize>, i: usize) {
-    if list.last() != Some(&i) {
-        list.push(i);
-    }
+    /// The denies by the namespace and pod label value their local terms pin.
+    index: TermIndex,
 }
 
 impl DenyIndex {
@@ -710,27 +671,8 @@ impl DenyIndex {
             return;
         }
         let i = self.regions.len();
-        let pins: Option<BTreeSet<(&str, Option<(&str, &str)>)>> =
-            region.local.terms.iter().map(term_pin).collect();
-        match pins {
-            Some(pins) => {
-                for (ns, label) in pins {
-                    match label {
-                        Some((key, value)) => push_once(
-                            self.by_label
-                                .entry(ns.to_string())
-                                .or_default()
-                                .entry(key.to_string())
-                                .or_default()
-                                .entry(value.to_string())
-                                .or_default(),
-                            i,
-                        ),
-                        None => push_once(self.by_namespace.entry(ns.to_string()).or_default(), i),
-                    }
-                }
-            }
-            None => self.unpinned.push(i),
+        for term in &region.local.terms {
+            self.index.insert(term, i);
         }
         self.regions.push((region, span));
     }
@@ -738,36 +680,19 @@ impl DenyIndex {
     /// Denies whose local pods may overlap `local`, in push order: a superset
     /// of those that do.
     fn candidates(&self, local: &Pods) -> Vec<usize> {
-        let Some(names) = local.namespaces() else {
-            return (0..self.regions.len()).collect();
-        };
-        let mut found: BTreeSet<usize> = self.unpinned.iter().copied().collect();
-        for ns in &names {
-            found.extend(self.by_namespace.get(*ns).into_iter().flatten().copied());
-        }
-        let Pods::Plain(set) = local else {
-            // Big sets: every labelled deny of their namespaces.
-            for ns in &names {
-                let by_key = self.by_label.get(*ns).into_iter().flat_map(HashMap::values);
-                found.extend(by_key.flat_map(HashMap::values).flatten().copied());
+        let mut found = BTreeSet::new();
+        match local {
+            Pods::Plain(set) => {
+                for term in &set.terms {
+                    self.index.meeting(term, &mut found);
+                }
             }
-            return found.into_iter().collect();
-        };
-        for term in &set.terms {
-            let Some(by_key) = term.namespace_name().and_then(|ns| self.by_label.get(ns)) else {
-                continue;
-            };
-            for (key, by_value) in by_key {
-                match term.pod.constraint(key).values {
-                    // A deny requiring `key = v` meets this term only if v is allowed here.
-                    ValueSet::Only(values) => {
-                        for value in &values {
-                            found.extend(by_value.get(value).into_iter().flatten().copied());
-                        }
-                    }
-                    ValueSet::AllExcept(_) => {
-                        found.extend(by_value.values().flatten().copied());
-                    }
+            Pods::Bucketed(buckets) => {
+                if !buckets.unpinned.is_empty() {
+                    return self.index.all().to_vec();
+                }
+                for ns in buckets.pinned.keys() {
+                    self.index.in_namespace(ns, &mut found);
                 }
             }
         }

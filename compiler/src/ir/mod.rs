@@ -5,6 +5,7 @@
 
 mod lowering;
 pub mod sets;
+pub mod term_index;
 
 use crate::algebra::ports::PortSet;
 use crate::diagnostic::Span;

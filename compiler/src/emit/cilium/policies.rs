@@ -4,7 +4,7 @@
 //! whose pods take several selectors (a union, a `not in` on a namespace)
 //! has one `specs` entry per selector, each with the zone's rules.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::crd::{DefaultDeny, Kind, Policy, Spec, API_VERSION};
 use super::rules::{egress_rule, ingress_rule, items, Item, ItemList};
@@ -13,9 +13,9 @@ use super::sides::Side;
 use crate::allow::Direction;
 use crate::diagnostic::Span;
 use crate::emit::{metadata, resource_name, to_json, Resource, SourceLines};
+use crate::ir::term_index::TermIndex;
 use crate::ir::{Ir, PodSet, PodTerm};
 use crate::syntax::ast::Action;
-use std::collections::HashMap;
 
 /// One policy in the making.
 #[derive(Default)]
@@ -200,6 +200,11 @@ fn policy(
     );
     for (term, list) in &draft.partial {
         let denies = list.rules();
+        // A deny whose peers select nothing (a zone no namespace can hold)
+        // leaves no rule; Cilium would reject the empty spec.
+        if denies.is_empty() {
+            continue;
+        }
         for selector in subject_selectors(&scope, term) {
             specs.push(spec(selector, &[], &denies, false, &partial_text));
         }
@@ -242,45 +247,36 @@ fn nonempty(items: &[Item]) -> Option<&[Item]> {
     (!items.is_empty()).then_some(items)
 }
 
-/// The pod terms of the zones isolated in one direction, by the namespace
-/// they pin, so that asking whether a zone meets them looks only at the
-/// terms that can intersect (linear in the program, not quadratic).
+/// The pod terms of the zones isolated in one direction, indexed by the
+/// namespace and label value they pin, so that asking whether a zone meets
+/// them looks only at the terms that can intersect (linear in the program,
+/// not quadratic).
 struct Isolated {
-    pinned: HashMap<String, Vec<PodTerm>>,
-    /// Terms that pin no namespace by name.
-    other: Vec<PodTerm>,
+    terms: Vec<PodTerm>,
+    index: TermIndex,
 }
 
 impl Isolated {
     fn new(ir: &Ir, direction: Direction) -> Isolated {
-        let mut pinned: HashMap<String, Vec<PodTerm>> = HashMap::new();
-        let mut other = Vec::new();
+        let mut terms = Vec::new();
+        let mut index = TermIndex::default();
         for zone in ir.zones.iter().filter(|z| direction.isolates(z)) {
             for term in &zone.pods.terms {
-                match term.namespace_name() {
-                    Some(name) => pinned
-                        .entry(name.to_string())
-                        .or_default()
-                        .push(term.clone()),
-                    None => other.push(term.clone()),
-                }
+                index.insert(term, terms.len());
+                terms.push(term.clone());
             }
         }
-        Isolated { pinned, other }
+        Isolated { terms, index }
     }
 
     /// Whether some pod of `pods` is in an isolated zone.
     fn meets(&self, pods: &PodSet) -> bool {
-        let hit =
-            |a: &PodTerm, list: &[PodTerm]| list.iter().any(|b| !a.intersection(b).is_empty());
         pods.terms.iter().any(|term| {
-            if hit(term, &self.other) {
-                return true;
-            }
-            match term.namespace_name() {
-                Some(name) => self.pinned.get(name).is_some_and(|list| hit(term, list)),
-                None => self.pinned.values().any(|list| hit(term, list)),
-            }
+            let mut found = BTreeSet::new();
+            self.index.meeting(term, &mut found);
+            found
+                .into_iter()
+                .any(|i| !term.intersection(&self.terms[i]).is_empty())
         })
     }
 }
