@@ -95,10 +95,62 @@ enum Built {
 }
 
 fn build_kubernetes(program: &Path, namespaces: Option<&Path>) -> Built {
+    build_kubernetes_in(program, namespaces, &Cluster::default())
+}
+
+/// The address inventories of a build beyond its namespaces: the API
+/// server's endpoints and the cluster's ranges, read from a directory's
+/// `apiserver.yaml` and `ranges.txt` (`cluster-cidr 10.244.0.0/16` lines),
+/// as tests/golden.rs reads an example's `inventory/`.
+#[derive(Default, Clone)]
+struct Cluster {
+    apiserver: Option<PathBuf>,
+    /// (`cluster-cidr` or `service-cidr`, CIDR).
+    ranges: Vec<(String, String)>,
+}
+
+impl Cluster {
+    fn from_dir(dir: &Path) -> Cluster {
+        let apiserver = Some(dir.join("apiserver.yaml")).filter(|f| f.is_file());
+        let text = std::fs::read_to_string(dir.join("ranges.txt")).unwrap_or_default();
+        let ranges = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| {
+                let (key, cidr) = l.split_once(' ').expect("`KEY CIDR` in ranges.txt");
+                (key.to_string(), cidr.trim().to_string())
+            })
+            .collect();
+        Cluster { apiserver, ranges }
+    }
+
+    fn flags(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(file) = &self.apiserver {
+            out.extend([
+                "--apiserver-endpoints".to_string(),
+                path_str(file).to_string(),
+            ]);
+        }
+        for (key, cidr) in &self.ranges {
+            out.extend([format!("--{key}"), cidr.clone()]);
+        }
+        out
+    }
+
+    fn is_empty(&self) -> bool {
+        self.apiserver.is_none() && self.ranges.is_empty()
+    }
+}
+
+fn build_kubernetes_in(program: &Path, namespaces: Option<&Path>, cluster: &Cluster) -> Built {
     let mut args: Vec<&str> = vec!["build", "--target", "kubernetes", "--color", "never"];
     if let Some(ns) = namespaces {
         args.extend(["--namespaces", path_str(ns)]);
     }
+    let flags = cluster.flags();
+    args.extend(flags.iter().map(String::as_str));
     args.push(path_str(program));
     let out = run(&args, None);
     match out.code {
@@ -246,6 +298,8 @@ struct Scenario<'a> {
     paths: Vec<PathBuf>,
     namespaces: &'a Path,
     pods: &'a Path,
+    /// The API server's endpoints and the cluster's ranges the build had.
+    cluster: Cluster,
 }
 
 /// Statistics of a comparison.
@@ -269,6 +323,8 @@ fn compare_scenario(
     check_documents(yaml, &s.what);
     let nca_view = nca::nca_connectivity(&policies, s.namespaces, s.pods)?;
     let matrix_view = nca::matrix_connectivity(Path::new(NPLC), &s.paths, s.namespaces, s.pods)?;
+    let (nca_view, matrix_view) = with_cluster(s, nca_view, matrix_view)?;
+    blocks_keep_out_of_the_ranges(s, yaml)?;
     let pods = pod_names(s.pods);
     let differences = compare(&nca_view, &matrix_view);
     if !differences.is_empty() {
@@ -306,6 +362,184 @@ fn compare_scenario(
         address_lines: matrix_view.addresses.values().map(Vec::len).sum(),
     };
     Ok((policies, stats))
+}
+
+/// The two views as the cluster's inventories make them comparable. The
+/// pod and Service ranges hold no endpoint outside the pod network, so
+/// neither view is read there. The API server's endpoint addresses are
+/// `kube-apiserver`, not `world`: the evaluator's verdict for the entity is
+/// put at each of them — towards them on the ports they serve on (the
+/// Service's 443 reaching the `https` endpoint port), from them on the
+/// ports any rule or pod names — and nca's view is read on those ports only
+/// (the endpoints' other ports are the node's, `host`).
+fn with_cluster(
+    s: &Scenario<'_>,
+    nca_view: nca::Connectivity,
+    matrix_view: nca::Connectivity,
+) -> Result<(nca::Connectivity, nca::Connectivity), String> {
+    if s.cluster.is_empty() {
+        return Ok((nca_view, matrix_view));
+    }
+    let cuts: Vec<nca::IpRange> = s
+        .cluster
+        .ranges
+        .iter()
+        .map(|(_, cidr)| nca::parse_ip_range(cidr).ok_or(format!("range {cidr}")))
+        .collect::<Result<_, _>>()?;
+    let mut nca_view = nca_view.without_addresses(&cuts);
+    let mut matrix_view = matrix_view.without_addresses(&cuts);
+    let Some(file) = &s.cluster.apiserver else {
+        return Ok((nca_view, matrix_view));
+    };
+    use nplc_compiler::algebra::ports::Protocol;
+    use nplc_compiler::eval::{self, Connection, Endpoint, Transport};
+    use nplc_compiler::names::Entity;
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let (api_text, ns_text, pods_text) = (read(file)?, read(s.namespaces)?, read(s.pods)?);
+    use nplc_compiler::inventory::{self, Source};
+    let source = |name, text| Source { name, text };
+    let api =
+        inventory::load_apiserver(source("apiserver", &api_text)).map_err(|e| e.to_string())?;
+    let inventory = inventory::load(source("namespaces", &ns_text), source("pods", &pods_text))
+        .map_err(|e| e.to_string())?;
+    let mut db = nplc_compiler::Database::default();
+    let files = s
+        .paths
+        .iter()
+        .map(|p| Ok(db.set_file(path_str(p), read(p)?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    let program = nplc_compiler::Program::new(&db, files);
+    let ir = nplc_compiler::ir::lower(&db, program)
+        .as_ref()
+        .ok_or("the program has errors")?;
+    const INDEX: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
+    // Ports where some rule's verdict may change, and every pod's.
+    let mut probes: [BTreeSet<u32>; 3] = Default::default();
+    for (i, protocol) in INDEX.iter().enumerate() {
+        probes[i].extend([1, 65535]);
+        for rule in ir.rules() {
+            for &(lo, hi) in rule.service.ports.ranges(*protocol).ranges() {
+                let (lo, hi) = (u32::from(lo), u32::from(hi));
+                probes[i].extend([lo, hi, lo.saturating_sub(1).max(1), (hi + 1).min(65535)]);
+            }
+        }
+        for pod in &inventory.pods {
+            for port in pod.pod.ports.iter().filter(|p| p.protocol == *protocol) {
+                probes[i].insert(u32::from(port.number));
+            }
+        }
+    }
+    let allowed = |src: Endpoint, dst: Endpoint, protocol: Protocol, port: u16| {
+        let conn = Connection {
+            source: src,
+            destination: dst,
+            transport: Transport::Port(protocol, port),
+            request: None,
+        };
+        eval::evaluate(ir, &conn).allowed
+    };
+    let apiserver = || Endpoint::Entity(Entity::KubeApiserver);
+    for (ip, served) in &api.endpoints {
+        let mut served_ports: [BTreeSet<u32>; 3] = Default::default();
+        for p in served {
+            let i = INDEX
+                .iter()
+                .position(|x| *x == p.protocol)
+                .expect("a protocol");
+            served_ports[i].insert(u32::from(p.number));
+        }
+        for named in &inventory.pods {
+            let pod = || Endpoint::Pod(named.pod.clone());
+            let name = named.qualified_name();
+            // Towards the API server.
+            let mut towards = nca::Conns::default();
+            for p in served {
+                let i = INDEX
+                    .iter()
+                    .position(|x| *x == p.protocol)
+                    .expect("a protocol");
+                let by_service =
+                    api.is_service_target(p) && allowed(pod(), apiserver(), Protocol::Tcp, 443);
+                if by_service || allowed(pod(), apiserver(), p.protocol, p.number) {
+                    towards.ports[i].push((u32::from(p.number), u32::from(p.number)));
+                }
+            }
+            let seen = nca_view
+                .at_address(&name, true, *ip)
+                .restricted_to(&served_ports);
+            nca_view.set_address(&name, true, *ip, seen);
+            matrix_view.set_address(&name, true, *ip, towards.restricted_to(&served_ports));
+            // From the API server.
+            let mut from = nca::Conns::default();
+            for (i, protocol) in INDEX.iter().enumerate() {
+                for &port in &probes[i] {
+                    let port16 = u16::try_from(port).expect("a port");
+                    if allowed(apiserver(), pod(), *protocol, port16) {
+                        from.ports[i].push((port, port));
+                    }
+                }
+            }
+            let seen = nca_view
+                .at_address(&name, false, *ip)
+                .restricted_to(&probes);
+            nca_view.set_address(&name, false, *ip, seen);
+            matrix_view.set_address(&name, false, *ip, from.restricted_to(&probes));
+        }
+    }
+    Ok((nca_view, matrix_view))
+}
+
+/// Every ipBlock of a build given the cluster's ranges leaves them out:
+/// each range is outside the block's `cidr` or inside one of its `except`s.
+/// (nca places no pod at an address, so only this says that a CNI whose
+/// ipBlocks match pods lets none through.)
+fn blocks_keep_out_of_the_ranges(s: &Scenario<'_>, yaml: &str) -> Result<(), String> {
+    let ranges: Vec<nca::IpRange> = s
+        .cluster
+        .ranges
+        .iter()
+        .filter_map(|(_, cidr)| nca::parse_ip_range(cidr))
+        .collect();
+    if ranges.is_empty() {
+        return Ok(());
+    }
+    let inside =
+        |a: &nca::IpRange, b: &nca::IpRange| a.family == b.family && b.lo <= a.lo && a.hi <= b.hi;
+    let overlap =
+        |a: &nca::IpRange, b: &nca::IpRange| a.family == b.family && a.lo <= b.hi && b.lo <= a.hi;
+    for doc in documents(yaml) {
+        let rules = ["ingress", "egress"]
+            .iter()
+            .filter_map(|k| doc["spec"][*k].as_sequence().cloned())
+            .flatten();
+        for rule in rules {
+            let peers = ["from", "to"]
+                .iter()
+                .filter_map(|k| rule[*k].as_sequence().cloned())
+                .flatten();
+            for peer in peers {
+                let Some(cidr) = peer["ipBlock"]["cidr"].as_str() else {
+                    continue;
+                };
+                let block = nca::parse_ip_range(cidr).ok_or(format!("ipBlock {cidr}"))?;
+                let excepts: Vec<nca::IpRange> = peer["ipBlock"]["except"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.as_str().and_then(nca::parse_ip_range))
+                    .collect();
+                for range in &ranges {
+                    if overlap(range, &block) && !excepts.iter().any(|e| inside(range, e)) {
+                        return Err(format!(
+                            "{}: ipBlock {cidr} (except {excepts:?}) holds addresses of the cluster range {range}",
+                            s.what
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `ns/name` of every pod of a pods file.
@@ -394,7 +628,8 @@ fn examples_build_exactly_or_fail_with_their_documented_codes() {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, c)| *c);
-        match (build_kubernetes(example, Some(&namespaces)), expected) {
+        let cluster = Cluster::from_dir(&example.join("inventory"));
+        match (build_kubernetes_in(example, Some(&namespaces), &cluster), expected) {
             (Built::Rejected(codes, rendered), Some(expected)) => {
                 let expected: BTreeSet<String> = expected.iter().map(|c| c.to_string()).collect();
                 assert_eq!(
@@ -419,6 +654,7 @@ fn examples_build_exactly_or_fail_with_their_documented_codes() {
                     paths: vec![example.clone()],
                     namespaces: &namespaces,
                     pods: &pods,
+                    cluster,
                 };
                 let (file, stats) = compare_scenario(&scenario, &yaml, &case_dir).unwrap_or_else(|e| panic!("{e}"));
                 emitted.push(file);
@@ -468,7 +704,8 @@ fn hand_written_cases_match_nca_and_validate() {
                 let text = std::fs::read_to_string(case).expect("a case");
                 let inventory = case_inventory(&text, case);
                 let (namespaces, pods) = (inventory.join("namespaces.yaml"), inventory.join("pods.yaml"));
-                let result = match build_kubernetes(case, Some(&namespaces)) {
+                let cluster = Cluster::from_dir(&inventory);
+                let result = match build_kubernetes_in(case, Some(&namespaces), &cluster) {
                     Built::Rejected(codes, rendered) => Err(format!(
                         "tests/nca/cases/{name}.npl does not build on kubernetes ({codes:?}):\n{rendered}"
                     )),
@@ -480,6 +717,7 @@ fn hand_written_cases_match_nca_and_validate() {
                             paths: vec![case.clone()],
                             namespaces: &namespaces,
                             pods: &pods,
+                            cluster,
                         };
                         compare_scenario(&scenario, &yaml, &case_dir).map(|(f, s)| (f, s, yaml))
                     }
@@ -611,6 +849,7 @@ fn generated_programs_match_nca() {
                     paths: vec![file.clone()],
                     namespaces,
                     pods,
+                    cluster: Cluster::default(),
                 };
                 let dir = file.parent().expect("a directory");
                 let result = compare_scenario(&scenario, yaml, dir);

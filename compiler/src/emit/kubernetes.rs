@@ -470,8 +470,8 @@ fn peers(
                 "pass the API server's endpoints with `--apiserver-endpoints FILE` (from `kubectl get endpointslice -n default -l kubernetes.io/service-name=kubernetes -o yaml`), or set `apiserver-endpoints = \"FILE\"` under `[cluster]` in nplc.toml; or build for `--target cilium`, which has the entity",
             ),
             Entity::Host => (
-                "NetworkPolicy has no selector for `host`, the node the pod runs on: a block of the nodes' addresses would reach every node, and whether a CNI applies ipBlocks to node traffic is not defined".to_string(),
-                "build for `--target cilium`, whose entity `host` is the pod's own node, or allow the nodes' addresses explicitly with a `cidr` peer if every node may be reached",
+                "NetworkPolicy has no selector for `host` (the node the pod runs on)".to_string(),
+                "an ipBlock of the nodes' addresses would reach every node, not only the pod's own, and NetworkPolicy leaves node traffic to the CNI: build for `--target cilium`, whose entity `host` is the pod's own node, or write the nodes' addresses as a `cidr` peer if every node may be reached",
             ),
             _ => (
                 format!("NetworkPolicy has no selector for `{}`", entity.name()),
