@@ -164,8 +164,8 @@ pub fn build(args: &BuildArgs) -> Outcome {
     // `via` routes through Istio: without the istio target, nothing does.
     warnings.extend(emit::istio::missing_routing(&db, program, &targets));
     if targets.contains(&Target::Kubernetes) && errors.is_empty() {
-        let unranged = emit::kubernetes::unranged_blocks(&db, program, &options);
-        warnings.extend(unranged.into_iter().filter(|d| !allowed(d)));
+        let platform = emit::kubernetes::warnings(&db, program, &options);
+        warnings.extend(platform.into_iter().filter(|d| !allowed(d)));
     }
     // The YAML owns standard output: diagnostics go to standard error.
     let report = |diags: &[Diagnostic]| {

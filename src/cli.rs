@@ -190,8 +190,8 @@ fn check(
         }
         diags.extend(emit::istio::missing_routing(&db, program, targets));
         if targets.contains(&Target::Kubernetes) {
-            let unranged = emit::kubernetes::unranged_blocks(&db, program, &options);
-            diags.extend(config.apply(&unranged));
+            let platform = emit::kubernetes::warnings(&db, program, &options);
+            diags.extend(config.apply(&platform));
         }
     }
     report_diagnostics(&db, &diags, output, program)

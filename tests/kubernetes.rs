@@ -37,18 +37,15 @@ use support::program::program_strategy;
 const NPLC: &str = env!("CARGO_BIN_EXE_nplc");
 
 /// Examples that cannot be built for `kubernetes` even with their
-/// inventory's namespaces, and exactly the error codes they fail with.
+/// inventories (namespaces, API server, ranges), and exactly the error
+/// codes they fail with.
 const EXAMPLES_THAT_FAIL: &[(&str, &[&str])] = &[
-    // ICMP for the blackbox exporter; denies on pods that are not isolated
-    // (quarantined, internet-restricted, blocklist) leave policies that
-    // would have to allow `host` / `kube-apiserver` by selector.
-    ("calico-tiers", &["E0404", "E0405"]),
-    // HTTP filters; `kube-apiserver`; the metadata deny on `cluster`.
-    ("cks-zero-trust", &["E0403", "E0405"]),
+    // ICMP for the blackbox exporter.
+    ("calico-tiers", &["E0404"]),
+    // HTTP filters.
+    ("cks-zero-trust", &["E0403"]),
     // toFQDNs without `via`; a `dns { }` filter.
     ("fqdn-egress-gateway", &["E0402", "E0403"]),
-    // `kube-apiserver` (std/homelab's kube-api access, platform rules), `host`.
-    ("homelab", &["E0405"]),
     // `allow backend -> stripe : 443` matches a host name.
     ("three-tier", &["E0402"]),
 ];
@@ -403,10 +400,21 @@ fn with_cluster(
     let inventory = inventory::load(source("namespaces", &ns_text), source("pods", &pods_text))
         .map_err(|e| e.to_string())?;
     let mut db = nplc_compiler::Database::default();
-    let files = s
+    // A directory is its `.npl` files, as `nplc build DIR` reads it.
+    let paths: Vec<PathBuf> = s
         .paths
         .iter()
-        .map(|p| Ok(db.set_file(path_str(p), read(p)?)))
+        .flat_map(|p| {
+            if p.is_dir() {
+                npl_files(p)
+            } else {
+                vec![p.clone()]
+            }
+        })
+        .collect();
+    let files = paths
+        .iter()
+        .map(|p| Ok(db.set_file(&p.to_string_lossy(), read(p)?)))
         .collect::<Result<Vec<_>, String>>()?;
     let program = nplc_compiler::Program::new(&db, files);
     let ir = nplc_compiler::ir::lower(&db, program)
@@ -1054,15 +1062,18 @@ fn nca_corrections_are_still_needed() {
 fn builds_are_byte_identical() {
     for case in npl_files(&root().join("tests/nca/cases")) {
         let text = std::fs::read_to_string(&case).expect("a case");
-        let namespaces = case_inventory(&text, &case).join("namespaces.yaml");
-        let args = [
+        let inventory = case_inventory(&text, &case);
+        let namespaces = inventory.join("namespaces.yaml");
+        let flags = Cluster::from_dir(&inventory).flags();
+        let mut args = vec![
             "build",
             "--target",
             "kubernetes",
             "--namespaces",
             path_str(&namespaces),
-            path_str(&case),
         ];
+        args.extend(flags.iter().map(String::as_str));
+        args.push(path_str(&case));
         let (a, b) = (run(&args, None), run(&args, None));
         assert_eq!(a.code, 0, "{}", a.stderr);
         assert!(
@@ -1637,20 +1648,25 @@ fn lists_line(doc: &str, file: &str, line: usize) -> bool {
 #[test]
 fn a_one_rule_edit_changes_only_the_policies_holding_that_rule() {
     let dir = nca::temp_dir("locality");
-    let mut programs: Vec<(PathBuf, PathBuf)> = npl_files(&root().join("tests/nca/cases"))
+    let mut programs: Vec<(PathBuf, PathBuf, Cluster)> = npl_files(&root().join("tests/nca/cases"))
         .into_iter()
         .map(|case| {
             let text = std::fs::read_to_string(&case).expect("a case");
             let inventory = case_inventory(&text, &case);
-            (case, inventory.join("namespaces.yaml"))
+            (
+                case,
+                inventory.join("namespaces.yaml"),
+                Cluster::from_dir(&inventory),
+            )
         })
         .collect();
     programs.push((
         root().join("examples/namespace-isolation/main.npl"),
         inventory_dir("namespace-isolation").join("namespaces.yaml"),
+        Cluster::from_dir(&root().join("examples/namespace-isolation/inventory")),
     ));
     let mut report = Vec::new();
-    for (program, namespaces) in &programs {
+    for (program, namespaces, cluster) in &programs {
         let text = std::fs::read_to_string(program).expect("a program");
         let name = program
             .file_name()
@@ -1661,7 +1677,7 @@ fn a_one_rule_edit_changes_only_the_policies_holding_that_rule() {
             std::fs::create_dir_all(&sub).expect("a directory");
             let file = sub.join(name);
             std::fs::write(&file, text).expect("writing");
-            let yaml = match build_kubernetes(&file, Some(namespaces)) {
+            let yaml = match build_kubernetes_in(&file, Some(namespaces), cluster) {
                 Built::Yaml(yaml) => yaml,
                 Built::Rejected(codes, rendered) => {
                     panic!(

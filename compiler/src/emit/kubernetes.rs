@@ -339,8 +339,8 @@ fn policy_rules(
     let Some(ports) = ports else {
         return Ok(Vec::new());
     };
-    let peers = peers(&entry.remote, direction, addresses)
-        .map_err(|(code, msg, help)| error(code, msg, help))?;
+    let peers =
+        peers(&entry.remote, addresses).map_err(|(code, msg, help)| error(code, msg, help))?;
     let mut out = Vec::new();
     match peers {
         Peers::Everyone => out.push(PolicyRule {
@@ -430,11 +430,7 @@ enum Peers {
 
 type TargetProblem = (Code, String, &'static str);
 
-fn peers(
-    remote: &PeerSet,
-    direction: Direction,
-    addresses: &Addresses<'_>,
-) -> Result<Peers, TargetProblem> {
+fn peers(remote: &PeerSet, addresses: &Addresses<'_>) -> Result<Peers, TargetProblem> {
     let all_addresses = remote.ips == IpSet::all();
     // Every peer at once, unless the API server's addresses are known and
     // this rule does not reach them (nor the node, which shares them).
@@ -458,8 +454,10 @@ fn peers(
         ));
     }
     for entity in &remote.entities {
-        let always_allowed =
-            direction == Direction::Ingress && matches!(entity, Entity::Host | Entity::Health);
+        // Kubernetes always allows traffic between a pod and its own node
+        // (NetworkPolicy documentation, "IP blocks"), both ways; towards the
+        // nodes, leaving it to the platform can only narrow (W0015).
+        let always_allowed = matches!(entity, Entity::Host | Entity::Health);
         let known = *entity == Entity::KubeApiserver && addresses.apiserver.is_some();
         if always_allowed || known || all_addresses {
             continue;
@@ -468,10 +466,6 @@ fn peers(
             Entity::KubeApiserver => (
                 "NetworkPolicy has no selector for `kube-apiserver`; nplc writes it as the API server's endpoint addresses once it is given them".to_string(),
                 "pass the API server's endpoints with `--apiserver-endpoints FILE` (from `kubectl get endpointslice -n default -l kubernetes.io/service-name=kubernetes -o yaml`), or set `apiserver-endpoints = \"FILE\"` under `[cluster]` in nplc.toml; or build for `--target cilium`, which has the entity",
-            ),
-            Entity::Host => (
-                "NetworkPolicy has no selector for `host` (the node the pod runs on)".to_string(),
-                "an ipBlock of the nodes' addresses would reach every node, not only the pod's own, and NetworkPolicy leaves node traffic to the CNI: build for `--target cilium`, whose entity `host` is the pod's own node, or write the nodes' addresses as a `cidr` peer if every node may be reached",
             ),
             _ => (
                 format!("NetworkPolicy has no selector for `{}`", entity.name()),
@@ -671,12 +665,56 @@ const PRIVATE_RANGES: [&str; 5] = [
     "fc00::/7",
 ];
 
+/// The warnings of a kubernetes build: W0014 (address blocks without the
+/// cluster's ranges) and W0015 (`host` egress left to the platform).
+pub fn warnings(db: &dyn Db, program: Program, options: &Options) -> Vec<Diagnostic> {
+    let mut out = unranged_blocks(db, program, options);
+    out.extend(host_egress(db, program));
+    out
+}
+
+/// W0015 for each `allow` towards `host` or `health`: NetworkPolicy always
+/// allows a pod its own node, so nothing is written; CNIs that apply egress
+/// policy to node traffic anyway (Calico, Cilium) then block it, and the
+/// other nodes' health endpoints are not reached.
+fn host_egress(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
+    let Some(ir) = crate::ir::lower(db, program) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Diagnostic> = Vec::new();
+    for rule in ir.rules().filter(|r| r.action == Action::Allow) {
+        let entity = [Entity::Host, Entity::Health]
+            .into_iter()
+            .find(|e| rule.destination.entities.contains(e));
+        let Some(entity) = entity else { continue };
+        if rule.destination.ips == IpSet::all()
+            || rule.source.pods.terms.is_empty()
+            || out.iter().any(|d| d.span == rule.span)
+        {
+            continue;
+        }
+        out.push(
+            Diagnostic::new(
+                Code::HostLeftToPlatform,
+                rule.span,
+                format!(
+                    "on `kubernetes` nothing is written for `{}`: NetworkPolicy always allows a pod to reach its own node, but CNIs that apply egress policy to node traffic (Calico, Cilium) drop it unless a policy allows the node's address",
+                    entity.name()
+                ),
+            )
+            .with_label("left to the platform on `kubernetes`")
+            .with_help("build for `--target cilium` (entity `host`) or `--target calico` where the CNI polices node traffic; a `cidr` peer of the nodes' addresses would reach every node, not only the pod's own"),
+        );
+    }
+    out
+}
+
 /// W0014 for each `allow` whose addresses the kubernetes target writes as an
 /// ipBlock that may hold the cluster's pod or Service addresses, when the
 /// build does not know those ranges (`options.cluster_ranges`). Some CNIs
 /// (Calico among them) match pods with ipBlocks, so there such a block
 /// also lets pods through that the program does not allow.
-pub fn unranged_blocks(db: &dyn Db, program: Program, options: &Options) -> Vec<Diagnostic> {
+fn unranged_blocks(db: &dyn Db, program: Program, options: &Options) -> Vec<Diagnostic> {
     if !options.cluster_ranges.is_empty() {
         return Vec::new();
     }
