@@ -1844,3 +1844,176 @@ fn a_stale_inventory_keeps_the_policies_of_named_namespaces() {
     assert_eq!(stale, without, "a stale inventory changed the policies");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ------------------------------------------------------------------ the cluster's inventories
+
+const CLUSTER_PROGRAM: &str = "\
+zone web { namespace \"shop\"; pods app = \"web\" }
+zone ctl { namespace \"shop\"; pods app = \"ctl\"; isolate egress }
+allow world -> web : 80
+allow ctl -> kube-apiserver : 443
+allow ctl -> host : 10250
+";
+
+const CLUSTER_APISERVER: &str = "\
+kind: Endpoints
+apiVersion: v1
+metadata: {name: kubernetes, namespace: default}
+subsets:
+- addresses: [{ip: 172.18.0.2}]
+  ports: [{name: https, port: 6443, protocol: TCP}]
+";
+
+/// `--apiserver-endpoints`, `--cluster-cidr`, `--service-cidr` and the same
+/// keys in nplc.toml (the file relative to it): without them E0405 and
+/// W0014 say which to pass; with them the API server is its endpoint and
+/// the ranges are excepted; W0015 names `host` left to the platform.
+#[test]
+fn the_cluster_inventories_come_from_flags_or_nplc_toml() {
+    let dir = nca::temp_dir("cluster");
+    std::fs::write(dir.join("main.npl"), CLUSTER_PROGRAM).expect("writing");
+    std::fs::create_dir_all(dir.join("inventory")).expect("a directory");
+    std::fs::write(dir.join("inventory/api.yaml"), CLUSTER_APISERVER).expect("writing");
+    let build = |extra: &[&str]| {
+        let mut args = vec![
+            "build",
+            "main.npl",
+            "--target",
+            "kubernetes",
+            "--color",
+            "never",
+        ];
+        args.extend(extra);
+        run(&args, Some(&dir))
+    };
+    let bare = build(&[]);
+    assert_eq!(bare.code, 1, "{}", bare.stderr);
+    assert!(bare.stderr.contains("error[E0405]"), "{}", bare.stderr);
+    assert!(
+        bare.stderr.contains("--apiserver-endpoints FILE"),
+        "{}",
+        bare.stderr
+    );
+    assert!(
+        bare.stderr.contains("apiserver-endpoints = \"FILE\""),
+        "{}",
+        bare.stderr
+    );
+
+    let with_api = build(&["--apiserver-endpoints", "inventory/api.yaml"]);
+    assert_eq!(with_api.code, 0, "{}", with_api.stderr);
+    assert!(
+        with_api.stdout.contains("cidr: 172.18.0.2/32"),
+        "{}",
+        with_api.stdout
+    );
+    assert!(
+        with_api.stdout.contains("port: 6443"),
+        "{}",
+        with_api.stdout
+    );
+    assert!(
+        !with_api.stdout.contains("port: 443\n"),
+        "{}",
+        with_api.stdout
+    );
+    assert!(
+        with_api.stderr.contains("warning[W0014]"),
+        "{}",
+        with_api.stderr
+    );
+    assert!(
+        with_api.stderr.contains("allow world -> web : 80"),
+        "{}",
+        with_api.stderr
+    );
+    assert!(
+        with_api.stderr.contains("warning[W0015]"),
+        "{}",
+        with_api.stderr
+    );
+
+    let flags = [
+        "--apiserver-endpoints",
+        "inventory/api.yaml",
+        "--cluster-cidr",
+        "10.244.0.0/16",
+        "--service-cidr",
+        "10.96.0.0/12",
+    ];
+    let with_flags = build(&flags);
+    assert_eq!(with_flags.code, 0, "{}", with_flags.stderr);
+    assert!(
+        !with_flags.stderr.contains("W0014"),
+        "{}",
+        with_flags.stderr
+    );
+    for except in ["- 10.96.0.0/12", "- 10.244.0.0/16", "- 172.18.0.2/32"] {
+        assert!(
+            with_flags.stdout.contains(except),
+            "{except}:\n{}",
+            with_flags.stdout
+        );
+    }
+
+    // The same from nplc.toml, and `check --target` reads it too.
+    std::fs::write(
+        dir.join("nplc.toml"),
+        "[cluster]\ncluster-cidr = [\"10.244.0.0/16\"]\nservice-cidr = [\"10.96.0.0/12\"]\napiserver-endpoints = \"inventory/api.yaml\"\n",
+    )
+    .expect("writing");
+    let from_toml = build(&[]);
+    assert_eq!(from_toml.code, 0, "{}", from_toml.stderr);
+    assert_eq!(from_toml.stdout, with_flags.stdout);
+    // The file is found relative to nplc.toml, wherever nplc runs.
+    let main = dir.join("main.npl");
+    let elsewhere = run(
+        &[
+            "build",
+            path_str(&main),
+            "--target",
+            "kubernetes",
+            "--color",
+            "never",
+        ],
+        Some(root()),
+    );
+    assert_eq!(elsewhere.code, 0, "{}", elsewhere.stderr);
+    assert!(
+        elsewhere.stdout.contains("- 172.18.0.2/32"),
+        "{}",
+        elsewhere.stdout
+    );
+    let check = run(
+        &[
+            "check",
+            "main.npl",
+            "--target",
+            "kubernetes",
+            "--color",
+            "never",
+        ],
+        Some(&dir),
+    );
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    assert!(!check.stderr.contains("W0014"), "{}", check.stderr);
+    assert!(check.stderr.contains("warning[W0015]"), "{}", check.stderr);
+
+    // A Service instead of its endpoints, or a bad range: misuse, nothing built.
+    std::fs::write(
+        dir.join("inventory/svc.yaml"),
+        "kind: Service\nmetadata: {name: kubernetes, namespace: default}\n",
+    )
+    .expect("writing");
+    let service = build(&["--apiserver-endpoints", "inventory/svc.yaml"]);
+    assert_eq!(service.code, 2, "{}", service.stderr);
+    assert!(service.stdout.is_empty());
+    assert!(
+        service.stderr.contains("kubectl get endpointslice"),
+        "{}",
+        service.stderr
+    );
+    let range = build(&["--cluster-cidr", "10.244.0.0/33"]);
+    assert_eq!(range.code, 2, "{}", range.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
