@@ -16,10 +16,12 @@ pub struct LintArgs {
     /// Report warning CODE as an error (exit status 1). Repeatable.
     #[arg(short = 'D', long = "deny", value_name = "CODE")]
     deny: Vec<String>,
-    /// The cluster's pod address range, for W0007 (e.g. 10.244.0.0/16). Repeatable.
+    /// The cluster's pod address range, for W0007 and `--target kubernetes`
+    /// (e.g. 10.244.0.0/16). Repeatable.
     #[arg(long, value_name = "CIDR")]
     cluster_cidr: Vec<String>,
-    /// The cluster's Service address range, for W0007 (e.g. 10.96.0.0/12). Repeatable.
+    /// The cluster's Service address range, for W0007 and `--target
+    /// kubernetes` (e.g. 10.96.0.0/12). Repeatable.
     #[arg(long, value_name = "CIDR")]
     service_cidr: Vec<String>,
     /// The API server's endpoints (`kubectl get endpointslice -n default -l

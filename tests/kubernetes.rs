@@ -104,6 +104,9 @@ struct Cluster {
     apiserver: Option<PathBuf>,
     /// (`cluster-cidr` or `service-cidr`, CIDR).
     ranges: Vec<(String, String)>,
+    /// What the program's nplc.toml says, which nplc reads itself: compared,
+    /// not passed.
+    configured: nplc_compiler::config::Config,
 }
 
 impl Cluster {
@@ -119,7 +122,37 @@ impl Cluster {
                 (key.to_string(), cidr.trim().to_string())
             })
             .collect();
-        Cluster { apiserver, ranges }
+        Cluster {
+            apiserver,
+            ranges,
+            configured: Default::default(),
+        }
+    }
+
+    /// An example's: its `inventory/` and its nplc.toml.
+    fn of_example(example: &Path) -> Cluster {
+        let mut cluster = Cluster::from_dir(&example.join("inventory"));
+        cluster.configured = nplc_compiler::config::Config::discover(example)
+            .unwrap_or_else(|e| panic!("{}: {e}", example.display()));
+        cluster
+    }
+
+    /// Every range the build knows, as CIDR text.
+    fn all_ranges(&self) -> Vec<String> {
+        let configured = &self.configured.cluster;
+        self.ranges
+            .iter()
+            .map(|(_, cidr)| cidr.clone())
+            .chain(configured.pods.iter().map(|n| n.to_string()))
+            .chain(configured.services.iter().map(|n| n.to_string()))
+            .collect()
+    }
+
+    /// The API server's endpoints file the build reads.
+    fn apiserver_file(&self) -> Option<&Path> {
+        self.apiserver
+            .as_deref()
+            .or(self.configured.apiserver_endpoints.as_deref())
     }
 
     fn flags(&self) -> Vec<String> {
@@ -137,7 +170,7 @@ impl Cluster {
     }
 
     fn is_empty(&self) -> bool {
-        self.apiserver.is_none() && self.ranges.is_empty()
+        self.apiserver_file().is_none() && self.all_ranges().is_empty()
     }
 }
 
@@ -379,13 +412,13 @@ fn with_cluster(
     }
     let cuts: Vec<nca::IpRange> = s
         .cluster
-        .ranges
+        .all_ranges()
         .iter()
-        .map(|(_, cidr)| nca::parse_ip_range(cidr).ok_or(format!("range {cidr}")))
+        .map(|cidr| nca::parse_ip_range(cidr).ok_or(format!("range {cidr}")))
         .collect::<Result<_, _>>()?;
     let mut nca_view = nca_view.without_addresses(&cuts);
     let mut matrix_view = matrix_view.without_addresses(&cuts);
-    let Some(file) = &s.cluster.apiserver else {
+    let Some(file) = s.cluster.apiserver_file() else {
         return Ok((nca_view, matrix_view));
     };
     use nplc_compiler::algebra::ports::Protocol;
@@ -504,9 +537,9 @@ fn with_cluster(
 fn blocks_keep_out_of_the_ranges(s: &Scenario<'_>, yaml: &str) -> Result<(), String> {
     let ranges: Vec<nca::IpRange> = s
         .cluster
-        .ranges
+        .all_ranges()
         .iter()
-        .filter_map(|(_, cidr)| nca::parse_ip_range(cidr))
+        .filter_map(|cidr| nca::parse_ip_range(cidr))
         .collect();
     if ranges.is_empty() {
         return Ok(());
@@ -636,7 +669,7 @@ fn examples_build_exactly_or_fail_with_their_documented_codes() {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, c)| *c);
-        let cluster = Cluster::from_dir(&example.join("inventory"));
+        let cluster = Cluster::of_example(example);
         match (build_kubernetes_in(example, Some(&namespaces), &cluster), expected) {
             (Built::Rejected(codes, rendered), Some(expected)) => {
                 let expected: BTreeSet<String> = expected.iter().map(|c| c.to_string()).collect();

@@ -11,6 +11,10 @@
 //! `spec.containers[].ports[]` (`name`, `containerPort`, `protocol`, TCP when
 //! absent). Every problem is an [`InventoryError`] naming the file and the
 //! object; nothing here panics on input.
+//!
+//! [`load_apiserver`] reads the API server's endpoints (the EndpointSlices
+//! or the Endpoints of the `kubernetes` Service), which the kubernetes
+//! target writes `kube-apiserver` as.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
