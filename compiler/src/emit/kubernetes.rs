@@ -737,14 +737,22 @@ fn unranged_blocks(db: &dyn Db, program: Program, options: &Options) -> Vec<Diag
         let what = if side.ips == IpSet::all() {
             "every address (0.0.0.0/0, ::/0)".to_string()
         } else {
-            let blocks: Vec<String> = side
-                .ips
-                .to_prefixes()
+            let blocks = side.ips.to_blocks();
+            let mut shown: Vec<String> = blocks
                 .iter()
-                .take(3)
-                .map(|n| n.to_string())
+                .take(2)
+                .map(|(cidr, except)| match except.as_slice() {
+                    [] => cidr.to_string(),
+                    list => {
+                        let list: Vec<String> = list.iter().map(|e| e.to_string()).collect();
+                        format!("{cidr} except {}", list.join(", "))
+                    }
+                })
                 .collect();
-            blocks.join(", ")
+            if blocks.len() > 2 {
+                shown.push("…".to_string());
+            }
+            shown.join("; ")
         };
         out.push(
             Diagnostic::new(
