@@ -9,8 +9,14 @@
 //! deny and no order, so a deny is carved out of the rules it meets, and
 //! only those; where that cut changes which pods a rule is for, the pieces
 //! get policies of their own, `nplc-ZONE-DIRECTION-N`. What NetworkPolicy
-//! cannot say — names (FQDN), L7, ICMP, the API server or the node as
-//! destinations — is a coded error.
+//! cannot say — names (FQDN), L7, ICMP, the API server without its
+//! endpoints — is a coded error.
+//!
+//! The cluster's inventories ([`Options`]): the pod and Service ranges and
+//! the API server's endpoints are excepted from every address block, and
+//! `kube-apiserver` is written as its endpoints. Traffic between a pod and
+//! its own node is left to Kubernetes, which always allows it; [`warnings`]
+//! says where that, or a block written without the ranges, matters.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -343,10 +349,10 @@ fn policy_rules(
         peers(&entry.remote, addresses).map_err(|(code, msg, help)| error(code, msg, help))?;
     let mut out = Vec::new();
     match peers {
-        Peers::Everyone => out.push(PolicyRule {
-            peers: None,
-            ports: ports.clone(),
-        }),
+        // Every peer, the API server's endpoints included.
+        Peers::Everyone => {
+            return Ok(vec![PolicyRule { peers: None, ports }]);
+        }
         Peers::Some(list) if list.is_empty() => {}
         Peers::Some(list) => out.push(PolicyRule {
             peers: Some(list),
