@@ -38,6 +38,21 @@ pub struct BuildArgs {
     /// target when zones select namespaces by label.
     #[arg(long, value_name = "NS.yaml")]
     namespaces: Option<PathBuf>,
+    /// kubernetes: the API server's endpoints (`kubectl get endpointslice -n
+    /// default -l kubernetes.io/service-name=kubernetes -o yaml`, or `kubectl
+    /// get endpoints kubernetes -o yaml`), so that `kube-apiserver` is written
+    /// as their addresses. Overrides nplc.toml's `[cluster] apiserver-endpoints`.
+    #[arg(long, value_name = "FILE")]
+    apiserver_endpoints: Option<PathBuf>,
+    /// kubernetes: the cluster's pod address range (e.g. 10.244.0.0/16),
+    /// written as `except` of every address block. Repeatable; adds to
+    /// nplc.toml's `[cluster] cluster-cidr`.
+    #[arg(long, value_name = "CIDR")]
+    cluster_cidr: Vec<String>,
+    /// kubernetes: the cluster's Service address range (e.g. 10.96.0.0/12),
+    /// as `--cluster-cidr`. Repeatable.
+    #[arg(long, value_name = "CIDR")]
+    service_cidr: Vec<String>,
     /// calico: no Tier resources; the program's tiers become order bands of
     /// Calico's default tier, for clusters without tiers.
     #[arg(long)]
@@ -84,7 +99,32 @@ pub fn build(args: &BuildArgs) -> Outcome {
     let mut targets: Vec<Target> = args.targets.iter().map(|t| t.target()).collect();
     targets.sort();
     targets.dedup();
-    let mut options = match namespaces_option(args.namespaces.as_deref()) {
+    // nplc.toml: its lint levels (allowed warnings are not printed) and the
+    // cluster it describes.
+    let mut config = match args.paths.first() {
+        Some(p) if p.as_path() != Path::new("-") => {
+            match nplc_compiler::config::Config::discover(p) {
+                Ok(c) => c,
+                Err(message) => return Outcome::Misuse(message),
+            }
+        }
+        _ => nplc_compiler::config::Config::default(),
+    };
+    for (texts, ranges) in [
+        (&args.cluster_cidr, &mut config.cluster.pods),
+        (&args.service_cidr, &mut config.cluster.services),
+    ] {
+        for text in texts {
+            match nplc_compiler::config::cidr(text) {
+                Ok(net) => ranges.push(net),
+                Err(message) => return Outcome::Misuse(message),
+            }
+        }
+    }
+    if let Some(file) = &args.apiserver_endpoints {
+        config.apiserver_endpoints = Some(file.clone());
+    }
+    let mut options = match target_options(args.namespaces.as_deref(), &config) {
         Ok(o) => o,
         Err(message) => return Outcome::Misuse(message),
     };
@@ -114,11 +154,6 @@ pub fn build(args: &BuildArgs) -> Outcome {
         }
     }
     // Warnings nplc.toml allows are not printed (its other levels are `check`'s).
-    let config = args
-        .paths
-        .first()
-        .and_then(|p| nplc_compiler::config::Config::discover(p).ok())
-        .unwrap_or_default();
     let allowed =
         |d: &Diagnostic| config.levels.get(&d.code) == Some(&nplc_compiler::config::Level::Allow);
     let mut warnings: Vec<Diagnostic> = nplc_compiler::db::diagnostics(&db, program)
@@ -128,6 +163,10 @@ pub fn build(args: &BuildArgs) -> Outcome {
         .collect();
     // `via` routes through Istio: without the istio target, nothing does.
     warnings.extend(emit::istio::missing_routing(&db, program, &targets));
+    if targets.contains(&Target::Kubernetes) && errors.is_empty() {
+        let platform = emit::kubernetes::warnings(&db, program, &options);
+        warnings.extend(platform.into_iter().filter(|d| !allowed(d)));
+    }
     // The YAML owns standard output: diagnostics go to standard error.
     let report = |diags: &[Diagnostic]| {
         report_diagnostics_to(&db, diags, &args.diagnostics, program, JsonStream::Stderr)
@@ -186,7 +225,34 @@ fn print_stream(built: &[(Target, Vec<Resource>)]) {
         .and_then(|()| out.flush());
 }
 
-pub(crate) fn namespaces_option(path: Option<&Path>) -> Result<emit::Options, String> {
+/// The build options a configuration and `--namespaces` give: the
+/// inventories the kubernetes target reads.
+pub(crate) fn target_options(
+    namespaces: Option<&Path>,
+    config: &nplc_compiler::config::Config,
+) -> Result<emit::Options, String> {
+    let mut options = namespaces_option(namespaces)?;
+    options.cluster_ranges = config
+        .cluster
+        .pods
+        .iter()
+        .chain(&config.cluster.services)
+        .copied()
+        .collect();
+    if let Some(path) = &config.apiserver_endpoints {
+        let text = fs::read_to_string(path)
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let name = path.display().to_string();
+        let source = inventory::Source {
+            name: &name,
+            text: &text,
+        };
+        options.apiserver = Some(inventory::load_apiserver(source).map_err(|e| e.to_string())?);
+    }
+    Ok(options)
+}
+
+fn namespaces_option(path: Option<&Path>) -> Result<emit::Options, String> {
     let Some(path) = path else {
         return Ok(emit::Options::default());
     };

@@ -166,7 +166,7 @@ fn check(
         Ok(c) => c,
         Err(message) => return Outcome::Misuse(message),
     };
-    let options = match crate::build::namespaces_option(namespaces) {
+    let options = match crate::build::target_options(namespaces, &config) {
         Ok(o) => o,
         Err(message) => return Outcome::Misuse(message),
     };
@@ -189,6 +189,10 @@ fn check(
             }
         }
         diags.extend(emit::istio::missing_routing(&db, program, targets));
+        if targets.contains(&Target::Kubernetes) {
+            let platform = emit::kubernetes::warnings(&db, program, &options);
+            diags.extend(config.apply(&platform));
+        }
     }
     report_diagnostics(&db, &diags, output, program)
 }

@@ -1,5 +1,5 @@
-//! The lint flags (`-W`, `-A`, `-D`, `--cluster-cidr`, `--service-cidr`)
-//! and the nplc.toml they refine.
+//! The lint flags (`-W`, `-A`, `-D`, `--cluster-cidr`, `--service-cidr`,
+//! `--apiserver-endpoints`) and the nplc.toml they refine.
 
 use std::path::{Path, PathBuf};
 
@@ -16,12 +16,19 @@ pub struct LintArgs {
     /// Report warning CODE as an error (exit status 1). Repeatable.
     #[arg(short = 'D', long = "deny", value_name = "CODE")]
     deny: Vec<String>,
-    /// The cluster's pod address range, for W0007 (e.g. 10.244.0.0/16). Repeatable.
+    /// The cluster's pod address range, for W0007 and `--target kubernetes`
+    /// (e.g. 10.244.0.0/16). Repeatable.
     #[arg(long, value_name = "CIDR")]
     cluster_cidr: Vec<String>,
-    /// The cluster's Service address range, for W0007 (e.g. 10.96.0.0/12). Repeatable.
+    /// The cluster's Service address range, for W0007 and `--target
+    /// kubernetes` (e.g. 10.96.0.0/12). Repeatable.
     #[arg(long, value_name = "CIDR")]
     service_cidr: Vec<String>,
+    /// The API server's endpoints (`kubectl get endpointslice -n default -l
+    /// kubernetes.io/service-name=kubernetes -o yaml`), for `--target
+    /// kubernetes`. Overrides nplc.toml's `[cluster] apiserver-endpoints`.
+    #[arg(long, value_name = "FILE")]
+    apiserver_endpoints: Option<PathBuf>,
 }
 
 impl LintArgs {
@@ -48,6 +55,9 @@ impl LintArgs {
         }
         for text in &self.service_cidr {
             config.cluster.services.push(config::cidr(text)?);
+        }
+        if let Some(file) = &self.apiserver_endpoints {
+            config.apiserver_endpoints = Some(file.clone());
         }
         Ok(config)
     }

@@ -4,9 +4,13 @@
 //! manifest included), and `examples/NAME/expected/TARGET.errors.txt` what
 //! the build prints when the target cannot express the example. A target
 //! with nothing to write for an example (`istio` without `via`) has neither.
-//! The kubernetes build is given the example's inventory namespaces
-//! (`tests/nca/inventories/NAME/namespaces.yaml`), as a user would give
-//! `--namespaces`.
+//! The kubernetes build is given the example's inventories, as a user would
+//! give them: `--namespaces` from `examples/NAME/inventory/namespaces.yaml`
+//! (else `tests/nca/inventories/NAME/namespaces.yaml`),
+//! `--apiserver-endpoints examples/NAME/inventory/apiserver.yaml` and the
+//! `--cluster-cidr` / `--service-cidr` lines of
+//! `examples/NAME/inventory/ranges.txt` (`cluster-cidr 10.244.0.0/16`),
+//! each when the file exists.
 //!
 //! After a deliberate change, `NPLC_BLESS=1 cargo test --test golden`
 //! rewrites them; review the diff like any snapshot.
@@ -42,6 +46,41 @@ fn examples() -> Vec<String> {
     names
 }
 
+/// The kubernetes build's inventory flags for example `name`.
+fn inventory_flags(name: &str) -> Vec<String> {
+    let dir = format!("examples/{name}/inventory");
+    let mut flags = Vec::new();
+    let namespaces = [
+        format!("{dir}/namespaces.yaml"),
+        format!("tests/nca/inventories/{name}/namespaces.yaml"),
+    ]
+    .into_iter()
+    .find(|f| root().join(f).is_file());
+    if let Some(file) = namespaces {
+        flags.extend(["--namespaces".to_string(), file]);
+    }
+    let apiserver = format!("{dir}/apiserver.yaml");
+    if root().join(&apiserver).is_file() {
+        flags.extend(["--apiserver-endpoints".to_string(), apiserver]);
+    }
+    if let Ok(text) = std::fs::read_to_string(root().join(&dir).join("ranges.txt")) {
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (key, cidr) = line
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("{dir}/ranges.txt: `{line}` is not `KEY CIDR`"));
+            assert!(
+                key == "cluster-cidr" || key == "service-cidr",
+                "{dir}/ranges.txt: `{key}` is neither cluster-cidr nor service-cidr"
+            );
+            flags.extend([format!("--{key}"), cidr.trim().to_string()]);
+        }
+    }
+    flags
+}
+
 fn bless() -> bool {
     std::env::var_os("NPLC_BLESS").is_some()
 }
@@ -56,11 +95,13 @@ fn examples_build_to_their_golden_outputs() {
             let dir: PathBuf = expected.join(target);
             let errors_file = expected.join(format!("{target}.errors.txt"));
             let dir_arg = format!("{example}/expected/{target}");
-            let namespaces = format!("tests/nca/inventories/{name}/namespaces.yaml");
+            let inventory = if target == "kubernetes" {
+                inventory_flags(&name)
+            } else {
+                Vec::new()
+            };
             let mut args = vec!["build", example.as_str(), "--target", target];
-            if target == "kubernetes" && root().join(&namespaces).is_file() {
-                args.extend(["--namespaces", namespaces.as_str()]);
-            }
+            args.extend(inventory.iter().map(String::as_str));
             let stream = nplc(&args);
             let build_to = |extra: &[&str]| nplc(&[&args[..], &["-o", &dir_arg], extra].concat());
             match stream.status.code() {

@@ -37,18 +37,15 @@ use support::program::program_strategy;
 const NPLC: &str = env!("CARGO_BIN_EXE_nplc");
 
 /// Examples that cannot be built for `kubernetes` even with their
-/// inventory's namespaces, and exactly the error codes they fail with.
+/// inventories (namespaces, API server, ranges), and exactly the error
+/// codes they fail with.
 const EXAMPLES_THAT_FAIL: &[(&str, &[&str])] = &[
-    // ICMP for the blackbox exporter; denies on pods that are not isolated
-    // (quarantined, internet-restricted, blocklist) leave policies that
-    // would have to allow `host` / `kube-apiserver` by selector.
-    ("calico-tiers", &["E0404", "E0405"]),
-    // HTTP filters; `kube-apiserver`; the metadata deny on `cluster`.
-    ("cks-zero-trust", &["E0403", "E0405"]),
+    // ICMP for the blackbox exporter.
+    ("calico-tiers", &["E0404"]),
+    // HTTP filters.
+    ("cks-zero-trust", &["E0403"]),
     // toFQDNs without `via`; a `dns { }` filter.
     ("fqdn-egress-gateway", &["E0402", "E0403"]),
-    // `kube-apiserver` (std/homelab's kube-api access, platform rules), `host`.
-    ("homelab", &["E0405"]),
     // `allow backend -> stripe : 443` matches a host name.
     ("three-tier", &["E0402"]),
 ];
@@ -95,10 +92,95 @@ enum Built {
 }
 
 fn build_kubernetes(program: &Path, namespaces: Option<&Path>) -> Built {
+    build_kubernetes_in(program, namespaces, &Cluster::default())
+}
+
+/// The address inventories of a build beyond its namespaces: the API
+/// server's endpoints and the cluster's ranges, read from a directory's
+/// `apiserver.yaml` and `ranges.txt` (`cluster-cidr 10.244.0.0/16` lines),
+/// as tests/golden.rs reads an example's `inventory/`.
+#[derive(Default, Clone)]
+struct Cluster {
+    apiserver: Option<PathBuf>,
+    /// (`cluster-cidr` or `service-cidr`, CIDR).
+    ranges: Vec<(String, String)>,
+    /// What the program's nplc.toml says, which nplc reads itself: compared,
+    /// not passed.
+    configured: nplc_compiler::config::Config,
+}
+
+impl Cluster {
+    fn from_dir(dir: &Path) -> Cluster {
+        let apiserver = Some(dir.join("apiserver.yaml")).filter(|f| f.is_file());
+        let text = std::fs::read_to_string(dir.join("ranges.txt")).unwrap_or_default();
+        let ranges = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| {
+                let (key, cidr) = l.split_once(' ').expect("`KEY CIDR` in ranges.txt");
+                (key.to_string(), cidr.trim().to_string())
+            })
+            .collect();
+        Cluster {
+            apiserver,
+            ranges,
+            configured: Default::default(),
+        }
+    }
+
+    /// An example's: its `inventory/` and its nplc.toml.
+    fn of_example(example: &Path) -> Cluster {
+        let mut cluster = Cluster::from_dir(&example.join("inventory"));
+        cluster.configured = nplc_compiler::config::Config::discover(example)
+            .unwrap_or_else(|e| panic!("{}: {e}", example.display()));
+        cluster
+    }
+
+    /// Every range the build knows, as CIDR text.
+    fn all_ranges(&self) -> Vec<String> {
+        let configured = &self.configured.cluster;
+        self.ranges
+            .iter()
+            .map(|(_, cidr)| cidr.clone())
+            .chain(configured.pods.iter().map(|n| n.to_string()))
+            .chain(configured.services.iter().map(|n| n.to_string()))
+            .collect()
+    }
+
+    /// The API server's endpoints file the build reads.
+    fn apiserver_file(&self) -> Option<&Path> {
+        self.apiserver
+            .as_deref()
+            .or(self.configured.apiserver_endpoints.as_deref())
+    }
+
+    fn flags(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(file) = &self.apiserver {
+            out.extend([
+                "--apiserver-endpoints".to_string(),
+                path_str(file).to_string(),
+            ]);
+        }
+        for (key, cidr) in &self.ranges {
+            out.extend([format!("--{key}"), cidr.clone()]);
+        }
+        out
+    }
+
+    fn is_empty(&self) -> bool {
+        self.apiserver_file().is_none() && self.all_ranges().is_empty()
+    }
+}
+
+fn build_kubernetes_in(program: &Path, namespaces: Option<&Path>, cluster: &Cluster) -> Built {
     let mut args: Vec<&str> = vec!["build", "--target", "kubernetes", "--color", "never"];
     if let Some(ns) = namespaces {
         args.extend(["--namespaces", path_str(ns)]);
     }
+    let flags = cluster.flags();
+    args.extend(flags.iter().map(String::as_str));
     args.push(path_str(program));
     let out = run(&args, None);
     match out.code {
@@ -246,6 +328,8 @@ struct Scenario<'a> {
     paths: Vec<PathBuf>,
     namespaces: &'a Path,
     pods: &'a Path,
+    /// The API server's endpoints and the cluster's ranges the build had.
+    cluster: Cluster,
 }
 
 /// Statistics of a comparison.
@@ -269,6 +353,8 @@ fn compare_scenario(
     check_documents(yaml, &s.what);
     let nca_view = nca::nca_connectivity(&policies, s.namespaces, s.pods)?;
     let matrix_view = nca::matrix_connectivity(Path::new(NPLC), &s.paths, s.namespaces, s.pods)?;
+    let (nca_view, matrix_view) = with_cluster(s, nca_view, matrix_view)?;
+    blocks_keep_out_of_the_ranges(s, yaml)?;
     let pods = pod_names(s.pods);
     let differences = compare(&nca_view, &matrix_view);
     if !differences.is_empty() {
@@ -306,6 +392,195 @@ fn compare_scenario(
         address_lines: matrix_view.addresses.values().map(Vec::len).sum(),
     };
     Ok((policies, stats))
+}
+
+/// The two views as the cluster's inventories make them comparable. The
+/// pod and Service ranges hold no endpoint outside the pod network, so
+/// neither view is read there. The API server's endpoint addresses are
+/// `kube-apiserver`, not `world`: the evaluator's verdict for the entity is
+/// put at each of them — towards them on the ports they serve on (the
+/// Service's 443 reaching the `https` endpoint port), from them on the
+/// ports any rule or pod names — and nca's view is read on those ports only
+/// (the endpoints' other ports are the node's, `host`).
+fn with_cluster(
+    s: &Scenario<'_>,
+    nca_view: nca::Connectivity,
+    matrix_view: nca::Connectivity,
+) -> Result<(nca::Connectivity, nca::Connectivity), String> {
+    if s.cluster.is_empty() {
+        return Ok((nca_view, matrix_view));
+    }
+    let cuts: Vec<nca::IpRange> = s
+        .cluster
+        .all_ranges()
+        .iter()
+        .map(|cidr| nca::parse_ip_range(cidr).ok_or(format!("range {cidr}")))
+        .collect::<Result<_, _>>()?;
+    let mut nca_view = nca_view.without_addresses(&cuts);
+    let mut matrix_view = matrix_view.without_addresses(&cuts);
+    let Some(file) = s.cluster.apiserver_file() else {
+        return Ok((nca_view, matrix_view));
+    };
+    use nplc_compiler::algebra::ports::Protocol;
+    use nplc_compiler::eval::{self, Connection, Endpoint, Transport};
+    use nplc_compiler::names::Entity;
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let (api_text, ns_text, pods_text) = (read(file)?, read(s.namespaces)?, read(s.pods)?);
+    use nplc_compiler::inventory::{self, Source};
+    let source = |name, text| Source { name, text };
+    let api =
+        inventory::load_apiserver(source("apiserver", &api_text)).map_err(|e| e.to_string())?;
+    let inventory = inventory::load(source("namespaces", &ns_text), source("pods", &pods_text))
+        .map_err(|e| e.to_string())?;
+    let mut db = nplc_compiler::Database::default();
+    // A directory is its `.npl` files, as `nplc build DIR` reads it.
+    let paths: Vec<PathBuf> = s
+        .paths
+        .iter()
+        .flat_map(|p| {
+            if p.is_dir() {
+                npl_files(p)
+            } else {
+                vec![p.clone()]
+            }
+        })
+        .collect();
+    let files = paths
+        .iter()
+        .map(|p| Ok(db.set_file(&p.to_string_lossy(), read(p)?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    let program = nplc_compiler::Program::new(&db, files);
+    let ir = nplc_compiler::ir::lower(&db, program)
+        .as_ref()
+        .ok_or("the program has errors")?;
+    const INDEX: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
+    // Ports where some rule's verdict may change, and every pod's.
+    let mut probes: [BTreeSet<u32>; 3] = Default::default();
+    for (i, protocol) in INDEX.iter().enumerate() {
+        probes[i].extend([1, 65535]);
+        for rule in ir.rules() {
+            for &(lo, hi) in rule.service.ports.ranges(*protocol).ranges() {
+                let (lo, hi) = (u32::from(lo), u32::from(hi));
+                probes[i].extend([lo, hi, lo.saturating_sub(1).max(1), (hi + 1).min(65535)]);
+            }
+        }
+        for pod in &inventory.pods {
+            for port in pod.pod.ports.iter().filter(|p| p.protocol == *protocol) {
+                probes[i].insert(u32::from(port.number));
+            }
+        }
+    }
+    let allowed = |src: Endpoint, dst: Endpoint, protocol: Protocol, port: u16| {
+        let conn = Connection {
+            source: src,
+            destination: dst,
+            transport: Transport::Port(protocol, port),
+            request: None,
+        };
+        eval::evaluate(ir, &conn).allowed
+    };
+    let apiserver = || Endpoint::Entity(Entity::KubeApiserver);
+    for (ip, served) in &api.endpoints {
+        let mut served_ports: [BTreeSet<u32>; 3] = Default::default();
+        for p in served {
+            let i = INDEX
+                .iter()
+                .position(|x| *x == p.protocol)
+                .expect("a protocol");
+            served_ports[i].insert(u32::from(p.number));
+        }
+        for named in &inventory.pods {
+            let pod = || Endpoint::Pod(named.pod.clone());
+            let name = named.qualified_name();
+            // Towards the API server.
+            let mut towards = nca::Conns::default();
+            for p in served {
+                let i = INDEX
+                    .iter()
+                    .position(|x| *x == p.protocol)
+                    .expect("a protocol");
+                let by_service =
+                    api.is_service_target(p) && allowed(pod(), apiserver(), Protocol::Tcp, 443);
+                if by_service || allowed(pod(), apiserver(), p.protocol, p.number) {
+                    towards.ports[i].push((u32::from(p.number), u32::from(p.number)));
+                }
+            }
+            let seen = nca_view
+                .at_address(&name, true, *ip)
+                .restricted_to(&served_ports);
+            nca_view.set_address(&name, true, *ip, seen);
+            matrix_view.set_address(&name, true, *ip, towards.restricted_to(&served_ports));
+            // From the API server.
+            let mut from = nca::Conns::default();
+            for (i, protocol) in INDEX.iter().enumerate() {
+                for &port in &probes[i] {
+                    let port16 = u16::try_from(port).expect("a port");
+                    if allowed(apiserver(), pod(), *protocol, port16) {
+                        from.ports[i].push((port, port));
+                    }
+                }
+            }
+            let seen = nca_view
+                .at_address(&name, false, *ip)
+                .restricted_to(&probes);
+            nca_view.set_address(&name, false, *ip, seen);
+            matrix_view.set_address(&name, false, *ip, from.restricted_to(&probes));
+        }
+    }
+    Ok((nca_view, matrix_view))
+}
+
+/// Every ipBlock of a build given the cluster's ranges leaves them out:
+/// each range is outside the block's `cidr` or inside one of its `except`s.
+/// (nca places no pod at an address, so only this says that a CNI whose
+/// ipBlocks match pods lets none through.)
+fn blocks_keep_out_of_the_ranges(s: &Scenario<'_>, yaml: &str) -> Result<(), String> {
+    let ranges: Vec<nca::IpRange> = s
+        .cluster
+        .all_ranges()
+        .iter()
+        .filter_map(|cidr| nca::parse_ip_range(cidr))
+        .collect();
+    if ranges.is_empty() {
+        return Ok(());
+    }
+    let inside =
+        |a: &nca::IpRange, b: &nca::IpRange| a.family == b.family && b.lo <= a.lo && a.hi <= b.hi;
+    let overlap =
+        |a: &nca::IpRange, b: &nca::IpRange| a.family == b.family && a.lo <= b.hi && b.lo <= a.hi;
+    for doc in documents(yaml) {
+        let rules = ["ingress", "egress"]
+            .iter()
+            .filter_map(|k| doc["spec"][*k].as_sequence().cloned())
+            .flatten();
+        for rule in rules {
+            let peers = ["from", "to"]
+                .iter()
+                .filter_map(|k| rule[*k].as_sequence().cloned())
+                .flatten();
+            for peer in peers {
+                let Some(cidr) = peer["ipBlock"]["cidr"].as_str() else {
+                    continue;
+                };
+                let block = nca::parse_ip_range(cidr).ok_or(format!("ipBlock {cidr}"))?;
+                let excepts: Vec<nca::IpRange> = peer["ipBlock"]["except"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.as_str().and_then(nca::parse_ip_range))
+                    .collect();
+                for range in &ranges {
+                    if overlap(range, &block) && !excepts.iter().any(|e| inside(range, e)) {
+                        return Err(format!(
+                            "{}: ipBlock {cidr} (except {excepts:?}) holds addresses of the cluster range {range}",
+                            s.what
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `ns/name` of every pod of a pods file.
@@ -394,7 +669,8 @@ fn examples_build_exactly_or_fail_with_their_documented_codes() {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, c)| *c);
-        match (build_kubernetes(example, Some(&namespaces)), expected) {
+        let cluster = Cluster::of_example(example);
+        match (build_kubernetes_in(example, Some(&namespaces), &cluster), expected) {
             (Built::Rejected(codes, rendered), Some(expected)) => {
                 let expected: BTreeSet<String> = expected.iter().map(|c| c.to_string()).collect();
                 assert_eq!(
@@ -419,6 +695,7 @@ fn examples_build_exactly_or_fail_with_their_documented_codes() {
                     paths: vec![example.clone()],
                     namespaces: &namespaces,
                     pods: &pods,
+                    cluster,
                 };
                 let (file, stats) = compare_scenario(&scenario, &yaml, &case_dir).unwrap_or_else(|e| panic!("{e}"));
                 emitted.push(file);
@@ -468,7 +745,8 @@ fn hand_written_cases_match_nca_and_validate() {
                 let text = std::fs::read_to_string(case).expect("a case");
                 let inventory = case_inventory(&text, case);
                 let (namespaces, pods) = (inventory.join("namespaces.yaml"), inventory.join("pods.yaml"));
-                let result = match build_kubernetes(case, Some(&namespaces)) {
+                let cluster = Cluster::from_dir(&inventory);
+                let result = match build_kubernetes_in(case, Some(&namespaces), &cluster) {
                     Built::Rejected(codes, rendered) => Err(format!(
                         "tests/nca/cases/{name}.npl does not build on kubernetes ({codes:?}):\n{rendered}"
                     )),
@@ -480,6 +758,7 @@ fn hand_written_cases_match_nca_and_validate() {
                             paths: vec![case.clone()],
                             namespaces: &namespaces,
                             pods: &pods,
+                            cluster,
                         };
                         compare_scenario(&scenario, &yaml, &case_dir).map(|(f, s)| (f, s, yaml))
                     }
@@ -611,6 +890,7 @@ fn generated_programs_match_nca() {
                     paths: vec![file.clone()],
                     namespaces,
                     pods,
+                    cluster: Cluster::default(),
                 };
                 let dir = file.parent().expect("a directory");
                 let result = compare_scenario(&scenario, yaml, dir);
@@ -815,15 +1095,18 @@ fn nca_corrections_are_still_needed() {
 fn builds_are_byte_identical() {
     for case in npl_files(&root().join("tests/nca/cases")) {
         let text = std::fs::read_to_string(&case).expect("a case");
-        let namespaces = case_inventory(&text, &case).join("namespaces.yaml");
-        let args = [
+        let inventory = case_inventory(&text, &case);
+        let namespaces = inventory.join("namespaces.yaml");
+        let flags = Cluster::from_dir(&inventory).flags();
+        let mut args = vec![
             "build",
             "--target",
             "kubernetes",
             "--namespaces",
             path_str(&namespaces),
-            path_str(&case),
         ];
+        args.extend(flags.iter().map(String::as_str));
+        args.push(path_str(&case));
         let (a, b) = (run(&args, None), run(&args, None));
         assert_eq!(a.code, 0, "{}", a.stderr);
         assert!(
@@ -1398,20 +1681,25 @@ fn lists_line(doc: &str, file: &str, line: usize) -> bool {
 #[test]
 fn a_one_rule_edit_changes_only_the_policies_holding_that_rule() {
     let dir = nca::temp_dir("locality");
-    let mut programs: Vec<(PathBuf, PathBuf)> = npl_files(&root().join("tests/nca/cases"))
+    let mut programs: Vec<(PathBuf, PathBuf, Cluster)> = npl_files(&root().join("tests/nca/cases"))
         .into_iter()
         .map(|case| {
             let text = std::fs::read_to_string(&case).expect("a case");
             let inventory = case_inventory(&text, &case);
-            (case, inventory.join("namespaces.yaml"))
+            (
+                case,
+                inventory.join("namespaces.yaml"),
+                Cluster::from_dir(&inventory),
+            )
         })
         .collect();
     programs.push((
         root().join("examples/namespace-isolation/main.npl"),
         inventory_dir("namespace-isolation").join("namespaces.yaml"),
+        Cluster::from_dir(&root().join("examples/namespace-isolation/inventory")),
     ));
     let mut report = Vec::new();
-    for (program, namespaces) in &programs {
+    for (program, namespaces, cluster) in &programs {
         let text = std::fs::read_to_string(program).expect("a program");
         let name = program
             .file_name()
@@ -1422,7 +1710,7 @@ fn a_one_rule_edit_changes_only_the_policies_holding_that_rule() {
             std::fs::create_dir_all(&sub).expect("a directory");
             let file = sub.join(name);
             std::fs::write(&file, text).expect("writing");
-            let yaml = match build_kubernetes(&file, Some(namespaces)) {
+            let yaml = match build_kubernetes_in(&file, Some(namespaces), cluster) {
                 Built::Yaml(yaml) => yaml,
                 Built::Rejected(codes, rendered) => {
                     panic!(
@@ -1587,5 +1875,178 @@ fn a_stale_inventory_keeps_the_policies_of_named_namespaces() {
         "{without:?}"
     );
     assert_eq!(stale, without, "a stale inventory changed the policies");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ------------------------------------------------------------------ the cluster's inventories
+
+const CLUSTER_PROGRAM: &str = "\
+zone web { namespace \"shop\"; pods app = \"web\" }
+zone ctl { namespace \"shop\"; pods app = \"ctl\"; isolate egress }
+allow world -> web : 80
+allow ctl -> kube-apiserver : 443
+allow ctl -> host : 10250
+";
+
+const CLUSTER_APISERVER: &str = "\
+kind: Endpoints
+apiVersion: v1
+metadata: {name: kubernetes, namespace: default}
+subsets:
+- addresses: [{ip: 172.18.0.2}]
+  ports: [{name: https, port: 6443, protocol: TCP}]
+";
+
+/// `--apiserver-endpoints`, `--cluster-cidr`, `--service-cidr` and the same
+/// keys in nplc.toml (the file relative to it): without them E0405 and
+/// W0014 say which to pass; with them the API server is its endpoint and
+/// the ranges are excepted; W0015 names `host` left to the platform.
+#[test]
+fn the_cluster_inventories_come_from_flags_or_nplc_toml() {
+    let dir = nca::temp_dir("cluster");
+    std::fs::write(dir.join("main.npl"), CLUSTER_PROGRAM).expect("writing");
+    std::fs::create_dir_all(dir.join("inventory")).expect("a directory");
+    std::fs::write(dir.join("inventory/api.yaml"), CLUSTER_APISERVER).expect("writing");
+    let build = |extra: &[&str]| {
+        let mut args = vec![
+            "build",
+            "main.npl",
+            "--target",
+            "kubernetes",
+            "--color",
+            "never",
+        ];
+        args.extend(extra);
+        run(&args, Some(&dir))
+    };
+    let bare = build(&[]);
+    assert_eq!(bare.code, 1, "{}", bare.stderr);
+    assert!(bare.stderr.contains("error[E0405]"), "{}", bare.stderr);
+    assert!(
+        bare.stderr.contains("--apiserver-endpoints FILE"),
+        "{}",
+        bare.stderr
+    );
+    assert!(
+        bare.stderr.contains("apiserver-endpoints = \"FILE\""),
+        "{}",
+        bare.stderr
+    );
+
+    let with_api = build(&["--apiserver-endpoints", "inventory/api.yaml"]);
+    assert_eq!(with_api.code, 0, "{}", with_api.stderr);
+    assert!(
+        with_api.stdout.contains("cidr: 172.18.0.2/32"),
+        "{}",
+        with_api.stdout
+    );
+    assert!(
+        with_api.stdout.contains("port: 6443"),
+        "{}",
+        with_api.stdout
+    );
+    assert!(
+        !with_api.stdout.contains("port: 443\n"),
+        "{}",
+        with_api.stdout
+    );
+    assert!(
+        with_api.stderr.contains("warning[W0014]"),
+        "{}",
+        with_api.stderr
+    );
+    assert!(
+        with_api.stderr.contains("allow world -> web : 80"),
+        "{}",
+        with_api.stderr
+    );
+    assert!(
+        with_api.stderr.contains("warning[W0015]"),
+        "{}",
+        with_api.stderr
+    );
+
+    let flags = [
+        "--apiserver-endpoints",
+        "inventory/api.yaml",
+        "--cluster-cidr",
+        "10.244.0.0/16",
+        "--service-cidr",
+        "10.96.0.0/12",
+    ];
+    let with_flags = build(&flags);
+    assert_eq!(with_flags.code, 0, "{}", with_flags.stderr);
+    assert!(
+        !with_flags.stderr.contains("W0014"),
+        "{}",
+        with_flags.stderr
+    );
+    for except in ["- 10.96.0.0/12", "- 10.244.0.0/16", "- 172.18.0.2/32"] {
+        assert!(
+            with_flags.stdout.contains(except),
+            "{except}:\n{}",
+            with_flags.stdout
+        );
+    }
+
+    // The same from nplc.toml, and `check --target` reads it too.
+    std::fs::write(
+        dir.join("nplc.toml"),
+        "[cluster]\ncluster-cidr = [\"10.244.0.0/16\"]\nservice-cidr = [\"10.96.0.0/12\"]\napiserver-endpoints = \"inventory/api.yaml\"\n",
+    )
+    .expect("writing");
+    let from_toml = build(&[]);
+    assert_eq!(from_toml.code, 0, "{}", from_toml.stderr);
+    assert_eq!(from_toml.stdout, with_flags.stdout);
+    // The file is found relative to nplc.toml, wherever nplc runs.
+    let main = dir.join("main.npl");
+    let elsewhere = run(
+        &[
+            "build",
+            path_str(&main),
+            "--target",
+            "kubernetes",
+            "--color",
+            "never",
+        ],
+        Some(root()),
+    );
+    assert_eq!(elsewhere.code, 0, "{}", elsewhere.stderr);
+    assert!(
+        elsewhere.stdout.contains("- 172.18.0.2/32"),
+        "{}",
+        elsewhere.stdout
+    );
+    let check = run(
+        &[
+            "check",
+            "main.npl",
+            "--target",
+            "kubernetes",
+            "--color",
+            "never",
+        ],
+        Some(&dir),
+    );
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    assert!(!check.stderr.contains("W0014"), "{}", check.stderr);
+    assert!(check.stderr.contains("warning[W0015]"), "{}", check.stderr);
+
+    // A Service instead of its endpoints, or a bad range: misuse, nothing built.
+    std::fs::write(
+        dir.join("inventory/svc.yaml"),
+        "kind: Service\nmetadata: {name: kubernetes, namespace: default}\n",
+    )
+    .expect("writing");
+    let service = build(&["--apiserver-endpoints", "inventory/svc.yaml"]);
+    assert_eq!(service.code, 2, "{}", service.stderr);
+    assert!(service.stdout.is_empty());
+    assert!(
+        service.stderr.contains("kubectl get endpointslice"),
+        "{}",
+        service.stderr
+    );
+    let range = build(&["--cluster-cidr", "10.244.0.0/33"]);
+    assert_eq!(range.code, 2, "{}", range.stderr);
     let _ = std::fs::remove_dir_all(&dir);
 }

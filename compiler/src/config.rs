@@ -9,7 +9,13 @@
 //! [cluster]
 //! cluster-cidr = ["10.244.0.0/16"]   # pod addresses (W0007)
 //! service-cidr = ["10.96.0.0/12"]    # Service addresses (W0007)
+//! apiserver-endpoints = "apiserver.yaml"  # `kube-apiserver` on kubernetes
 //! ```
+//!
+//! The ranges are also what `--target kubernetes` writes as `except` of
+//! its address blocks; `apiserver-endpoints` is a file, relative to the
+//! nplc.toml, from `kubectl get endpointslice -n default -l
+//! kubernetes.io/service-name=kubernetes -o yaml`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +55,9 @@ impl Level {
 pub struct Config {
     pub levels: BTreeMap<Code, Level>,
     pub cluster: ClusterRanges,
+    /// `[cluster] apiserver-endpoints`, resolved against the nplc.toml's
+    /// directory.
+    pub apiserver_endpoints: Option<PathBuf>,
     /// The file this was read from, for messages.
     pub source: Option<PathBuf>,
 }
@@ -69,6 +78,7 @@ struct ClusterShape {
     cluster_cidr: Vec<String>,
     #[serde(default)]
     service_cidr: Vec<String>,
+    apiserver_endpoints: Option<String>,
 }
 
 /// The warning code `text` names (`W0011`), or why not.
@@ -119,6 +129,10 @@ impl Config {
                 .cluster
                 .services
                 .push(cidr(text).map_err(|e| format!("{name}: {e}"))?);
+        }
+        if let Some(file) = &shape.cluster.apiserver_endpoints {
+            let dir = Path::new(name).parent().unwrap_or(Path::new(""));
+            config.apiserver_endpoints = Some(dir.join(file));
         }
         Ok(config)
     }

@@ -204,6 +204,8 @@ codes! {
     RuleMatchesNothing = "W0010", "rule matches no connection";
     UselessDeny = "W0011", "`deny` that changes nothing";
     ProfileOnPlatform = "W0012", "homelab profile on a platform namespace";
+    UnrangedAddressBlock = "W0014", "address block may match pods: the cluster's ranges are unknown";
+    HostLeftToPlatform = "W0015", "egress to the node left to the platform";
 }
 
 impl Code {

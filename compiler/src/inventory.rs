@@ -11,9 +11,14 @@
 //! `spec.containers[].ports[]` (`name`, `containerPort`, `protocol`, TCP when
 //! absent). Every problem is an [`InventoryError`] naming the file and the
 //! object; nothing here panics on input.
+//!
+//! [`load_apiserver`] reads the API server's endpoints (the EndpointSlices
+//! or the Endpoints of the `kubernetes` Service), which the kubernetes
+//! target writes `kube-apiserver` as.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::net::IpAddr;
 
 use serde::Deserialize;
 use serde_yaml::Value;
@@ -412,6 +417,212 @@ fn field<'v>(value: &'v Value, key: &str) -> Result<Option<&'v Value>, String> {
     }
 }
 
+/// The Kubernetes API server's endpoints: what `kubectl get endpointslice
+/// -n default -l kubernetes.io/service-name=kubernetes -o yaml` (a List of
+/// EndpointSlice, or one) or `kubectl get endpoints kubernetes -o yaml`
+/// prints. Each address with the ports it serves on.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ApiServer {
+    pub endpoints: BTreeMap<IpAddr, BTreeSet<ApiPort>>,
+}
+
+/// A port the API server's endpoints serve on, as the EndpointSlice or
+/// Endpoints object lists it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ApiPort {
+    pub protocol: Protocol,
+    pub number: u16,
+    pub name: Option<String>,
+}
+
+/// The port of the `kubernetes` Service: clients reach the API server at
+/// the Service address on TCP 443, which kube-proxy (or the CNI) rewrites
+/// to an endpoint port before NetworkPolicy sees the packet.
+pub const APISERVER_SERVICE_PORT: u16 = 443;
+/// The name of that Service port, which the endpoint port it targets shares.
+pub const APISERVER_PORT_NAME: &str = "https";
+
+impl ApiServer {
+    /// Whether `port` is the one the Service's port 443 is rewritten to: the
+    /// endpoint port named `https`, or the only port when there is one.
+    pub fn is_service_target(&self, port: &ApiPort) -> bool {
+        if port.protocol != Protocol::Tcp {
+            return false;
+        }
+        if port.name.as_deref() == Some(APISERVER_PORT_NAME) {
+            return true;
+        }
+        let mut all = self.endpoints.values().flatten().collect::<BTreeSet<_>>();
+        all.retain(|p| p.protocol == Protocol::Tcp);
+        all.len() == 1
+    }
+}
+
+/// Reads the API server's endpoints from one file.
+pub fn load_apiserver(source: Source<'_>) -> Result<ApiServer, InventoryError> {
+    let error = |message: String| InventoryError {
+        file: source.name.to_string(),
+        message,
+    };
+    let mut out = ApiServer::default();
+    for (place, object) in objects(source.text).map_err(error)? {
+        let at = |m: String| error(format!("{place}: {m}"));
+        let kind = match field(&object, "kind").map_err(at)? {
+            Some(Value::String(k)) => k.clone(),
+            None | Some(Value::Null) if field(&object, "subsets").ok().flatten().is_some() => {
+                "Endpoints".to_string()
+            }
+            None | Some(Value::Null) => "EndpointSlice".to_string(),
+            Some(other) => {
+                return Err(at(format!(
+                    "`kind` should be a string, found {}",
+                    describe(other)
+                )))
+            }
+        };
+        match kind.as_str() {
+            "EndpointSlice" => {
+                check_owner(&object, true).map_err(at)?;
+                let ports = api_ports(&object, "ports").map_err(at)?;
+                for (e, endpoint) in list(&object, "endpoints", "endpoints").map_err(at)?.iter().enumerate() {
+                    let place = format!("endpoints[{e}].addresses");
+                    for address in list(endpoint, "addresses", &place).map_err(at)? {
+                        let ip = address_value(address).map_err(|m| at(format!("{place}: {m}")))?;
+                        out.endpoints.entry(ip).or_default().extend(ports.iter().cloned());
+                    }
+                }
+            }
+            "Endpoints" => {
+                check_owner(&object, false).map_err(at)?;
+                for (s, subset) in list(&object, "subsets", "subsets").map_err(at)?.iter().enumerate() {
+                    let ports = api_ports(subset, "ports").map_err(|m| at(format!("subsets[{s}]: {m}")))?;
+                    for key in ["addresses", "notReadyAddresses"] {
+                        let place = format!("subsets[{s}].{key}");
+                        for address in list(subset, key, &place).map_err(at)? {
+                            let ip = field(address, "ip")
+                                .map_err(|m| at(format!("{place}: {m}")))?
+                                .ok_or_else(|| at(format!("{place}: an address without `ip`")))
+                                .and_then(|v| address_value(v).map_err(|m| at(format!("{place}: {m}"))))?;
+                            out.endpoints.entry(ip).or_default().extend(ports.iter().cloned());
+                        }
+                    }
+                }
+            }
+            other => {
+                return Err(at(format!(
+                    "an object of kind `{other}`; the API server's endpoints are read from EndpointSlice or Endpoints objects \
+                     (`kubectl get endpointslice -n default -l kubernetes.io/service-name=kubernetes -o yaml`), not from the Service, \
+                     whose address NetworkPolicy does not see"
+                )))
+            }
+        }
+    }
+    if out.endpoints.is_empty() {
+        return Err(error("lists no API server address (expected the EndpointSlices of the `kubernetes` Service in `default`)".to_string()));
+    }
+    if let Some((ip, _)) = out.endpoints.iter().find(|(_, ports)| ports.is_empty()) {
+        return Err(error(format!("address {ip} comes with no port")));
+    }
+    Ok(out)
+}
+
+/// An object that names another Service (label or name) is not the API
+/// server's: refused rather than read as if it were.
+fn check_owner(object: &Value, slice: bool) -> Result<(), String> {
+    let Some(metadata) = field(object, "metadata")? else {
+        return Ok(());
+    };
+    let owner = if slice {
+        labels(metadata)?.get("kubernetes.io/service-name").cloned()
+    } else {
+        match field(metadata, "name")? {
+            Some(Value::String(n)) => Some(n.clone()),
+            _ => None,
+        }
+    };
+    if let Some(owner) = owner.filter(|o| o != "kubernetes") {
+        return Err(format!(
+            "these are the endpoints of Service `{owner}`, not of `kubernetes` (the API server's)"
+        ));
+    }
+    match field(metadata, "namespace")? {
+        Some(Value::String(ns)) if ns != "default" => Err(format!(
+            "these endpoints are in namespace `{ns}`; the API server's are in `default`"
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn api_ports(object: &Value, key: &str) -> Result<Vec<ApiPort>, String> {
+    let mut out = Vec::new();
+    for (p, port) in list(object, key, key)?.iter().enumerate() {
+        let at = |m: String| format!("{key}[{p}]: {m}");
+        let number = match field(port, "port").map_err(at)? {
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .and_then(|n| u16::try_from(n).ok())
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| at(format!("`port` {n} is not a port (1-65535)")))?,
+            None | Some(Value::Null) => {
+                return Err(at(
+                    "a port without a number (every port); name the API server's ports".to_string(),
+                ))
+            }
+            Some(other) => {
+                return Err(at(format!(
+                    "`port` should be a number, found {}",
+                    describe(other)
+                )))
+            }
+        };
+        let protocol = match field(port, "protocol").map_err(at)? {
+            None | Some(Value::Null) => Protocol::Tcp,
+            Some(Value::String(p)) => match p.to_ascii_uppercase().as_str() {
+                "TCP" => Protocol::Tcp,
+                "UDP" => Protocol::Udp,
+                "SCTP" => Protocol::Sctp,
+                _ => return Err(at(format!("unknown protocol `{p}` (TCP, UDP or SCTP)"))),
+            },
+            Some(other) => {
+                return Err(at(format!(
+                    "`protocol` should be TCP, UDP or SCTP, found {}",
+                    describe(other)
+                )))
+            }
+        };
+        let name = match field(port, "name").map_err(at)? {
+            None | Some(Value::Null) => None,
+            Some(Value::String(n)) if n.is_empty() => None,
+            Some(Value::String(n)) => Some(n.clone()),
+            Some(other) => {
+                return Err(at(format!(
+                    "`name` should be a string, found {}",
+                    describe(other)
+                )))
+            }
+        };
+        out.push(ApiPort {
+            protocol,
+            number,
+            name,
+        });
+    }
+    if out.is_empty() {
+        return Err(format!("no `{key}`: the API server's ports are needed"));
+    }
+    Ok(out)
+}
+
+fn address_value(value: &Value) -> Result<IpAddr, String> {
+    match value {
+        Value::String(text) => text
+            .trim()
+            .parse::<IpAddr>()
+            .map_err(|_| format!("`{text}` is not an IP address")),
+        other => Err(format!("expected an IP address, found {}", describe(other))),
+    }
+}
+
 /// A field that is a list (absent or null: empty).
 fn list<'v>(value: &'v Value, key: &str, place: &str) -> Result<&'v [Value], String> {
     match field(value, key)? {
@@ -499,5 +710,47 @@ mod tests {
         )
         .expect_err("service");
         assert!(err.message.contains("`Service`"), "{err}");
+    }
+
+    const SLICES: &str = "apiVersion: v1\nitems:\n- addressType: IPv4\n  apiVersion: discovery.k8s.io/v1\n  endpoints:\n  - addresses:\n    - 172.18.0.2\n    conditions:\n      ready: true\n  kind: EndpointSlice\n  metadata:\n    labels:\n      kubernetes.io/service-name: kubernetes\n    name: kubernetes\n    namespace: default\n  ports:\n  - name: https\n    port: 6443\n    protocol: TCP\nkind: List\nmetadata:\n  resourceVersion: \"\"\n";
+
+    #[test]
+    fn reads_the_api_servers_endpoints() {
+        let api = load_apiserver(src("api.yaml", SLICES)).expect("slices");
+        let ip: IpAddr = "172.18.0.2".parse().expect("ip");
+        let ports = &api.endpoints[&ip];
+        assert_eq!(ports.len(), 1);
+        let port = ports.iter().next().expect("a port");
+        assert_eq!((port.protocol, port.number), (Protocol::Tcp, 6443));
+        assert!(api.is_service_target(port));
+        let endpoints = "apiVersion: v1\nkind: Endpoints\nmetadata: {name: kubernetes, namespace: default}\nsubsets:\n- addresses: [{ip: 10.0.0.10}, {ip: \"fd00::10\"}]\n  ports: [{name: https, port: 6443, protocol: TCP}]\n";
+        let api = load_apiserver(src("ep.yaml", endpoints)).expect("endpoints");
+        assert_eq!(api.endpoints.len(), 2);
+        let single = "kind: EndpointSlice\naddressType: IPv6\nendpoints: [{addresses: [\"fd00::1\"]}]\nports: [{port: 443}]\n";
+        assert_eq!(
+            load_apiserver(src("one.yaml", single))
+                .expect("one slice")
+                .endpoints
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn api_server_errors_say_what_to_pass() {
+        let service = "kind: Service\nmetadata: {name: kubernetes, namespace: default}\nspec: {clusterIP: 10.96.0.1}\n";
+        let err = load_apiserver(src("svc.yaml", service)).expect_err("a Service");
+        assert!(err.message.contains("kubectl get endpointslice"), "{err}");
+        let other = SLICES.replace("service-name: kubernetes", "service-name: web");
+        let err = load_apiserver(src("web.yaml", &other)).expect_err("another service");
+        assert!(err.message.contains("Service `web`"), "{err}");
+        let err = load_apiserver(src("e.yaml", "kind: List\nitems: []\n")).expect_err("empty");
+        assert!(err.message.contains("no API server address"), "{err}");
+        let bad = SLICES.replace("172.18.0.2", "not-an-ip");
+        let err = load_apiserver(src("bad.yaml", &bad)).expect_err("bad address");
+        assert!(err.message.contains("not-an-ip"), "{err}");
+        let no_port = SLICES.replace("    port: 6443\n", "");
+        let err = load_apiserver(src("np.yaml", &no_port)).expect_err("no port number");
+        assert!(err.message.contains("without a number"), "{err}");
     }
 }

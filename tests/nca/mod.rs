@@ -780,6 +780,98 @@ pub fn compare(left: &Connectivity, right: &Connectivity) -> Vec<Difference> {
     out
 }
 
+// ------------------------------------------------------------------ inventories of addresses
+
+/// `range` minus `cut`: the pieces left (none, one or two).
+fn range_minus(range: IpRange, cut: IpRange) -> Vec<IpRange> {
+    if range.family != cut.family || cut.hi < range.lo || range.hi < cut.lo {
+        return vec![range];
+    }
+    let mut out = Vec::new();
+    if range.lo < cut.lo {
+        out.push(IpRange {
+            hi: cut.lo - 1,
+            ..range
+        });
+    }
+    if cut.hi < range.hi {
+        out.push(IpRange {
+            lo: cut.hi + 1,
+            ..range
+        });
+    }
+    out
+}
+
+impl Connectivity {
+    /// The same connectivity with nothing said about the addresses of `cuts`
+    /// (the cluster's pod and Service ranges: no endpoint outside the pod
+    /// network has them, so the evaluator's `ip:` questions do not apply).
+    pub fn without_addresses(mut self, cuts: &[IpRange]) -> Connectivity {
+        for list in self.addresses.values_mut() {
+            let mut pieces = std::mem::take(list);
+            for cut in cuts {
+                pieces = pieces
+                    .into_iter()
+                    .flat_map(|(r, c)| {
+                        range_minus(r, *cut)
+                            .into_iter()
+                            .map(move |r| (r, c.clone()))
+                    })
+                    .collect();
+            }
+            *list = pieces;
+        }
+        self.tidy()
+    }
+
+    /// What `pod` may do with address `ip` (egress: towards it).
+    pub fn at_address(&self, pod: &str, egress: bool, ip: IpAddr) -> Conns {
+        let (family, n) = address_number(ip);
+        self.addresses
+            .get(&(pod.to_string(), egress))
+            .into_iter()
+            .flatten()
+            .filter(|(r, _)| r.family == family && r.lo <= n && n <= r.hi)
+            .fold(Conns::default(), |acc, (_, c)| acc.union(c))
+    }
+
+    /// Replaces what is said about `pod` and address `ip` by `conns`.
+    pub fn set_address(&mut self, pod: &str, egress: bool, ip: IpAddr, conns: Conns) {
+        let (family, n) = address_number(ip);
+        let at = IpRange {
+            family,
+            lo: n,
+            hi: n,
+        };
+        let list = self.addresses.entry((pod.to_string(), egress)).or_default();
+        let pieces = std::mem::take(list);
+        *list = pieces
+            .into_iter()
+            .flat_map(|(r, c)| range_minus(r, at).into_iter().map(move |r| (r, c.clone())))
+            .collect();
+        if !conns.is_empty() {
+            list.push((at, conns));
+        }
+    }
+}
+
+impl Conns {
+    /// Only the ports of `ports` (per protocol of [`PROTOCOLS`]), no ICMP.
+    pub fn restricted_to(&self, ports: &[BTreeSet<u32>; 3]) -> Conns {
+        let mut out = Conns::default();
+        for (i, wanted) in ports.iter().enumerate() {
+            for &p in wanted {
+                if self.ports[i].iter().any(|&(lo, hi)| lo <= p && p <= hi) {
+                    out.ports[i].push((p, p));
+                }
+            }
+            normalize(&mut out.ports[i]);
+        }
+        out
+    }
+}
+
 // ------------------------------------------------------------------ inventories
 
 /// A namespace list as `kubectl get ns -o yaml` prints it.

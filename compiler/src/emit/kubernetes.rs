@@ -9,10 +9,19 @@
 //! deny and no order, so a deny is carved out of the rules it meets, and
 //! only those; where that cut changes which pods a rule is for, the pieces
 //! get policies of their own, `nplc-ZONE-DIRECTION-N`. What NetworkPolicy
-//! cannot say — names (FQDN), L7, ICMP, the API server or the node as
-//! destinations — is a coded error.
+//! cannot say — names (FQDN), L7, ICMP, the API server without its
+//! endpoints — is a coded error.
+//!
+//! The cluster's inventories ([`Options`]): the pod and Service ranges and
+//! the API server's endpoints are excepted from every address block, and
+//! `kube-apiserver` is written as its endpoints. Traffic between a pod and
+//! its own node is left to Kubernetes, which always allows it; [`warnings`]
+//! says where that, or a block written without the ranges, matters.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
@@ -29,8 +38,11 @@ use crate::algebra::labels::{Requirement, Term, ValueSet};
 use crate::algebra::ports::{PortSet, Protocol, FIRST_PORT, LAST_PORT};
 use crate::allow::{zone_table, AllowError, Direction, ZoneEntry, ZoneTable};
 use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::inventory::{ApiPort, ApiServer, APISERVER_SERVICE_PORT};
 use crate::ir::{Ir, PeerSet, PodSet, PodTerm, Service, NAMESPACE_NAME_LABEL};
 use crate::names::Entity;
+use crate::syntax::ast::Action;
+use crate::{Db, Program};
 
 const TARGET: Target = Target::Kubernetes;
 
@@ -42,10 +54,11 @@ pub fn emit(
 ) -> Result<Vec<Resource>, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut resources = Vec::new();
+    let addresses = Addresses::new(options);
     for direction in [Direction::Ingress, Direction::Egress] {
         let table = zone_table(ir, direction, options.namespaces.as_deref())
             .map_err(|e| vec![allow_error(&e)])?;
-        let groups = group_policies(ir, direction, &table, options, &mut errors);
+        let groups = group_policies(ir, direction, &table, options, &addresses, &mut errors);
         resources.extend(policies(ir, direction, groups, sources));
     }
     if errors.is_empty() {
@@ -78,6 +91,7 @@ struct PolicyRule {
 }
 
 /// Where an entry goes: a zone's policy for `term`'s pods.
+#[derive(Clone, Copy)]
 struct Placement<'a> {
     zone: usize,
     term: &'a PodTerm,
@@ -99,6 +113,7 @@ fn group_policies(
     direction: Direction,
     table: &ZoneTable,
     options: &Options,
+    addresses: &Addresses<'_>,
     errors: &mut Vec<Diagnostic>,
 ) -> BTreeMap<GroupKey, Group> {
     // Every error points at a rule or zone; the prelude's zones always exist.
@@ -184,16 +199,16 @@ fn group_policies(
             add(at, &why, errors);
             continue;
         }
-        match policy_rule(entry, direction, anchor) {
-            Ok(Some(rule)) => add(
-                Placement {
-                    rule: Some(&rule),
-                    ..at
-                },
-                &why,
-                errors,
-            ),
-            Ok(None) => {}
+        match policy_rules(entry, direction, anchor, addresses) {
+            Ok(rules) => {
+                for rule in &rules {
+                    let at = Placement {
+                        rule: Some(rule),
+                        ..at
+                    };
+                    add(at, &why, errors);
+                }
+            }
             Err(mut diag) => {
                 if entry.rule.is_none() {
                     // The isolation default written out: say why it exists.
@@ -288,29 +303,130 @@ fn needs_namespaces(
     diag
 }
 
-/// An allow-table entry as one NetworkPolicy rule; `Ok(None)` when nothing of
-/// it needs writing (it allows only what Kubernetes always allows).
-fn policy_rule(
+/// What the inventories say about addresses.
+struct Addresses<'a> {
+    /// Addresses that are not `world` nor a `cidr` peer's: the pod and
+    /// Service ranges (pods and Services are matched as pods) and the API
+    /// server's endpoints (matched as `kube-apiserver`). Excepted from every
+    /// address block, so that a CNI whose ipBlocks also match pods allows no
+    /// more than the program.
+    reserved: IpSet,
+    apiserver: Option<&'a ApiServer>,
+}
+
+impl<'a> Addresses<'a> {
+    fn new(options: &'a Options) -> Addresses<'a> {
+        let mut reserved = IpSet::none();
+        for net in &options.cluster_ranges {
+            reserved = reserved.union(&IpSet::from_net(*net));
+        }
+        for ip in options.apiserver.iter().flat_map(|a| a.endpoints.keys()) {
+            reserved = reserved.union(&IpSet::from_addr(*ip));
+        }
+        Addresses {
+            reserved,
+            apiserver: options.apiserver.as_ref(),
+        }
+    }
+}
+
+/// An allow-table entry as NetworkPolicy rules: its peers with its ports,
+/// and the API server's endpoints with theirs; none when nothing of it
+/// needs writing (it allows only what Kubernetes always allows).
+fn policy_rules(
     entry: &ZoneEntry,
     direction: Direction,
     anchor: Span,
-) -> Result<Option<PolicyRule>, Diagnostic> {
+    addresses: &Addresses<'_>,
+) -> Result<Vec<PolicyRule>, Diagnostic> {
     let error =
         |code: Code, message: String, help: &str| target_error(code, anchor, TARGET, message, help);
     let ports = ports(&entry.service).map_err(|(code, msg, help)| error(code, msg, help))?;
     let Some(ports) = ports else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let peers =
-        peers(&entry.remote, direction).map_err(|(code, msg, help)| error(code, msg, help))?;
+        peers(&entry.remote, addresses).map_err(|(code, msg, help)| error(code, msg, help))?;
+    let mut out = Vec::new();
     match peers {
-        Peers::Everyone => Ok(Some(PolicyRule { peers: None, ports })),
-        Peers::Some(list) if list.is_empty() => Ok(None),
-        Peers::Some(list) => Ok(Some(PolicyRule {
+        // Every peer, the API server's endpoints included.
+        Peers::Everyone => {
+            return Ok(vec![PolicyRule { peers: None, ports }]);
+        }
+        Peers::Some(list) if list.is_empty() => {}
+        Peers::Some(list) => out.push(PolicyRule {
             peers: Some(list),
-            ports,
-        })),
+            ports: ports.clone(),
+        }),
     }
+    if let Some(api) = addresses.apiserver {
+        if entry.remote.entities.contains(&Entity::KubeApiserver) {
+            out.extend(apiserver_rules(api, &entry.service, direction, &ports));
+        }
+    }
+    Ok(out)
+}
+
+/// `kube-apiserver` as its endpoints: one /32 or /128 block per address.
+/// As a destination, only the ports the endpoints serve on, where the rule
+/// allows that port or the `kubernetes` Service's port (443) that is
+/// rewritten to it before NetworkPolicy sees the packet; as a source, the
+/// rule's ports (those of the local pods).
+fn apiserver_rules(
+    api: &ApiServer,
+    service: &Service,
+    direction: Direction,
+    ports: &Option<Vec<NetworkPolicyPort>>,
+) -> Vec<PolicyRule> {
+    let block = |ip: &IpAddr| NetworkPolicyPeer {
+        ip_block: Some(IPBlock {
+            cidr: IpNet::from(*ip).to_string(),
+            except: None,
+        }),
+        ..Default::default()
+    };
+    if direction == Direction::Ingress {
+        return vec![PolicyRule {
+            peers: Some(api.endpoints.keys().map(block).collect()),
+            ports: ports.clone(),
+        }];
+    }
+    let allows = |p: &ApiPort| {
+        service.ports.contains(p.protocol, p.number, None)
+            || (api.is_service_target(p)
+                && service
+                    .ports
+                    .contains(Protocol::Tcp, APISERVER_SERVICE_PORT, None))
+    };
+    // Addresses grouped by the ports written for them.
+    let mut by_ports: BTreeMap<Vec<(Protocol, u16)>, Vec<&IpAddr>> = BTreeMap::new();
+    for (ip, served) in &api.endpoints {
+        let mut kept: Vec<(Protocol, u16)> = served
+            .iter()
+            .filter(|p| allows(p))
+            .map(|p| (p.protocol, p.number))
+            .collect();
+        kept.sort();
+        kept.dedup();
+        if !kept.is_empty() {
+            by_ports.entry(kept).or_default().push(ip);
+        }
+    }
+    by_ports
+        .into_iter()
+        .map(|(kept, ips)| PolicyRule {
+            peers: Some(ips.into_iter().map(block).collect()),
+            ports: Some(
+                kept.into_iter()
+                    .map(|(protocol, number)| NetworkPolicyPort {
+                        protocol: Some(protocol_name(protocol).to_string()),
+                        port: Some(IntOrString::Int(i32::from(number))),
+                        end_port: None,
+                    })
+                    .collect(),
+            ),
+        })
+        .collect()
 }
 
 enum Peers {
@@ -320,9 +436,14 @@ enum Peers {
 
 type TargetProblem = (Code, String, &'static str);
 
-fn peers(remote: &PeerSet, direction: Direction) -> Result<Peers, TargetProblem> {
+fn peers(remote: &PeerSet, addresses: &Addresses<'_>) -> Result<Peers, TargetProblem> {
     let all_addresses = remote.ips == IpSet::all();
-    if all_addresses && remote.pods == PodSet::all() {
+    // Every peer at once, unless the API server's addresses are known and
+    // this rule does not reach them (nor the node, which shares them).
+    let reaches_apiserver_addresses = addresses.apiserver.is_none()
+        || (remote.entities.contains(&Entity::KubeApiserver)
+            && remote.entities.contains(&Entity::Host));
+    if all_addresses && remote.pods == PodSet::all() && reaches_apiserver_addresses {
         return Ok(Peers::Everyone);
     }
     // "Every name" (from `world`) is enforced by address: names resolve to
@@ -339,15 +460,25 @@ fn peers(remote: &PeerSet, direction: Direction) -> Result<Peers, TargetProblem>
         ));
     }
     for entity in &remote.entities {
-        let always_allowed =
-            direction == Direction::Ingress && matches!(entity, Entity::Host | Entity::Health);
-        if !always_allowed && !all_addresses {
-            return Err((
-                Code::EntityNotExpressible,
-                format!("NetworkPolicy has no selector for `{}`", entity.name()),
-                "name its addresses with a `cidr` peer instead (for the API server, the endpoints of `kubernetes.default`), or build for `--target cilium`, which has entities",
-            ));
+        // Kubernetes always allows traffic between a pod and its own node
+        // (NetworkPolicy documentation, "IP blocks"), both ways; towards the
+        // nodes, leaving it to the platform can only narrow (W0015).
+        let always_allowed = matches!(entity, Entity::Host | Entity::Health);
+        let known = *entity == Entity::KubeApiserver && addresses.apiserver.is_some();
+        if always_allowed || known || all_addresses {
+            continue;
         }
+        let (message, help) = match entity {
+            Entity::KubeApiserver => (
+                "NetworkPolicy has no selector for `kube-apiserver`; nplc writes it as the API server's endpoint addresses once it is given them".to_string(),
+                "pass the API server's endpoints with `--apiserver-endpoints FILE` (from `kubectl get endpointslice -n default -l kubernetes.io/service-name=kubernetes -o yaml`), or set `apiserver-endpoints = \"FILE\"` under `[cluster]` in nplc.toml; or build for `--target cilium`, which has the entity",
+            ),
+            _ => (
+                format!("NetworkPolicy has no selector for `{}`", entity.name()),
+                "name its addresses with a `cidr` peer instead, or build for `--target cilium`, which has entities",
+            ),
+        };
+        return Err((Code::EntityNotExpressible, message, help));
     }
     let mut list = Vec::new();
     for term in &remote.pods.terms {
@@ -361,7 +492,7 @@ fn peers(remote: &PeerSet, direction: Direction) -> Result<Peers, TargetProblem>
             }
         }
     }
-    for (cidr, except) in remote.ips.to_blocks() {
+    for (cidr, except) in remote.ips.difference(&addresses.reserved).to_blocks() {
         list.push(NetworkPolicyPeer {
             ip_block: Some(IPBlock {
                 cidr: cidr.to_string(),
@@ -528,4 +659,118 @@ fn policy(
         name: name.to_string(),
         document: super::to_json(&policy),
     }
+}
+
+/// The ranges clusters take pod and Service addresses from: RFC 1918, the
+/// shared space of RFC 6598 (100.64.0.0/10), IPv6 unique local addresses.
+const PRIVATE_RANGES: [&str; 5] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "fc00::/7",
+];
+
+/// The warnings of a kubernetes build: W0014 (address blocks without the
+/// cluster's ranges) and W0015 (`host` egress left to the platform).
+pub fn warnings(db: &dyn Db, program: Program, options: &Options) -> Vec<Diagnostic> {
+    let mut out = unranged_blocks(db, program, options);
+    out.extend(host_egress(db, program));
+    out
+}
+
+/// W0015 for each `allow` towards `host` or `health`: NetworkPolicy always
+/// allows a pod its own node, so nothing is written; CNIs that apply egress
+/// policy to node traffic anyway (Calico, Cilium) then block it, and the
+/// other nodes' health endpoints are not reached.
+fn host_egress(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
+    let Some(ir) = crate::ir::lower(db, program) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Diagnostic> = Vec::new();
+    for rule in ir.rules().filter(|r| r.action == Action::Allow) {
+        let entity = [Entity::Host, Entity::Health]
+            .into_iter()
+            .find(|e| rule.destination.entities.contains(e));
+        let Some(entity) = entity else { continue };
+        if rule.destination.ips == IpSet::all()
+            || rule.source.pods.terms.is_empty()
+            || out.iter().any(|d| d.span == rule.span)
+        {
+            continue;
+        }
+        out.push(
+            Diagnostic::new(
+                Code::HostLeftToPlatform,
+                rule.span,
+                format!(
+                    "on `kubernetes` nothing is written for `{}`: NetworkPolicy always allows a pod to reach its own node, but CNIs that apply egress policy to node traffic (Calico, Cilium) drop it unless a policy allows the node's address",
+                    entity.name()
+                ),
+            )
+            .with_label("left to the platform on `kubernetes`")
+            .with_help("build for `--target cilium` (entity `host`) or `--target calico` where the CNI polices node traffic; a `cidr` peer of the nodes' addresses would reach every node, not only the pod's own"),
+        );
+    }
+    out
+}
+
+/// W0014 for each `allow` whose addresses the kubernetes target writes as an
+/// ipBlock that may hold the cluster's pod or Service addresses, when the
+/// build does not know those ranges (`options.cluster_ranges`). Some CNIs
+/// (Calico among them) match pods with ipBlocks, so there such a block
+/// also lets pods through that the program does not allow.
+fn unranged_blocks(db: &dyn Db, program: Program, options: &Options) -> Vec<Diagnostic> {
+    if !options.cluster_ranges.is_empty() {
+        return Vec::new();
+    }
+    let Some(ir) = crate::ir::lower(db, program) else {
+        return Vec::new();
+    };
+    let private = PRIVATE_RANGES
+        .iter()
+        .filter_map(|r| r.parse::<IpNet>().ok())
+        .fold(IpSet::none(), |set, net| set.union(&IpSet::from_net(net)));
+    let mut out: Vec<Diagnostic> = Vec::new();
+    for rule in ir.rules().filter(|r| r.action == Action::Allow) {
+        let side = [&rule.source, &rule.destination]
+            .into_iter()
+            .find(|side| !side.ips.intersection(&private).is_empty());
+        let Some(side) = side else { continue };
+        if out.iter().any(|d| d.span == rule.span) {
+            continue;
+        }
+        let what = if side.ips == IpSet::all() {
+            "every address (0.0.0.0/0, ::/0)".to_string()
+        } else {
+            let blocks = side.ips.to_blocks();
+            let mut shown: Vec<String> = blocks
+                .iter()
+                .take(2)
+                .map(|(cidr, except)| match except.as_slice() {
+                    [] => cidr.to_string(),
+                    list => {
+                        let list: Vec<String> = list.iter().map(|e| e.to_string()).collect();
+                        format!("{cidr} except {}", list.join(", "))
+                    }
+                })
+                .collect();
+            if blocks.len() > 2 {
+                shown.push("…".to_string());
+            }
+            shown.join("; ")
+        };
+        out.push(
+            Diagnostic::new(
+                Code::UnrangedAddressBlock,
+                rule.span,
+                format!(
+                    "on `kubernetes` this rule is an ipBlock of {what}, which may hold the cluster's pod and Service addresses; on CNIs whose ipBlocks also match pods (Calico) it allows those pods too"
+                ),
+            )
+            .with_label("written as an ipBlock without the cluster's ranges")
+            .with_help("pass the cluster's ranges with `--cluster-cidr CIDR` and `--service-cidr CIDR` (or `cluster-cidr`/`service-cidr` under `[cluster]` in nplc.toml): nplc writes them as `except` of every block that covers them"),
+        );
+    }
+    out
 }

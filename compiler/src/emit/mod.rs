@@ -84,6 +84,12 @@ pub struct Options {
     pub calico_staged: bool,
     /// calico: Calico Enterprise, whose egress rules match host names.
     pub calico_enterprise: bool,
+    /// kubernetes: the cluster's pod and Service ranges (`--cluster-cidr`,
+    /// `--service-cidr`), written as `except` of every address block.
+    pub cluster_ranges: Vec<ipnet::IpNet>,
+    /// kubernetes: the API server's endpoints (`--apiserver-endpoints`), so
+    /// that `kube-apiserver` is written as their addresses.
+    pub apiserver: Option<crate::inventory::ApiServer>,
 }
 
 /// Builds one target. Errors are the program's own diagnostics, or the
