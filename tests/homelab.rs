@@ -11,6 +11,7 @@
 //! against the PrometheusRule schema and watch the label std/homelab reads.
 
 mod cilium_oracle;
+mod nca;
 mod support;
 
 #[path = "calico_tiers/evaluator.rs"]
@@ -28,6 +29,7 @@ use std::process::Command;
 use nplc_compiler::algebra::ports::Protocol;
 use nplc_compiler::emit::{yaml, Options, Target};
 use nplc_compiler::eval::{evaluate, Connection, ContainerPort, Endpoint, Pod, Transport};
+use nplc_compiler::inventory::Namespace;
 use nplc_compiler::names::Entity;
 
 use support::sources::{self, Source};
@@ -266,22 +268,40 @@ enum Build {
     Cilium,
     CalicoTiered,
     CalicoFlat,
+    /// With the namespaces of the universe (`--namespaces`).
+    Kubernetes,
 }
 
-/// The builds the homelab example has on this branch. Calico (tiered and
-/// `--calico-flat`) joins once `kube-apiserver` builds on calico (std/homelab's
-/// kube-api access rule, the platform rules) and `host` does (Prometheus to
-/// node-exporter); kubernetes once NetworkPolicy can name the API server's
-/// addresses and a judge through nca is added here.
+/// The builds the homelab example has. `CalicoTiered` and `CalicoFlat` join
+/// once `kube-apiserver` builds on calico (std/homelab's kube-api access
+/// rule, the platform rules); `Kubernetes` once NetworkPolicy can name the
+/// API server's addresses (then [`build_yaml`] passes them too).
 const BUILDS: &[Build] = &[Build::Cilium];
 
 /// Every build the judges below can read, whether the example builds for it
 /// or not: each judge is exercised on a small program by
 /// `each_judge_reads_its_target`.
-const JUDGES: &[Build] = &[Build::Cilium, Build::CalicoTiered, Build::CalicoFlat];
+const JUDGES: &[Build] = &[
+    Build::Cilium,
+    Build::CalicoTiered,
+    Build::CalicoFlat,
+    Build::Kubernetes,
+];
 
-fn build_yaml(source: &Source, build: Build) -> Result<String, String> {
+fn build_yaml(source: &Source, build: Build, pods: &[Pod]) -> Result<String, String> {
     let (target, options) = match build {
+        Build::Kubernetes => (
+            Target::Kubernetes,
+            Options {
+                namespaces: Some(
+                    namespaces(pods)
+                        .into_iter()
+                        .map(|(name, labels)| Namespace { name, labels })
+                        .collect(),
+                ),
+                ..Options::default()
+            },
+        ),
         Build::Cilium => (Target::Cilium, Options::default()),
         Build::CalicoTiered => (Target::Calico, Options::default()),
         Build::CalicoFlat => (
@@ -298,11 +318,96 @@ fn build_yaml(source: &Source, build: Build) -> Result<String, String> {
         .map_err(|diags| format!("{build:?} does not build:\n{}", source.render(&diags)))
 }
 
+/// The namespaces of the pods, with their labels.
+fn namespaces(pods: &[Pod]) -> Vec<(String, BTreeMap<String, String>)> {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for p in pods {
+        out.insert(p.namespace.clone(), p.namespace_labels.clone());
+    }
+    out.into_iter().collect()
+}
+
+/// nca's connectivity of the NetworkPolicies on the pods (named `p<i>`).
+fn nca_judge(yaml_text: &str, pods: &[Pod]) -> Box<dyn Fn(&Connection) -> Option<bool>> {
+    let dir = nca::temp_dir("homelab");
+    let policies = dir.join("policies.yaml");
+    let namespaces_file = dir.join("namespaces.yaml");
+    let pods_file = dir.join("pods.yaml");
+    let listed: Vec<nca::PodYaml> = pods
+        .iter()
+        .enumerate()
+        .map(|(i, p)| nca::PodYaml {
+            namespace: p.namespace.clone(),
+            name: format!("p{i}"),
+            labels: p.labels.clone(),
+            ports: p
+                .ports
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        c.protocol.to_string().to_uppercase(),
+                        c.number,
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    std::fs::write(&policies, yaml_text).expect("writing the policies");
+    std::fs::write(&namespaces_file, nca::namespaces_yaml(&namespaces(pods))).expect("writing");
+    std::fs::write(&pods_file, nca::pods_yaml(&listed)).expect("writing");
+    let seen = nca::nca_connectivity(&policies, &namespaces_file, &pods_file)
+        .unwrap_or_else(|e| panic!("nca: {e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let pods = pods.to_vec();
+    Box::new(move |conn| {
+        let name = |p: &Pod| {
+            let i = pods
+                .iter()
+                .position(|q| q == p)
+                .expect("a pod of the universe");
+            format!("{}/p{i}", p.namespace)
+        };
+        let Transport::Port(protocol, port) = conn.transport else {
+            return None;
+        };
+        let index = nca::PROTOCOLS
+            .iter()
+            .position(|p| p.eq_ignore_ascii_case(&protocol.to_string()))?;
+        let has = |c: &nca::Conns| {
+            c.ports[index]
+                .iter()
+                .any(|&(lo, hi)| lo <= u32::from(port) && u32::from(port) <= hi)
+        };
+        let in_range = |r: &nca::IpRange, ip: &IpAddr| {
+            let (family, n) = match ip {
+                IpAddr::V4(a) => (nca::Family::V4, u128::from(u32::from(*a))),
+                IpAddr::V6(a) => (nca::Family::V6, u128::from(*a)),
+            };
+            r.family == family && r.lo <= n && n <= r.hi
+        };
+        let by_address = |pod: &Pod, egress: bool, ip: &IpAddr| {
+            seen.addresses
+                .get(&(name(pod), egress))
+                .is_some_and(|list| list.iter().any(|(r, c)| in_range(r, ip) && has(c)))
+        };
+        match (&conn.source, &conn.destination) {
+            (Endpoint::Pod(s), Endpoint::Pod(d)) => {
+                Some(seen.pods.get(&(name(s), name(d))).is_some_and(has))
+            }
+            (Endpoint::Pod(s), Endpoint::Ip(ip)) => Some(by_address(s, true, ip)),
+            (Endpoint::Ip(ip), Endpoint::Pod(d)) => Some(by_address(d, false, ip)),
+            _ => None,
+        }
+    })
+}
+
 /// The target's oracle over the emitted YAML: `Some(allowed)`, or `None`
-/// for a connection the oracle cannot place (the Calico model has no
-/// `kube-apiserver`).
+/// for a connection the oracle cannot place (the Calico model and nca have
+/// no `kube-apiserver`).
 fn judge(build: Build, yaml_text: &str, pods: &[Pod]) -> Box<dyn Fn(&Connection) -> Option<bool>> {
     match build {
+        Build::Kubernetes => nca_judge(yaml_text, pods),
         Build::Cilium => {
             let oracle = cilium_oracle::Oracle::load(yaml_text, pods).unwrap_or_else(|p| {
                 panic!("the Cilium oracle refuses the output:\n{}", p.join("\n"))
@@ -331,7 +436,7 @@ fn every_target_enforces_the_seeds_table() {
     let source = homelab();
     let pods = universe();
     for &build in BUILDS {
-        let yaml_text = build_yaml(&source, build).unwrap_or_else(|e| panic!("{e}"));
+        let yaml_text = build_yaml(&source, build, &pods).unwrap_or_else(|e| panic!("{e}"));
         let judge = judge(build, &yaml_text, &pods);
         let (diffs, judged) = differences(&*judge);
         assert!(
@@ -378,7 +483,7 @@ allow web -> world : 443
         (Endpoint::Pod(other), internet, 80, true),
     ];
     for &build in JUDGES {
-        let yaml_text = build_yaml(&source, build).unwrap_or_else(|e| panic!("{e}"));
+        let yaml_text = build_yaml(&source, build, &pods).unwrap_or_else(|e| panic!("{e}"));
         let judge = judge(build, &yaml_text, &pods);
         for (source_end, destination, port, allowed) in &cases {
             let conn = Connection {
