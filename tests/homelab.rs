@@ -262,6 +262,10 @@ fn the_evaluator_gives_the_seeds_table() {
 
 // ------------------------------------------------------------------ targets
 
+/// A target's answer for one connection: `None` when its oracle cannot
+/// place an end.
+type Judge = Box<dyn Fn(&Connection) -> Option<bool>>;
+
 /// A build whose output is judged against the table.
 #[derive(Debug, Clone, Copy)]
 enum Build {
@@ -328,7 +332,7 @@ fn namespaces(pods: &[Pod]) -> Vec<(String, BTreeMap<String, String>)> {
 }
 
 /// nca's connectivity of the NetworkPolicies on the pods (named `p<i>`).
-fn nca_judge(yaml_text: &str, pods: &[Pod]) -> Box<dyn Fn(&Connection) -> Option<bool>> {
+fn nca_judge(yaml_text: &str, pods: &[Pod]) -> Judge {
     let dir = nca::temp_dir("homelab");
     let policies = dir.join("policies.yaml");
     let namespaces_file = dir.join("namespaces.yaml");
@@ -405,7 +409,7 @@ fn nca_judge(yaml_text: &str, pods: &[Pod]) -> Box<dyn Fn(&Connection) -> Option
 /// The target's oracle over the emitted YAML: `Some(allowed)`, or `None`
 /// for a connection the oracle cannot place (the Calico model and nca have
 /// no `kube-apiserver`).
-fn judge(build: Build, yaml_text: &str, pods: &[Pod]) -> Box<dyn Fn(&Connection) -> Option<bool>> {
+fn judge(build: Build, yaml_text: &str, pods: &[Pod]) -> Judge {
     match build {
         Build::Kubernetes => nca_judge(yaml_text, pods),
         Build::Cilium => {
