@@ -4,8 +4,12 @@
 //! connection of the seed's "choose a profile" and "classify the drop"
 //! tables. Every cell is checked with the reference evaluator and with each
 //! target's output read by that target's test-side oracle
-//! (`tests/cilium_oracle`, the Calico tier evaluator of `tests/calico_tiers`),
-//! so the table holds for the program and for what a cluster enforces.
+//! (`tests/cilium_oracle`, the Calico tier evaluator of `tests/calico_tiers`
+//! for tiered and `--calico-flat` output, nca for NetworkPolicy), so the
+//! table holds for the program and for what a cluster enforces. The example
+//! is judged on the targets it builds for ([`BUILDS`]); the example without
+//! its `kube-apiserver` rules on every target, so that the scheme itself is
+//! proven there before the API server builds everywhere.
 //!
 //! Also: the escape hatch's alerts (examples/homelab/alerts.yaml) validate
 //! against the PrometheusRule schema and watch the label std/homelab reads.
