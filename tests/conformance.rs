@@ -110,7 +110,11 @@ fn summary(name: &str, started: Instant, reports: &[Report]) -> String {
     let mut refused: BTreeMap<String, usize> = BTreeMap::new();
     let mut compared: BTreeMap<&str, usize> = BTreeMap::new();
     let mut narrowed: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut timings: BTreeMap<&str, std::time::Duration> = BTreeMap::new();
     for r in reports {
+        for (step, t) in &r.timings {
+            *timings.entry(step).or_default() += *t;
+        }
         for (f, outcome) in &r.outcomes {
             match outcome {
                 Outcome::Built(_) => *built.entry(f.name()).or_default() += 1,
@@ -131,7 +135,7 @@ fn summary(name: &str, started: Instant, reports: &[Report]) -> String {
     format!(
         "{name} ({:.1?}): {} programs; built {built:?}; compared with the matrix {compared:?}; \
          {} target pairs compared; {} ordered pod pairs; {} documents; refused {refused:?}; \
-         narrowings (cilium egress named ports) {narrowed:?}",
+         narrowings (cilium egress named ports) {narrowed:?}; time per step {timings:?}",
         started.elapsed(),
         reports.len(),
         reports.iter().map(|r| r.cross).sum::<usize>(),
@@ -143,10 +147,12 @@ fn summary(name: &str, started: Instant, reports: &[Report]) -> String {
 fn finish(name: &str, started: Instant, reports: Vec<Report>, failures: Vec<String>) {
     let line = summary(name, started, &reports);
     eprintln!("{line}");
+    let headlines: Vec<&str> = failures.iter().filter_map(|f| f.lines().next()).collect();
     assert!(
         failures.is_empty(),
-        "{} program(s) failed ({line}); the first:\n{}",
+        "{} program(s) failed ({line}):\n  {}\nthe first in full:\n{}",
         failures.len(),
+        headlines.join("\n  "),
         failures.first().map_or("", String::as_str)
     );
     let documents: Vec<_> = reports.into_iter().flat_map(|r| r.documents).collect();
@@ -226,7 +232,10 @@ fn generated_run(name: &str, settings: Settings) {
 
 #[test]
 fn conformance_generated() {
-    generated_run("conformance-generated", Settings::from_env("PROGRAMS", 20, 0));
+    generated_run(
+        "conformance-generated",
+        Settings::from_env("PROGRAMS", 20, 0),
+    );
 }
 
 /// Thousands of programs: `cargo test --test conformance -- --ignored
@@ -234,7 +243,10 @@ fn conformance_generated() {
 #[test]
 #[ignore]
 fn conformance_many() {
-    generated_run("conformance-many", Settings::from_env("MANY", 2000, 1_000_000));
+    generated_run(
+        "conformance-many",
+        Settings::from_env("MANY", 2000, 1_000_000),
+    );
 }
 
 // ------------------------------------------------------------------ reserved names
@@ -311,16 +323,23 @@ fn conformance_nca_sees_has_selectors_in_every_namespace() {
     let work = nca::temp_dir("conformance-has");
     let dir = work.join("program");
     std::fs::create_dir_all(&dir).expect("a directory");
-    let text = "zone labelled {\n  namespaces env = \"prod\"\n  pods has app.kubernetes.io/name\n}\n\
+    let text =
+        "zone labelled {\n  namespaces env = \"prod\"\n  pods has app.kubernetes.io/name\n}\n\
                 zone unlabelled {\n  namespace \"ns-a\"\n  pods not has app.kubernetes.io/name\n}\n\
                 zone web { namespace \"ns-b\"; pods app = \"web\" }\n\
                 allow web -> labelled : 8443\nallow web -> unlabelled : 80\n";
     let file = dir.join("has.npl");
     std::fs::write(&file, text).expect("writing");
     let namespaces = vec![
-        ("ns-a".to_string(), support::inventory::labels(&[("env", "prod")])),
+        (
+            "ns-a".to_string(),
+            support::inventory::labels(&[("env", "prod")]),
+        ),
         ("ns-b".to_string(), support::inventory::labels(&[])),
-        ("ns-c".to_string(), support::inventory::labels(&[("env", "prod")])),
+        (
+            "ns-c".to_string(),
+            support::inventory::labels(&[("env", "prod")]),
+        ),
     ];
     let pod = |ns: &str, name: &str, labels: &[(&str, &str)]| nca::PodYaml {
         namespace: ns.to_string(),
@@ -357,8 +376,16 @@ fn conformance_nca_sees_has_selectors_in_every_namespace() {
         yaml.contains("operator: Exists") && yaml.contains("namespaceSelector"),
         "{yaml}"
     );
-    let report = harness::run(&case, &[Flavour::Kubernetes, Flavour::CalicoFlat, Flavour::Calico, Flavour::Cilium])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let report = harness::run(
+        &case,
+        &[
+            Flavour::Kubernetes,
+            Flavour::CalicoFlat,
+            Flavour::Calico,
+            Flavour::Cilium,
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.compared.len(), 4, "{:?}", report.compared);
     // And the pair itself: web reaches the labelled pod of ns-c on 8443.
     let policies = case_work.join("kubernetes.yaml");
@@ -431,7 +458,11 @@ fn conformance_catches_a_planted_mistake() {
             &inventory,
             &connectivity::Cuts::of_yaml(stream),
         );
-        assert_eq!(!nca::compare(&seen, &matrix).is_empty(), differs, "{stream}");
+        assert_eq!(
+            !nca::compare(&seen, &matrix).is_empty(),
+            differs,
+            "{stream}"
+        );
     }
     let _ = std::fs::remove_dir_all(&work);
 }
@@ -446,7 +477,11 @@ fn conformance_cuts_read_ports_and_addresses() {
     }
     let v4 = |s: &str| u128::from(u32::from(s.parse::<std::net::Ipv4Addr>().expect("v4")));
     for a in ["10.1.0.0", "10.2.0.0", "10.1.2.3", "10.1.2.4"] {
-        assert!(cuts.addresses[0].contains(&v4(a)), "{a}: {:?}", cuts.addresses[0]);
+        assert!(
+            cuts.addresses[0].contains(&v4(a)),
+            "{a}: {:?}",
+            cuts.addresses[0]
+        );
     }
     assert!(cuts.addresses[1].contains(&u128::from(
         "fd00::".parse::<std::net::Ipv6Addr>().expect("v6")

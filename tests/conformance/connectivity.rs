@@ -79,7 +79,7 @@ impl Cuts {
         let mut cuts = Cuts::default();
         for doc in split_documents(stream) {
             if let Ok(value) = serde_yaml::from_str::<Value>(&doc) {
-                cuts.walk(&value);
+                cuts.walk(&value, false);
             }
         }
         cuts
@@ -92,22 +92,28 @@ impl Cuts {
         }
     }
 
-    fn walk(&mut self, value: &Value) {
+    /// `port_key`: the value is under a key that holds ports (`port`,
+    /// `endPort`, `ports`, `notPorts`); other numbers (orders, ICMP types)
+    /// are no cuts.
+    fn walk(&mut self, value: &Value, port_key: bool) {
         match value {
-            Value::Number(n) => {
+            Value::Number(n) if port_key => {
                 if let Some(n) = n.as_u64() {
                     self.port_range(n, n);
                 }
             }
+            Value::Number(_) => {}
             Value::String(s) => {
-                let range = s.split_once(':').or_else(|| s.split_once('-'));
-                if let Some((a, b)) = range {
-                    if let (Ok(a), Ok(b)) = (a.parse::<u64>(), b.parse::<u64>()) {
-                        self.port_range(a, b);
+                if port_key {
+                    let range = s.split_once(':').or_else(|| s.split_once('-'));
+                    if let Some((a, b)) = range {
+                        if let (Ok(a), Ok(b)) = (a.parse::<u64>(), b.parse::<u64>()) {
+                            self.port_range(a, b);
+                        }
                     }
-                }
-                if let Ok(n) = s.parse::<u64>() {
-                    self.port_range(n, n);
+                    if let Ok(n) = s.parse::<u64>() {
+                        self.port_range(n, n);
+                    }
                 }
                 if let Some((family, first, last)) = parse_net(s) {
                     let list = &mut self.addresses[family_index(family)];
@@ -117,12 +123,12 @@ impl Cuts {
                     }
                 }
             }
-            Value::Sequence(items) => items.iter().for_each(|v| self.walk(v)),
+            Value::Sequence(items) => items.iter().for_each(|v| self.walk(v, port_key)),
             Value::Mapping(map) => map.iter().for_each(|(k, v)| {
-                self.walk(k);
-                self.walk(v);
+                let key = k.as_str().unwrap_or_default();
+                self.walk(v, matches!(key, "port" | "endPort" | "ports" | "notPorts"));
             }),
-            Value::Tagged(t) => self.walk(&t.value),
+            Value::Tagged(t) => self.walk(&t.value, port_key),
             Value::Null | Value::Bool(_) => {}
         }
     }
@@ -182,7 +188,11 @@ fn allowed_conns(
 }
 
 /// The whole connectivity of `pods` (and addresses) under an oracle.
-pub fn connectivity(ask: &dyn Fn(&Connection) -> bool, pods: &[NamedPod], cuts: &Cuts) -> Connectivity {
+pub fn connectivity(
+    ask: &dyn Fn(&Connection) -> bool,
+    pods: &[NamedPod],
+    cuts: &Cuts,
+) -> Connectivity {
     let mut out = Connectivity::default();
     for s in pods {
         for d in pods {

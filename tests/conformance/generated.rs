@@ -93,8 +93,10 @@ pub fn draw(settings: &Settings, index: usize) -> (&'static str, GenProgram, Inv
     let mut seed = [0u8; 32];
     seed[..8].copy_from_slice(&settings.seed.to_le_bytes());
     seed[8..16].copy_from_slice(&(index as u64).to_le_bytes());
-    let mut runner =
-        TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
+    );
     let (name, cfg) = config(index);
     let (program, inventory) = (program_strategy(cfg), inventory_strategy())
         .new_tree(&mut runner)
@@ -242,7 +244,10 @@ pub fn reserved_variants(
         out.push((
             code,
             Case {
-                what: format!("generated program #{index} ({config_name}) of seed {:#x}", settings.seed),
+                what: format!(
+                    "generated program #{index} ({config_name}) of seed {:#x}",
+                    settings.seed
+                ),
                 dir,
                 work: case_work,
                 files,

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use nplc_compiler::eval::{rule_matches, Connection, Endpoint, Transport};
 use nplc_compiler::inventory::{self, NamedPod};
@@ -163,6 +164,8 @@ pub struct Report {
     /// Differences explained by a documented narrowing, per target.
     pub narrowed: BTreeMap<Flavour, usize>,
     pub pod_pairs: usize,
+    /// Time spent per step (`build`, `matrix`, each oracle).
+    pub timings: BTreeMap<&'static str, Duration>,
 }
 
 fn documented_codes() -> BTreeSet<String> {
@@ -269,8 +272,11 @@ fn with_calico_names(namespaces: &Path, dir: &Path) -> Result<PathBuf, String> {
         }
     }
     let path = dir.join("calico-namespaces.yaml");
-    std::fs::write(&path, serde_yaml::to_string(&list).map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
+    std::fs::write(
+        &path,
+        serde_yaml::to_string(&list).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(path)
 }
 
@@ -373,7 +379,8 @@ fn egress_named_port(ir: &Ir, pods: &[NamedPod], d: &Difference) -> bool {
     if isolated {
         return false;
     }
-    let contains = |ranges: &[(u32, u32)], n: u32| ranges.iter().any(|&(lo, hi)| lo <= n && n <= hi);
+    let contains =
+        |ranges: &[(u32, u32)], n: u32| ranges.iter().any(|&(lo, hi)| lo <= n && n <= hi);
     for (i, protocol) in nplc_compiler::algebra::ports::Protocol::ALL
         .into_iter()
         .enumerate()
@@ -441,6 +448,7 @@ pub fn run(case: &Case, flavours: &[Flavour]) -> Result<Report, String> {
     })?;
     let pods = read_pods(&case.namespaces, &case.pods).map_err(&fail)?;
     report.pod_pairs = pods.len() * pods.len().saturating_sub(1);
+    let started = Instant::now();
     let matrix = nca::matrix_connectivity(
         Path::new(NPLC),
         std::slice::from_ref(&case.dir),
@@ -448,12 +456,15 @@ pub fn run(case: &Case, flavours: &[Flavour]) -> Result<Report, String> {
         &case.pods,
     )
     .map_err(&fail)?;
+    report.timings.insert("matrix", started.elapsed());
     let out_dir = case.work.clone();
     std::fs::create_dir_all(&out_dir).map_err(|e| fail(e.to_string()))?;
     let mut seen: BTreeMap<Flavour, Connectivity> = BTreeMap::new();
     let mut narrowed_pairs: BTreeMap<Flavour, BTreeSet<(String, String)>> = BTreeMap::new();
     for &flavour in flavours {
+        let started = Instant::now();
         let outcome = build(case, flavour).map_err(&fail)?;
+        *report.timings.entry("build").or_default() += started.elapsed();
         report.outcomes.insert(flavour, outcome.clone());
         let Outcome::Built(yaml) = outcome else {
             continue;
@@ -474,8 +485,10 @@ pub fn run(case: &Case, flavours: &[Flavour]) -> Result<Report, String> {
             crate::istio_checks::check(&yaml, &case.via_hosts).map_err(&fail)?;
             continue;
         }
+        let started = Instant::now();
         let mine = target_connectivity(case, flavour, &yaml, &pods, &out_dir)
             .map_err(|e| fail(format!("{}: {e}\n--- emitted ---\n{yaml}", flavour.name())))?;
+        report.timings.insert(flavour.name(), started.elapsed());
         let mut unexplained = Vec::new();
         for d in compare(&mine, &matrix) {
             if flavour == Flavour::Cilium && egress_named_port(&ir, &pods, &d) {

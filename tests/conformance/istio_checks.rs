@@ -31,8 +31,14 @@ pub fn check(yaml: &str, via_hosts: &[String]) -> Result<(), String> {
         .collect::<Result<_, _>>()?;
     let key = |d: &Value| {
         (
-            d["metadata"]["namespace"].as_str().unwrap_or_default().to_string(),
-            d["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+            d["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            d["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
         )
     };
     let mut gateways: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
@@ -44,7 +50,9 @@ pub fn check(yaml: &str, via_hosts: &[String]) -> Result<(), String> {
         let kind = d["kind"].as_str().unwrap_or_default();
         let (ns, name) = key(d);
         if kind != "Gateway" && strings(&d["spec"]["exportTo"]) != ["."] {
-            return Err(format!("istio {kind} {ns}/{name} is not exported to `.` only"));
+            return Err(format!(
+                "istio {kind} {ns}/{name} is not exported to `.` only"
+            ));
         }
         match kind {
             "Gateway" => {

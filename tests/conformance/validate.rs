@@ -43,7 +43,11 @@ pub fn all(documents: &[Document]) {
     let tool = check_jsonschema();
     for (schema, files) in by_schema {
         let schema_path = shared_schemas().join(schema);
-        assert!(schema_path.is_file(), "{} is missing", schema_path.display());
+        assert!(
+            schema_path.is_file(),
+            "{} is missing",
+            schema_path.display()
+        );
         for chunk in files.chunks(400) {
             let output = Command::new(&tool)
                 .arg("--regex-variant")
