@@ -19,8 +19,8 @@
 //!   (up to Cilium's documented narrowing of egress named ports, counted).
 //!
 //! Generated programs (`tests/support/program.rs`) rotate through four
-//! generator configurations (address-only, tier-heavy, the defaults, every
-//! construct frequent); every third is written as two files, one importing
+//! generator configurations (address-only twice in five, tier-heavy, the
+//! defaults, every construct frequent); every third is written as two files, one importing
 //! the other. Reserved-looking names (`nplc-…`, a tier `default`) are
 //! checked apart: they must give E0209 / E0210 on every command.
 //!
