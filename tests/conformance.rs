@@ -134,12 +134,13 @@ fn summary(name: &str, started: Instant, reports: &[Report]) -> String {
     }
     format!(
         "{name} ({:.1?}): {} programs; built {built:?}; compared with the matrix {compared:?}; \
-         {} target pairs compared; {} ordered pod pairs; {} documents; refused {refused:?}; \
+         {} target pairs compared; {} ordered pod pairs; {} connections to `via` hosts; {} documents; refused {refused:?}; \
          narrowings (cilium egress named ports) {narrowed:?}; time per step {timings:?}",
         started.elapsed(),
         reports.len(),
         reports.iter().map(|r| r.cross).sum::<usize>(),
         reports.iter().map(|r| r.pod_pairs).sum::<usize>(),
+        reports.iter().map(|r| r.via_connections).sum::<usize>(),
         reports.iter().map(|r| r.documents.len()).sum::<usize>(),
     )
 }
@@ -211,6 +212,10 @@ fn conformance_examples() {
     };
     let (reports, failures) = run_all(examples.len(), &make);
     assert_eq!(reports.len() + failures.len(), examples.len());
+    assert!(
+        failures.is_empty() || reports.iter().any(|r| r.via_connections > 0),
+        "no example's `via` hosts were judged"
+    );
     finish("examples", started, reports, failures);
     let _ = std::fs::remove_dir_all(&work);
 }
