@@ -93,7 +93,14 @@ fn run_all(
                 });
                 match result {
                     Ok(r) => reports.lock().expect("lock").push(r),
-                    Err(e) => failures.lock().expect("lock").push(e),
+                    Err(e) => {
+                        // At once: a long run can be stopped with what it found.
+                        eprintln!("FAILED: {}", e.lines().next().unwrap_or_default());
+                        failures.lock().expect("lock").push(e);
+                    }
+                }
+                if (i + 1) % 25 == 0 {
+                    eprintln!("  {} of {count} programs done", i + 1);
                 }
             });
         }
