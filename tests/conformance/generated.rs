@@ -154,12 +154,6 @@ fn via_hosts(program: &GenProgram) -> Vec<String> {
     out
 }
 
-pub fn uses_via(case: &Case) -> bool {
-    case.files
-        .iter()
-        .any(|(_, text)| text.lines().any(|l| l.trim_end().ends_with("via egress")))
-}
-
 fn write_program(dir: &Path, files: &[(String, String)]) -> Result<Vec<(String, String)>, String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     files
