@@ -5,7 +5,8 @@
 //! that serve its hosts and sends them out to themselves; each mesh-side
 //! VirtualService has, in its namespace, a ServiceEntry for each of its
 //! hosts and the DestinationRule of the gateway; and every exact host a
-//! `via` rule names is served by a Gateway and routed from the mesh. The
+//! `via` rule from some pod names is served by a Gateway and routed from
+//! the mesh. The
 //! network side of `via` (sources to the gateway pods, the gateway to the
 //! host) is in the other targets' connectivity.
 
@@ -24,7 +25,8 @@ fn strings(value: &Value) -> Vec<String> {
         .collect()
 }
 
-pub fn check(yaml: &str, via_hosts: &[String]) -> Result<(), String> {
+/// `routed_hosts`: the exact hosts of `via` rules whose source selects pods.
+pub fn check(yaml: &str, routed_hosts: &[String]) -> Result<(), String> {
     let docs: Vec<Value> = split_documents(yaml)
         .iter()
         .map(|d| serde_yaml::from_str(d).map_err(|e| format!("istio YAML: {e}")))
@@ -123,7 +125,7 @@ pub fn check(yaml: &str, via_hosts: &[String]) -> Result<(), String> {
             }
         }
     }
-    for h in via_hosts {
+    for h in routed_hosts {
         if !served.contains(h) || !routed_from_mesh.contains(h) {
             return Err(format!(
                 "`via` names {h}, but no Gateway serves it or no mesh route leads to it"
