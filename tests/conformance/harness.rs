@@ -366,9 +366,9 @@ fn target_connectivity(
 /// Cilium's documented narrowing that shows in a connectivity: a named port
 /// of an egress rule towards pods not isolated for ingress is not written
 /// (Cilium resolves egress named ports cluster-wide), see tests/cilium.rs.
-/// `cilium` must be within `reference`, and every port missing from it a
-/// container port of the destination that the allowing rules name, and
-/// only name.
+/// The cilium side (`left`) must be within the matrix (`right`), and every
+/// port missing from it a container port of the destination that the
+/// allowing rules name, and only name.
 fn egress_named_port(ir: &Ir, pods: &[NamedPod], d: &Difference) -> bool {
     let find = |name: &str| pods.iter().find(|p| p.qualified_name() == name);
     let (Some(src), Some(dst)) = (find(&d.source), find(&d.destination)) else {
@@ -390,10 +390,9 @@ fn egress_named_port(ir: &Ir, pods: &[NamedPod], d: &Difference) -> bool {
         .enumerate()
     {
         // Cilium allows nothing the program does not.
-        if d.left.ports[i]
-            .iter()
-            .any(|&(lo, hi)| !contains(&d.right.ports[i], lo) || !contains(&d.right.ports[i], hi))
-        {
+        let within =
+            |&(lo, hi): &(u32, u32)| d.right.ports[i].iter().any(|&(a, b)| a <= lo && hi <= b);
+        if !d.left.ports[i].iter().all(within) {
             return false;
         }
         for n in d.right.ports[i].iter().flat_map(|&(lo, hi)| lo..=hi) {
