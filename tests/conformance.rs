@@ -154,6 +154,9 @@ fn finish(name: &str, started: Instant, reports: Vec<Report>, failures: Vec<Stri
     let line = summary(name, started, &reports);
     eprintln!("{line}");
     let headlines: Vec<&str> = failures.iter().filter_map(|f| f.lines().next()).collect();
+    // The documents of the programs that passed are validated either way.
+    let documents: Vec<_> = reports.into_iter().flat_map(|r| r.documents).collect();
+    validate::all(&documents);
     assert!(
         failures.is_empty(),
         "{} program(s) failed ({line}):\n  {}\nthe first in full:\n{}",
@@ -161,8 +164,6 @@ fn finish(name: &str, started: Instant, reports: Vec<Report>, failures: Vec<Stri
         headlines.join("\n  "),
         failures.first().map_or("", String::as_str)
     );
-    let documents: Vec<_> = reports.into_iter().flat_map(|r| r.documents).collect();
-    validate::all(&documents);
 }
 
 // ------------------------------------------------------------------ examples
@@ -475,6 +476,36 @@ fn conformance_catches_a_planted_mistake() {
         );
     }
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// What nca is given of the flat calico output: Allow rules without their
+/// `http` match (nca cannot read it; the matrix judges at L4), the rest
+/// byte for byte.
+#[test]
+fn conformance_calico_http_is_dropped_for_nca_only_from_allows() {
+    let policy = |action: &str| {
+        format!(
+            "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: p\n  namespace: ns-a\n\
+             spec:\n  selector: all()\n  ingress:\n  - action: {action}\n    protocol: TCP\n    http:\n      methods: [GET]\n\
+             \x20   destination:\n      ports: [80]\n"
+        )
+    };
+    let plain =
+        "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata:\n  name: t\nspec:\n  order: 100\n";
+    let stream = format!("{plain}---\n{}", policy("Allow"));
+    let seen = harness::calico_without_http(&stream).expect("an Allow loses its http");
+    let docs = connectivity::split_documents(&seen);
+    assert_eq!(docs[0], plain);
+    let rule: serde_yaml::Value = serde_yaml::from_str(&docs[1]).expect("YAML");
+    let rule = &rule["spec"]["ingress"][0];
+    assert!(rule.get("http").is_none(), "{seen}");
+    assert_eq!(rule["destination"]["ports"][0].as_u64(), Some(80));
+    assert_eq!(rule["protocol"].as_str(), Some("TCP"));
+    assert!(
+        !docs[1].contains("egress"),
+        "no direction is added:\n{seen}"
+    );
+    assert!(harness::calico_without_http(&policy("Deny")).is_err());
 }
 
 #[test]

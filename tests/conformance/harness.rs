@@ -284,6 +284,51 @@ fn with_calico_names(namespaces: &Path, dir: &Path) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// nca 2.1.0 reads no `http` match in Calico rules ("http is not yet
+/// supported inside ingress/egress rule", exit 7). The matrix judges at L4:
+/// a connection an L7-filtered allow lets through counts as allowed. So an
+/// Allow rule without its `http` match is exactly what the matrix compares
+/// with; an `http` match on any other action is an error (Calico has none).
+pub fn calico_without_http(yaml: &str) -> Result<String, String> {
+    let mut out = String::new();
+    for text in split_documents(yaml) {
+        let mut doc: serde_yaml::Value =
+            serde_yaml::from_str(&text).map_err(|e| format!("calico YAML: {e}"))?;
+        let mut changed = false;
+        for direction in ["ingress", "egress"] {
+            // `get_mut`: indexing would insert a null `egress`.
+            let rules = doc
+                .get_mut("spec")
+                .and_then(|spec| spec.get_mut(direction))
+                .and_then(|rules| rules.as_sequence_mut());
+            for rule in rules.into_iter().flatten() {
+                let Some(map) = rule.as_mapping_mut() else {
+                    continue;
+                };
+                if !map.contains_key("http") {
+                    continue;
+                }
+                if map.get("action").and_then(|a| a.as_str()) != Some("Allow") {
+                    return Err(format!(
+                        "an `http` match on a rule that is not Allow:\n{text}"
+                    ));
+                }
+                map.remove("http");
+                changed = true;
+            }
+        }
+        if !out.is_empty() {
+            out.push_str("---\n");
+        }
+        if changed {
+            out.push_str(&serde_yaml::to_string(&doc).map_err(|e| e.to_string())?);
+        } else {
+            out.push_str(&text);
+        }
+    }
+    Ok(out)
+}
+
 /// The connectivity one target's output has on the case's inventory,
 /// through its oracle.
 fn target_connectivity(
@@ -297,7 +342,12 @@ fn target_connectivity(
     match flavour {
         Flavour::Kubernetes | Flavour::CalicoFlat => {
             let file = out_dir.join(format!("{}.yaml", flavour.name()));
-            std::fs::write(&file, yaml).map_err(|e| e.to_string())?;
+            let for_nca = if flavour == Flavour::CalicoFlat {
+                calico_without_http(yaml)?
+            } else {
+                yaml.to_string()
+            };
+            std::fs::write(&file, for_nca).map_err(|e| e.to_string())?;
             let namespaces = if flavour == Flavour::CalicoFlat {
                 with_calico_names(&case.namespaces, out_dir)?
             } else {
