@@ -10,8 +10,9 @@ use regex::Regex;
 
 use crate::harness::{nplc, Case};
 use crate::nca;
+use crate::support::alphabet::{FQDN_NAMES, NAMESPACES};
 use crate::support::inventory::{inventory_strategy, Inventory};
-use crate::support::program::{program_strategy, Literal, PeerExpr, PortSpec, RuleDef};
+use crate::support::program::{program_strategy, Literal, NsSel, Op, PeerExpr, PortSpec, RuleDef};
 use crate::support::{GenConfig, GenProgram};
 
 /// Which programs a run draws.
@@ -110,7 +111,49 @@ pub fn draw(settings: &Settings, index: usize) -> (&'static str, GenProgram, Inv
     } else {
         program
     };
+    let program = if index % 10 == 4 {
+        routable_via(program, index)
+    } else {
+        program
+    };
     (name, program, inventory)
+}
+
+/// Half of the "everything" programs: their `via` rules made routable by
+/// Istio (one exact host on 443 from zones pinned to a namespace, pods
+/// selected by `=` only), so that the istio target builds some programs
+/// and its checks run; the generator's own `via` rules are mostly refused
+/// with E0421–E0423.
+fn routable_via(mut program: GenProgram, index: usize) -> GenProgram {
+    let mut sources = Vec::new();
+    let rules = program
+        .tiers
+        .iter_mut()
+        .flat_map(|t| t.rules.iter_mut())
+        .chain(program.rules.iter_mut());
+    for rule in rules.filter(|r| r.via) {
+        rule.ports = Some(vec![PortSpec::Bare(443)]);
+        rule.destination = PeerExpr::Literal(Literal::Fqdn(
+            FQDN_NAMES[index / 10 % FQDN_NAMES.len()].to_string(),
+        ));
+        if let PeerExpr::Name(n) = &rule.source {
+            sources.push(n.clone());
+        }
+    }
+    for zone in program
+        .zones
+        .iter_mut()
+        .filter(|z| sources.contains(&z.name))
+    {
+        zone.namespace = NsSel::Name(NAMESPACES[index / 10 % 3].to_string());
+        if let Some(constraints) = &mut zone.pods {
+            constraints.retain(|c| matches!(c.op, Op::Eq(_)));
+            if constraints.is_empty() {
+                zone.pods = None;
+            }
+        }
+    }
+    program
 }
 
 fn without_icmp(mut program: GenProgram) -> GenProgram {
