@@ -250,22 +250,52 @@ impl GenProgram {
     /// The program as NPL source.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let comment = |out: &mut String, text: &str| {
-            if self.style.comments {
-                let _ = writeln!(out, "# {text}");
-            }
-        };
-        comment(&mut out, "generated program");
+        self.comment(&mut out, "generated program");
         if self.import_k8s {
             out.push_str("import \"std/k8s\"\n");
         }
+        self.render_definitions(&mut out);
+        self.render_rules(&mut out);
+        out
+    }
+
+    /// The same program as two files: [`DEFINITIONS_FILE`] with the zones,
+    /// the gateway, the unions and the externals, and [`RULES_FILE`], which
+    /// imports it, with the tiers and rules. A file sees the definitions of
+    /// the files it imports directly, so the meaning is that of
+    /// [`GenProgram::render`].
+    pub fn render_files(&self) -> Vec<(String, String)> {
+        let mut definitions = String::new();
+        self.comment(&mut definitions, "generated definitions");
+        self.render_definitions(&mut definitions);
+        let mut rules = String::new();
+        self.comment(&mut rules, "generated rules");
+        let _ = writeln!(rules, "import \"./{DEFINITIONS_FILE}\"");
+        if self.import_k8s {
+            rules.push_str("import \"std/k8s\"\n");
+        }
+        self.render_rules(&mut rules);
+        vec![
+            (DEFINITIONS_FILE.to_string(), definitions),
+            (RULES_FILE.to_string(), rules),
+        ]
+    }
+
+    fn comment(&self, out: &mut String, text: &str) {
+        if self.style.comments {
+            let _ = writeln!(out, "# {text}");
+        }
+    }
+
+    fn render_definitions(&self, out: &mut String) {
+        let comment = |out: &mut String, text: &str| self.comment(out, text);
         for zone in &self.zones {
-            render_zone(&mut out, zone, self.style);
+            render_zone(out, zone, self.style);
         }
         if self.has_via() {
-            comment(&mut out, "the egress gateway");
+            comment(out, "the egress gateway");
             render_zone(
-                &mut out,
+                out,
                 &ZoneDef {
                     name: GATEWAY_ZONE.to_string(),
                     namespace: NsSel::Name(GATEWAY_NAMESPACE.to_string()),
@@ -292,22 +322,29 @@ impl GenProgram {
         for e in &self.externals {
             let _ = writeln!(out, "external {} = {}", e.name, literal(&e.value));
         }
+    }
+
+    fn render_rules(&self, out: &mut String) {
+        let comment = |out: &mut String, text: &str| self.comment(out, text);
         for tier in &self.tiers {
-            comment(&mut out, "a tier");
+            comment(out, "a tier");
             let _ = writeln!(out, "tier {} {{", tier.name);
             for rule in &tier.rules {
                 out.push_str("  ");
-                render_rule(&mut out, rule, self.style);
+                render_rule(out, rule, self.style);
             }
             out.push_str("}\n");
         }
-        comment(&mut out, "default tier");
+        comment(out, "default tier");
         for rule in &self.rules {
-            render_rule(&mut out, rule, self.style);
+            render_rule(out, rule, self.style);
         }
-        out
     }
 }
+
+/// The files of [`GenProgram::render_files`].
+pub const DEFINITIONS_FILE: &str = "definitions.npl";
+pub const RULES_FILE: &str = "rules.npl";
 
 fn quoted(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
