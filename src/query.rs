@@ -100,7 +100,7 @@ fn connection(args: &QueryArgs) -> Result<Connection, String> {
             Some(endpoint::parse_http(http).map_err(|e| format!("bad --http: {e}"))?)
         }
         (None, Some(name)) => {
-            if transport == Transport::Icmp {
+            if matches!(transport, Transport::Icmp(_)) {
                 return Err("--dns needs a port (e.g. --port udp/53), not icmp".to_string());
             }
             if name.trim().is_empty() {

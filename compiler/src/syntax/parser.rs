@@ -472,7 +472,14 @@ impl<'t> ModuleParser<'t> {
     fn port(&mut self, pair: Pair<'_, Rule>) -> Option<Port> {
         let span = self.span(&pair);
         let value = match pair.as_rule() {
-            Rule::icmp_port => PortValue::Icmp,
+            Rule::icmp_port => {
+                let icmp = self.icmp(pair);
+                return Some(Port {
+                    value: PortValue::Icmp,
+                    span,
+                    icmp,
+                });
+            }
             Rule::bare_number => PortValue::Number {
                 protocol: Protocol::Tcp,
                 port: self.number(&pair),
@@ -514,7 +521,36 @@ impl<'t> ModuleParser<'t> {
             }
             _ => return None,
         };
-        Some(Port { value, span })
+        Some(Port {
+            value,
+            span,
+            icmp: None,
+        })
+    }
+
+    /// The parts after `icmp`/`icmpv6`; `None` for plain `icmp`.
+    fn icmp(&mut self, pair: Pair<'_, Rule>) -> Option<IcmpSpec> {
+        let mut inner = pair.into_inner();
+        let family = match inner.next()?.as_str() {
+            "icmpv6" => IcmpFamily::V6,
+            _ => IcmpFamily::V4,
+        };
+        let icmp_type = inner.next().map(|t| {
+            let span = self.span(&t);
+            match t.as_rule() {
+                Rule::icmp_number => IcmpType::Number(self.number(&t), span),
+                _ => IcmpType::Name(t.as_str().to_string(), span),
+            }
+        });
+        let code = inner.next().map(|c| (self.number(&c), self.span(&c)));
+        if family == IcmpFamily::V4 && icmp_type.is_none() {
+            return None;
+        }
+        Some(IcmpSpec {
+            family,
+            icmp_type,
+            code,
+        })
     }
 
     fn range(&mut self, pair: Pair<'_, Rule>) -> Option<(u64, u64)> {
@@ -857,6 +893,8 @@ fn rule_name(r: Rule) -> Option<&'static str> {
         Rule::arrow => "`->`",
         Rule::ports => "a port",
         Rule::icmp_port | Rule::proto_port | Rule::bare_range => "a port",
+        Rule::icmp_family => "`icmp` or `icmpv6`",
+        Rule::icmp_number | Rule::icmp_name => "an ICMP type or code",
         Rule::protocol => "`tcp`, `udp` or `sctp`",
         Rule::port_name => "a port name",
         Rule::port_range => "a port range",
