@@ -20,6 +20,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use nplc_compiler::algebra::icmp::{self, IcmpFamily, IcmpMessage};
 use nplc_compiler::algebra::ipset::IpSet;
 use nplc_compiler::algebra::labels::{KeySet, Term, ValueSet};
 use nplc_compiler::algebra::ports::{Protocol, FIRST_PORT, LAST_PORT};
@@ -374,7 +375,27 @@ fn universe_transports(ir: &Ir, pods: &[Pod]) -> Vec<Transport> {
         .into_iter()
         .map(|(p, n)| Transport::Port(p, n))
         .collect();
-    out.push(Transport::Icmp);
+    // ICMP: where the rules' ICMP sets start and end, and echo requests.
+    let mut icmp = BTreeSet::from([
+        IcmpMessage::PING,
+        IcmpMessage {
+            family: IcmpFamily::V6,
+            icmp_type: 128,
+            code: 0,
+        },
+    ]);
+    for rule in ir.rules() {
+        for family in IcmpFamily::ALL {
+            icmp.extend(
+                rule.ports()
+                    .icmp_set()
+                    .cuts(family)
+                    .into_iter()
+                    .filter_map(|cut| icmp::message_at(family, cut)),
+            );
+        }
+    }
+    out.extend(icmp.into_iter().map(Transport::Icmp));
     out
 }
 

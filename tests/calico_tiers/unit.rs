@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use nplc_compiler::algebra::icmp::IcmpMessage;
 use nplc_compiler::algebra::ports::Protocol;
 use nplc_compiler::eval::{Connection, ContainerPort, Endpoint, Pod, Request, Transport};
 
@@ -478,15 +479,15 @@ spec:
     );
     assert!(allowed(
         &calico,
-        &on(Endpoint::Pod(web()), ip("10.9.9.9"), Transport::Icmp)
+        &on(Endpoint::Pod(web()), ip("10.9.9.9"), Transport::Icmp(IcmpMessage::PING))
     ));
     assert!(!allowed(
         &calico,
-        &on(Endpoint::Pod(web()), ip("10.1.0.1"), Transport::Icmp)
+        &on(Endpoint::Pod(web()), ip("10.1.0.1"), Transport::Icmp(IcmpMessage::PING))
     ));
     assert!(!allowed(
         &calico,
-        &on(Endpoint::Pod(web()), ip("fd00::1"), Transport::Icmp)
+        &on(Endpoint::Pod(web()), ip("fd00::1"), Transport::Icmp(IcmpMessage::PING))
     ));
     // A pod's IPv4 address is in 10.0.0.0/8, its IPv6 address is not: the
     // two families disagree, which the comparison reports.
@@ -498,7 +499,7 @@ spec:
     // Ingress from an address: only the pod side is checked.
     assert!(allowed(
         &calico,
-        &on(ip("8.8.8.8"), Endpoint::Pod(web()), Transport::Icmp)
+        &on(ip("8.8.8.8"), Endpoint::Pod(web()), Transport::Icmp(IcmpMessage::PING))
     ));
 }
 
@@ -659,7 +660,7 @@ spec:
         .verdicts(&on(
             Endpoint::Pod(web()),
             Endpoint::Pod(db()),
-            Transport::Icmp,
+            Transport::Icmp(IcmpMessage::PING),
         ))
         .expect("placeable");
     assert!(verdicts.iter().any(|v| v.allowed()) && verdicts.iter().any(|v| !v.allowed()));

@@ -231,7 +231,7 @@ impl IcmpSet {
         for family in IcmpFamily::ALL {
             if self.family_is_all(family) {
                 out.push(match family {
-                    IcmpFamily::V4 => "icmp/0-255 (every ICMPv4 type)".to_string(),
+                    IcmpFamily::V4 => "icmpv4".to_string(),
                     IcmpFamily::V6 => "icmpv6".to_string(),
                 });
                 continue;
@@ -248,6 +248,32 @@ impl IcmpSet {
     }
 }
 
+/// A port of NPL's syntax as a set: `icmp` (both families), `icmpv4`,
+/// `icmpv6`, `FAMILY/TYPE` and `FAMILY/TYPE/CODE`, a type by number or
+/// name; `None` for anything else (what [`IcmpSet::to_npl`] writes reads
+/// back).
+pub fn parse_set(text: &str) -> Option<IcmpSet> {
+    let mut parts = text.trim().split('/');
+    let family = match parts.next()? {
+        "icmp" | "icmpv4" => IcmpFamily::V4,
+        "icmpv6" => IcmpFamily::V6,
+        _ => return None,
+    };
+    let Some(t) = parts.next() else {
+        return Some(if text.trim() == "icmp" {
+            IcmpSet::all()
+        } else {
+            IcmpSet::family(family)
+        });
+    };
+    let icmp_type = t.parse::<u8>().ok().or_else(|| type_by_name(family, t))?;
+    let set = match parts.next() {
+        None => IcmpSet::of_type(family, icmp_type),
+        Some(c) => IcmpSet::of_code(family, icmp_type, c.parse::<u8>().ok()?),
+    };
+    parts.next().is_none().then_some(set)
+}
+
 /// One message as a question names it: `icmp` (an IPv4 echo request),
 /// `icmp/8`, `icmp/echo-request`, `icmp/3/4`, `icmpv6/128`, `icmpv6/echo-request/0`.
 /// Without a code, the code is 0; `icmpv6` alone is an ICMPv6 echo request.
@@ -255,7 +281,7 @@ pub fn parse_message(text: &str) -> Result<IcmpMessage, String> {
     let lower = text.trim().to_ascii_lowercase();
     let mut parts = lower.split('/');
     let family = match parts.next() {
-        Some("icmp") => IcmpFamily::V4,
+        Some("icmp" | "icmpv4") => IcmpFamily::V4,
         Some("icmpv6") => IcmpFamily::V6,
         _ => return Err(format!("`{text}` is not an ICMP message (icmp/TYPE[/CODE] or icmpv6/TYPE[/CODE])")),
     };
@@ -432,6 +458,26 @@ mod tests {
             let d = a.difference(&b);
             prop_assert_eq!(from_parts(&d), d);
         }
+    }
+
+    #[test]
+    fn npl_text_reads_back() {
+        let sets = [
+            IcmpSet::all(),
+            IcmpSet::family(IcmpFamily::V4),
+            IcmpSet::family(IcmpFamily::V6),
+            IcmpSet::of_type(IcmpFamily::V4, 8).union(&IcmpSet::of_code(IcmpFamily::V6, 1, 4)),
+            IcmpSet::of_type(IcmpFamily::V4, 200),
+        ];
+        for set in sets {
+            let back = set
+                .to_npl()
+                .iter()
+                .map(|t| parse_set(t).expect("reads back"))
+                .fold(IcmpSet::none(), |acc, s| acc.union(&s));
+            assert_eq!(back, set);
+        }
+        assert_eq!(parse_set("icmp/echo-request/x"), None);
     }
 
     #[test]

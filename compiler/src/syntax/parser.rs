@@ -531,7 +531,8 @@ impl<'t> ModuleParser<'t> {
     /// The parts after `icmp`/`icmpv6`; `None` for plain `icmp`.
     fn icmp(&mut self, pair: Pair<'_, Rule>) -> Option<IcmpSpec> {
         let mut inner = pair.into_inner();
-        let family = match inner.next()?.as_str() {
+        let written = inner.next()?.as_str();
+        let family = match written {
             "icmpv6" => IcmpFamily::V6,
             _ => IcmpFamily::V4,
         };
@@ -543,7 +544,7 @@ impl<'t> ModuleParser<'t> {
             }
         });
         let code = inner.next().map(|c| (self.number(&c), self.span(&c)));
-        if family == IcmpFamily::V4 && icmp_type.is_none() {
+        if written == "icmp" && icmp_type.is_none() {
             return None;
         }
         Some(IcmpSpec {
@@ -893,7 +894,7 @@ fn rule_name(r: Rule) -> Option<&'static str> {
         Rule::arrow => "`->`",
         Rule::ports => "a port",
         Rule::icmp_port | Rule::proto_port | Rule::bare_range => "a port",
-        Rule::icmp_family => "`icmp` or `icmpv6`",
+        Rule::icmp_family => "`icmp`, `icmpv4` or `icmpv6`",
         Rule::icmp_number | Rule::icmp_name => "an ICMP type or code",
         Rule::protocol => "`tcp`, `udp` or `sctp`",
         Rule::port_name => "a port name",
