@@ -252,8 +252,8 @@ fn services(ports: &PortSet, l7: &L7) -> Vec<Service> {
 fn icmp_types(set: &IcmpSet) -> Vec<IcmpRule> {
     let mut fields = Vec::new();
     for (family, cilium_family) in [
-        (NplFamily::V4, IcmpFamily::IPv4),
-        (NplFamily::V6, IcmpFamily::IPv6),
+        (NplFamily::V4, None),
+        (NplFamily::V6, Some(IcmpFamily::IPv6)),
     ] {
         fields.extend(set.parts(family).into_iter().filter_map(|part| match part {
             IcmpPart::Type(icmp_type) => Some(IcmpField {
