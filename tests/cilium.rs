@@ -688,6 +688,29 @@ allow web -> api : icmp, udp/5000-5100, sctp/3868, tcp/30000-32767
 "#,
     ),
     (
+        "icmp_types",
+        r#"
+zone web { namespace "web" }
+zone api { namespace "api" }
+zone mon { namespace "mon" }
+allow web -> api : icmp/echo-request, icmpv6/echo-request, icmp/3
+deny web -> api : icmp/3
+allow mon -> api : icmpv6
+allow mon -> web : icmpv4, 8080
+"#,
+    ),
+    (
+        "icmp_deny_narrowed_by_an_earlier_tier",
+        r#"
+zone web { namespace "web" }
+zone api { namespace "api" }
+tier platform {
+  allow web -> api : icmp/echo-request, icmpv6/128
+}
+deny web -> api : icmp
+"#,
+    ),
+    (
         "entities_and_cidrs",
         r#"
 zone app { namespace "app" }
@@ -881,6 +904,27 @@ zone api { namespace "api" }
 deny web -> api : 8080 http { POST "/admin/.*" }
 "#,
         "E0408",
+    ),
+    (
+        "icmp_code",
+        r#"
+zone web { namespace "web" }
+zone api { namespace "api" }
+allow web -> api : icmp/3/4
+"#,
+        "E0435",
+    ),
+    (
+        "icmp_deny_narrowed_to_some_codes",
+        r#"
+zone web { namespace "web" }
+zone api { namespace "api" }
+tier platform {
+  allow web -> api : icmp/destination-unreachable/4
+}
+deny web -> api : icmp/3
+"#,
+        "E0435",
     ),
     (
         "deny_narrowed_by_a_named_port",
