@@ -650,7 +650,13 @@ fn unknown_icmp_name(family: IcmpFamily, name: &str, span: Span) -> Diagnostic {
         IcmpFamily::V6 => IcmpFamily::V4,
     };
     let help = match icmp::type_by_name(other, name) {
-        Some(t) => format!("`{name}` is an {other} type ({t}): write `{other}/{name}`"),
+        Some(t) => format!(
+            "`{name}` is an {} type ({t}): write `{other}/{name}`",
+            other.title()
+        ),
+        None if name == "ping" || name == "echo" => format!(
+            "a ping is an `echo-request` (answered by an `echo-reply`): write `{family}/echo-request`"
+        ),
         None => {
             let names: Vec<&str> = icmp::type_names(family).iter().map(|(n, _)| *n).collect();
             format!(
@@ -662,9 +668,9 @@ fn unknown_icmp_name(family: IcmpFamily, name: &str, span: Span) -> Diagnostic {
     Diagnostic::new(
         Code::UnknownIcmpType,
         span,
-        format!("`{name}` is not an {family} type name"),
+        format!("`{name}` is not an {} type name", family.title()),
     )
-    .with_label(format!("unknown {family} type"))
+    .with_label(format!("unknown {} type", family.title()))
     .with_help(help)
 }
 

@@ -195,7 +195,6 @@ codes! {
     ViaL7NotRoutable = "E0424", "filter not applicable at the egress gateway";
     ViaHostConflict = "E0425", "host routed two ways";
     IcmpCodeNotSupported = "E0435", "target matches ICMP types, not codes";
-    IcmpTooFragmented = "E0436", "too many ICMP rules for the target";
     UnusedDefinition = "W0001", "unused definition";
     AllowAllPorts = "W0002", "`allow` without ports";
     EmptyZone = "W0003", "zone selects nothing";

@@ -23,6 +23,14 @@ pub enum IcmpFamily {
 
 impl IcmpFamily {
     pub const ALL: [IcmpFamily; 2] = [IcmpFamily::V4, IcmpFamily::V6];
+
+    /// The protocol's name in prose: `ICMPv4`, `ICMPv6`.
+    pub fn title(self) -> &'static str {
+        match self {
+            IcmpFamily::V4 => "ICMPv4",
+            IcmpFamily::V6 => "ICMPv6",
+        }
+    }
 }
 
 impl fmt::Display for IcmpFamily {

@@ -430,18 +430,13 @@ fn service_variants(service: &Service) -> Result<Vec<Variant>, Problem> {
             out.push((Some(protocol_name(protocol)), list, None));
         }
     }
-    out.extend(icmp_variants(ports.icmp_set())?);
+    out.extend(icmp_variants(ports.icmp_set()));
     Ok(out)
 }
 
-/// Most ICMP rules one rule's messages may become; more is a set nobody
-/// would review (it takes "every type but some", written as one rule per
-/// remaining type).
-const MAX_ICMP_RULES: usize = 64;
-
 /// ICMP messages as Calico rules: a whole family is the bare protocol, else
 /// one rule per type, or per (type, code) where only some codes are held.
-fn icmp_variants(icmp: &IcmpSet) -> Result<Vec<Variant>, Problem> {
+fn icmp_variants(icmp: &IcmpSet) -> Vec<Variant> {
     let mut out = Vec::new();
     for (family, name) in [(IcmpFamily::V4, "ICMP"), (IcmpFamily::V6, "ICMPv6")] {
         if icmp.family_is_all(family) {
@@ -456,17 +451,7 @@ fn icmp_variants(icmp: &IcmpSet) -> Result<Vec<Variant>, Problem> {
             out.push((Some(name), Vec::new(), Some(IcmpMatch { icmp_type, code })));
         }
     }
-    if out.len() > MAX_ICMP_RULES {
-        return Err((
-            Code::IcmpTooFragmented,
-            format!(
-                "these ICMP messages take {} Calico rules (one per type or code), more than {MAX_ICMP_RULES}",
-                out.len()
-            ),
-            "name the ICMP types the rule needs (`icmp/echo-request, icmp/destination-unreachable`) rather than every type but some",
-        ));
-    }
-    Ok(out)
+    out
 }
 
 /// A rule's HTTP filter as the Calico matches of its ingress side (one rule
