@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use nplc_compiler::algebra::icmp::IcmpMessage;
+use nplc_compiler::algebra::icmp::{IcmpFamily, IcmpMessage};
 use nplc_compiler::algebra::ports::Protocol;
 use nplc_compiler::eval::{Connection, ContainerPort, Endpoint, Pod, Request, Transport};
 
@@ -655,15 +655,25 @@ spec:
             Transport::Port(Protocol::Sctp, 3868)
         )
     ));
-    // Only echo requests: the ICMP probes disagree.
-    let verdicts = calico
-        .verdicts(&on(
+    // Only echo requests: each question is one ICMP message.
+    let icmp = |family, icmp_type, code| {
+        on(
             Endpoint::Pod(web()),
             Endpoint::Pod(db()),
-            Transport::Icmp(IcmpMessage::PING),
-        ))
-        .expect("placeable");
-    assert!(verdicts.iter().any(|v| v.allowed()) && verdicts.iter().any(|v| !v.allowed()));
+            Transport::Icmp(IcmpMessage {
+                family,
+                icmp_type,
+                code,
+            }),
+        )
+    };
+    assert!(allowed(&calico, &icmp(IcmpFamily::V4, 8, 0)));
+    assert!(allowed(&calico, &icmp(IcmpFamily::V4, 8, 5)));
+    assert!(!allowed(&calico, &icmp(IcmpFamily::V4, 3, 4)));
+    assert!(
+        !allowed(&calico, &icmp(IcmpFamily::V6, 128, 0)),
+        "ICMPv6 is another protocol"
+    );
 }
 
 #[test]
