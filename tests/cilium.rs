@@ -700,6 +700,32 @@ allow mon -> web : icmpv4, 8080
 "#,
     ),
     (
+        "deny_narrowed_by_a_named_port",
+        r#"
+zone app { namespace "app" }
+zone mon { namespace "mon" }
+tier platform {
+  allow mon -> app : tcp/metrics
+}
+deny mon -> app
+allow mon -> app : 8080, udp/53
+"#,
+    ),
+    (
+        "deny_on_a_range_narrowed_by_a_named_port",
+        r#"
+zone app { namespace "app" }
+zone app-api { namespace "app"; pods role = "api"; isolate none }
+zone mon { namespace "mon" }
+tier platform {
+  allow mon -> app : tcp/metrics, 9090
+}
+deny mon -> app : 8000-9000
+allow mon -> app : 8000-8100, 22
+allow mon -> app-api : 8500, udp/8500
+"#,
+    ),
+    (
         "icmp_deny_narrowed_by_an_earlier_tier",
         r#"
 zone web { namespace "web" }
@@ -927,14 +953,28 @@ deny web -> api : icmp/3
         "E0435",
     ),
     (
-        "deny_narrowed_by_a_named_port",
+        "deny_narrowed_by_a_named_port_to_open_pods",
         r#"
-zone app { namespace "app" }
+zone app { namespace "app"; isolate egress }
 zone mon { namespace "mon" }
 tier platform {
   allow mon -> app : tcp/metrics
 }
 deny mon -> app
+"#,
+        "E0401",
+    ),
+    (
+        "deny_narrowed_by_a_named_port_over_part_of_a_zone",
+        r#"
+zone app { namespace "app" }
+zone app-api { namespace "app"; pods role = "api"; isolate none }
+zone mon { namespace "mon" }
+tier platform {
+  allow mon -> app-api : tcp/metrics
+}
+deny mon -> app-api : 8000-9000
+allow mon -> app : 8080
 "#,
         "E0401",
     ),
