@@ -181,7 +181,11 @@ fn port_number(text: &str) -> Option<u16> {
 pub fn parse_port(text: &str) -> Result<Transport, String> {
     let t = text.trim();
     let lower = t.to_ascii_lowercase();
-    if lower == "icmp" || lower == "icmpv6" || lower.starts_with("icmp/") || lower.starts_with("icmpv6/") {
+    if lower == "icmp"
+        || lower == "icmpv6"
+        || lower.starts_with("icmp/")
+        || lower.starts_with("icmpv6/")
+    {
         return icmp::parse_message(t).map(Transport::Icmp);
     }
     let (protocol, number) = match t.split_once('/') {

@@ -228,7 +228,12 @@ fn graph_rows<'a>(ir: &Ir, inventory: &'a Inventory) -> Vec<(End<'a>, End<'a>, C
 impl Conns {
     /// Both sets of connections.
     pub fn union(&self, other: &Conns) -> Conns {
-        let mut some: Vec<String> = self.icmp_some.iter().chain(&other.icmp_some).cloned().collect();
+        let mut some: Vec<String> = self
+            .icmp_some
+            .iter()
+            .chain(&other.icmp_some)
+            .cloned()
+            .collect();
         some.sort();
         some.dedup();
         let icmp = self.icmp || other.icmp;
@@ -351,7 +356,10 @@ fn icmp_allowed(ir: &Ir, allowed: impl Fn(IcmpMessage) -> bool) -> IcmpSet {
         cuts.sort_unstable();
         cuts.dedup();
         for w in cuts.windows(2) {
-            let (Some(lo), Some(hi)) = (icmp::message_at(family, w[0]), icmp::message_at(family, w[1] - 1)) else {
+            let (Some(lo), Some(hi)) = (
+                icmp::message_at(family, w[0]),
+                icmp::message_at(family, w[1] - 1),
+            ) else {
                 continue;
             };
             if allowed(lo) {

@@ -494,11 +494,7 @@ fn prove(
 
 /// Examples that cannot be built for cilium, with the code they must fail
 /// with and why.
-const EXAMPLES_THAT_FAIL: &[(&str, &str, &str)] = &[(
-    "calico-tiers",
-    "E0401",
-    "the platform tier allows a named port (`tcp/metrics`) over a default-tier deny, and Cilium's deny rules cannot leave out a named port",
-)];
+const EXAMPLES_THAT_FAIL: &[(&str, &str, &str)] = &[];
 
 /// Every example: `examples/NAME.npl`, or `examples/NAME/` with its `.npl`
 /// files (as `nplc build examples/NAME` reads it).

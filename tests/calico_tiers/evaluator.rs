@@ -1345,12 +1345,7 @@ impl Calico {
                         IcmpFamily::V4 => ICMP,
                         IcmpFamily::V6 => ICMPV6,
                     };
-                    vec![(
-                        number,
-                        None,
-                        Some((m.icmp_type, m.code)),
-                        format!(", {m}"),
-                    )]
+                    vec![(number, None, Some((m.icmp_type, m.code)), format!(", {m}"))]
                 }
             };
             for (protocol, port, icmp, what) in shapes {

@@ -479,15 +479,27 @@ spec:
     );
     assert!(allowed(
         &calico,
-        &on(Endpoint::Pod(web()), ip("10.9.9.9"), Transport::Icmp(IcmpMessage::PING))
+        &on(
+            Endpoint::Pod(web()),
+            ip("10.9.9.9"),
+            Transport::Icmp(IcmpMessage::PING)
+        )
     ));
     assert!(!allowed(
         &calico,
-        &on(Endpoint::Pod(web()), ip("10.1.0.1"), Transport::Icmp(IcmpMessage::PING))
+        &on(
+            Endpoint::Pod(web()),
+            ip("10.1.0.1"),
+            Transport::Icmp(IcmpMessage::PING)
+        )
     ));
     assert!(!allowed(
         &calico,
-        &on(Endpoint::Pod(web()), ip("fd00::1"), Transport::Icmp(IcmpMessage::PING))
+        &on(
+            Endpoint::Pod(web()),
+            ip("fd00::1"),
+            Transport::Icmp(IcmpMessage::PING)
+        )
     ));
     // A pod's IPv4 address is in 10.0.0.0/8, its IPv6 address is not: the
     // two families disagree, which the comparison reports.
@@ -499,7 +511,11 @@ spec:
     // Ingress from an address: only the pod side is checked.
     assert!(allowed(
         &calico,
-        &on(ip("8.8.8.8"), Endpoint::Pod(web()), Transport::Icmp(IcmpMessage::PING))
+        &on(
+            ip("8.8.8.8"),
+            Endpoint::Pod(web()),
+            Transport::Icmp(IcmpMessage::PING)
+        )
     ));
 }
 

@@ -291,7 +291,11 @@ pub fn parse_message(text: &str) -> Result<IcmpMessage, String> {
     let family = match parts.next() {
         Some("icmp" | "icmpv4") => IcmpFamily::V4,
         Some("icmpv6") => IcmpFamily::V6,
-        _ => return Err(format!("`{text}` is not an ICMP message (icmp/TYPE[/CODE] or icmpv6/TYPE[/CODE])")),
+        _ => {
+            return Err(format!(
+                "`{text}` is not an ICMP message (icmp/TYPE[/CODE] or icmpv6/TYPE[/CODE])"
+            ))
+        }
     };
     let echo = match family {
         IcmpFamily::V4 => 8,
@@ -302,7 +306,9 @@ pub fn parse_message(text: &str) -> Result<IcmpMessage, String> {
         Some(t) => match t.parse::<u8>() {
             Ok(n) => n,
             Err(_) => type_by_name(family, t).ok_or_else(|| {
-                format!("`{t}` is not an {family} type (a number 0-255 or a name such as echo-request)")
+                format!(
+                    "`{t}` is not an {family} type (a number 0-255 or a name such as echo-request)"
+                )
             })?,
         },
     };

@@ -343,10 +343,20 @@ mod tests {
         ports.sort();
         ports.dedup();
         let names = [None, Some("http"), Some("web"), Some("dns"), Some("other")];
-        let mut out: Vec<Conn> = [(IcmpFamily::V4, 8, 0), (IcmpFamily::V4, 3, 4), (IcmpFamily::V6, 128, 0)]
-            .into_iter()
-            .map(|(family, icmp_type, code)| Conn::Icmp(IcmpMessage { family, icmp_type, code }))
-            .collect();
+        let mut out: Vec<Conn> = [
+            (IcmpFamily::V4, 8, 0),
+            (IcmpFamily::V4, 3, 4),
+            (IcmpFamily::V6, 128, 0),
+        ]
+        .into_iter()
+        .map(|(family, icmp_type, code)| {
+            Conn::Icmp(IcmpMessage {
+                family,
+                icmp_type,
+                code,
+            })
+        })
+        .collect();
         for p in Protocol::ALL {
             for &port in &ports {
                 for name in names {

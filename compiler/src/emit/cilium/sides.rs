@@ -137,7 +137,10 @@ pub(super) fn sides(
             let (sources, destinations) = zones.of(rule);
             if rule.action == Action::Allow {
                 for &z in &sources {
-                    allows.push((index, side(ir, z, Direction::Egress, rule, &rule.destination)));
+                    allows.push((
+                        index,
+                        side(ir, z, Direction::Egress, rule, &rule.destination),
+                    ));
                 }
                 for &z in &destinations {
                     allows.push((index, side(ir, z, Direction::Ingress, rule, &rule.source)));
@@ -412,7 +415,12 @@ fn minus(piece: &Piece, allow: &Rule, isolated_ingress: &PodSet) -> Result<Minus
 /// earlier one: only ingress sides hold them, and a side must cover a
 /// region's pods wholly or not at all (a policy's allows apply to all its
 /// pods).
-fn carve_allow(tier: usize, side: Side, carves: &[Carve], errors: &mut Vec<Diagnostic>) -> Vec<Side> {
+fn carve_allow(
+    tier: usize,
+    side: Side,
+    carves: &[Carve],
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<Side> {
     let mut sides = vec![side];
     for carve in carves {
         let mut next = Vec::new();
@@ -433,8 +441,10 @@ fn carve_allow(tier: usize, side: Side, carves: &[Carve], errors: &mut Vec<Diagn
                 Ok(rest) => next.extend(rest),
                 Err(message) => {
                     errors.push(
-                        not_exact(carve.deny, carve.allow, message, false)
-                            .with_secondary(side.span, "allows part of what the deny leaves to the default deny"),
+                        not_exact(carve.deny, carve.allow, message, false).with_secondary(
+                            side.span,
+                            "allows part of what the deny leaves to the default deny",
+                        ),
                     );
                     return Vec::new();
                 }
