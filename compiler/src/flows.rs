@@ -553,7 +553,8 @@ fn rule_fix(ir: &Ir, conn: &Connection, decision: &Decision) -> Fix {
     let port = match conn.transport {
         Transport::Port(Protocol::Tcp, n) => n.to_string(),
         Transport::Port(p, n) => format!("{p}/{n}"),
-        Transport::Icmp(message) => message.to_string(),
+        // The whole type: what a rule usually names.
+        Transport::Icmp(message) => message.type_port(),
     };
     let l7 = match &conn.request {
         Some(Request::Http { method, path }) => format!(" http {{ {method} \"{path}\" }}"),

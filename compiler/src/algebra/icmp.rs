@@ -60,6 +60,17 @@ impl IcmpMessage {
     };
 }
 
+impl IcmpMessage {
+    /// The message's type as an NPL port, by name where it has one:
+    /// `icmp/echo-request`, `icmpv6/200`.
+    pub fn type_port(self) -> String {
+        match type_name(self.family, self.icmp_type) {
+            Some(name) => format!("{}/{name}", self.family),
+            None => format!("{}/{}", self.family, self.icmp_type),
+        }
+    }
+}
+
 impl fmt::Display for IcmpMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}/{}", self.family, self.icmp_type, self.code)
