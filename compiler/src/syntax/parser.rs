@@ -978,6 +978,49 @@ gateway egress = istio { zone istio-egressgateway; port 8443 }
     }
 
     #[test]
+    fn parses_icmp_types_and_codes() {
+        let parsed = parse_text(
+            "allow a -> b : icmp, icmpv4, icmpv6/128, icmp/echo-request, icmp/3/4, icmpv6/destination-unreachable/4 via g\n",
+        );
+        assert_eq!(parsed.diagnostics, vec![]);
+        let Item::Rule(rule) = &parsed.module.items[0] else {
+            panic!("expected a rule");
+        };
+        let specs: Vec<String> = rule
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| match &p.icmp {
+                None => "every".to_string(),
+                Some(spec) => {
+                    let t = match &spec.icmp_type {
+                        None => "*".to_string(),
+                        Some(IcmpType::Number(n, _)) => n.to_string(),
+                        Some(IcmpType::Name(n, _)) => n.clone(),
+                    };
+                    let c = spec.code.map_or("*".to_string(), |(c, _)| c.to_string());
+                    format!("{}/{t}/{c}", spec.family)
+                }
+            })
+            .collect();
+        assert_eq!(
+            specs,
+            [
+                "every",
+                "icmp/*/*",
+                "icmpv6/128/*",
+                "icmp/echo-request/*",
+                "icmp/3/4",
+                "icmpv6/destination-unreachable/4"
+            ]
+        );
+        assert!(rule.via.is_some());
+        // `icmpx` is not ICMP, and a type needs its `/`.
+        assert!(!parse_text("allow a -> b : icmpx\n").diagnostics.is_empty());
+        assert!(!parse_text("allow a -> b : icmp 8\n").diagnostics.is_empty());
+    }
+
+    #[test]
     fn recovers_at_every_item() {
         let parsed = parse_text(
             "zone a { namespace \"a\" }\nzone b { namespace b }\nallow a -> : 80\nzone c {}\nallow a -> c : 80 80\nallow a -> c : 80\n",
