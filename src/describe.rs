@@ -224,7 +224,7 @@ pub fn ports(set: &PortSet) -> String {
         }
     }
     if set.has_icmp() {
-        parts.push("icmp".to_string());
+        parts.push(set.icmp_set().to_npl().join(", "));
     }
     if parts.is_empty() {
         return "no ports".to_string();

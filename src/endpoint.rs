@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use nplc_compiler::algebra::fqdn::FqdnPattern;
+use nplc_compiler::algebra::icmp;
 use nplc_compiler::algebra::ports::Protocol;
 use nplc_compiler::eval::{ContainerPort, Endpoint, Pod, Request, Transport};
 use nplc_compiler::names::Entity;
@@ -31,7 +32,7 @@ macro_rules! endpoint_forms {
 
 pub const ENDPOINT_FORMS: &str = endpoint_forms!();
 
-pub const PORT_FORMS: &str = "PORT is 8080 (TCP), tcp/8080, udp/53, sctp/3868 or icmp";
+pub const PORT_FORMS: &str = "PORT is 8080 (TCP), tcp/8080, udp/53, sctp/3868, or an ICMP message: icmp (an echo request), icmp/8, icmp/3/4 (type/code), icmp/echo-request, icmpv6/128";
 
 /// An endpoint as given, or why it is not one.
 pub fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
@@ -176,11 +177,16 @@ fn port_number(text: &str) -> Option<u16> {
     text.trim().parse::<u16>().ok().filter(|n| *n >= 1)
 }
 
-/// `8080`, `tcp/8080`, `udp/53`, `sctp/3868`, `icmp`.
+/// `8080`, `tcp/8080`, `udp/53`, `sctp/3868`, `icmp`, `icmp/3/4`, `icmpv6/128`.
 pub fn parse_port(text: &str) -> Result<Transport, String> {
     let t = text.trim();
-    if t.eq_ignore_ascii_case("icmp") {
-        return Ok(Transport::Icmp);
+    let lower = t.to_ascii_lowercase();
+    if lower == "icmp"
+        || lower == "icmpv6"
+        || lower.starts_with("icmp/")
+        || lower.starts_with("icmpv6/")
+    {
+        return icmp::parse_message(t).map(Transport::Icmp);
     }
     let (protocol, number) = match t.split_once('/') {
         Some((p, n)) => (
@@ -247,7 +253,7 @@ pub fn show_endpoint(endpoint: &Endpoint) -> String {
 
 pub fn show_transport(transport: Transport) -> String {
     match transport {
-        Transport::Icmp => "icmp".to_string(),
+        Transport::Icmp(message) => message.to_string(),
         Transport::Port(p, n) => format!("{p}/{n}"),
     }
 }

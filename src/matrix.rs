@@ -17,6 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
+use nplc_compiler::algebra::icmp::{self, IcmpFamily, IcmpMessage, IcmpSet};
 use nplc_compiler::algebra::ports::Protocol;
 use nplc_compiler::eval::{self, Connection, Endpoint, Transport};
 use nplc_compiler::inventory::{self, Inventory, NamedPod, Source};
@@ -151,12 +152,15 @@ fn read_inventory(namespaces: &Path, pods: &Path) -> Result<Inventory, String> {
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Conns {
     ports: [Vec<(u16, u16)>; 3],
+    /// Every ICMP message of both families.
     icmp: bool,
+    /// Some ICMP messages but not all, in NPL's syntax (`icmp/echo-request`).
+    icmp_some: Vec<String>,
 }
 
 impl Conns {
     fn is_empty(&self) -> bool {
-        !self.icmp && self.ports.iter().all(Vec::is_empty)
+        !self.icmp && self.icmp_some.is_empty() && self.ports.iter().all(Vec::is_empty)
     }
 
     fn is_all(&self) -> bool {
@@ -224,8 +228,18 @@ fn graph_rows<'a>(ir: &Ir, inventory: &'a Inventory) -> Vec<(End<'a>, End<'a>, C
 impl Conns {
     /// Both sets of connections.
     pub fn union(&self, other: &Conns) -> Conns {
+        let mut some: Vec<String> = self
+            .icmp_some
+            .iter()
+            .chain(&other.icmp_some)
+            .cloned()
+            .collect();
+        some.sort();
+        some.dedup();
+        let icmp = self.icmp || other.icmp;
         let mut out = Conns {
-            icmp: self.icmp || other.icmp,
+            icmp,
+            icmp_some: if icmp { Vec::new() } else { some },
             ..Conns::default()
         };
         for i in 0..3 {
@@ -322,8 +336,54 @@ fn connections(ir: &Ir, src: &Endpoint, dst: &Endpoint) -> Conns {
             }
         }
     }
-    conns.icmp = allowed(Transport::Icmp);
+    let icmp = icmp_allowed(&reduced, |m| allowed(Transport::Icmp(m)));
+    conns.icmp = icmp.is_all();
+    if !conns.icmp && !icmp.is_empty() {
+        conns.icmp_some = icmp.to_npl();
+    }
     conns
+}
+
+/// The ICMP messages allowed, asked once per piece of constant verdict
+/// (pieces cut at the ends of the rules' ICMP sets).
+fn icmp_allowed(ir: &Ir, allowed: impl Fn(IcmpMessage) -> bool) -> IcmpSet {
+    let mut out = IcmpSet::none();
+    for family in IcmpFamily::ALL {
+        let mut cuts = vec![0u32, 65536];
+        for rule in ir.rules() {
+            cuts.extend(rule.ports().icmp_set().cuts(family));
+        }
+        cuts.sort_unstable();
+        cuts.dedup();
+        for w in cuts.windows(2) {
+            let (Some(lo), Some(hi)) = (
+                icmp::message_at(family, w[0]),
+                icmp::message_at(family, w[1] - 1),
+            ) else {
+                continue;
+            };
+            if allowed(lo) {
+                out = out.union(&icmp_between(lo, hi));
+            }
+        }
+    }
+    out
+}
+
+/// Every message from `lo` to `hi` of one family, in (type, code) order.
+fn icmp_between(lo: IcmpMessage, hi: IcmpMessage) -> IcmpSet {
+    let family = lo.family;
+    let mut out = IcmpSet::none();
+    for t in lo.icmp_type..=hi.icmp_type {
+        let first = if t == lo.icmp_type { lo.code } else { 0 };
+        let last = if t == hi.icmp_type { hi.code } else { u8::MAX };
+        out = if (first, last) == (0, u8::MAX) {
+            out.union(&IcmpSet::of_type(family, t))
+        } else {
+            (first..=last).fold(out, |acc, c| acc.union(&IcmpSet::of_code(family, t, c)))
+        };
+    }
+    out
 }
 
 /// Where a verdict can change on `protocol`: the ends of the rules' port
@@ -486,6 +546,9 @@ fn groups(conns: &Conns) -> Vec<Group> {
     }
     let full = vec![(1u16, 65535u16)];
     let mut out: Vec<Group> = Vec::new();
+    if !conns.icmp_some.is_empty() {
+        out.push((vec!["ICMP"], None));
+    }
     if conns.icmp && !by_ranges.contains_key(&full) {
         out.push((vec!["ICMP"], None));
     }
@@ -511,6 +574,9 @@ fn nca_connections(conns: &Conns) -> Vec<String> {
     groups(conns)
         .into_iter()
         .map(|(names, ranges)| match ranges {
+            None if names == ["ICMP"] && !conns.icmp_some.is_empty() => {
+                format!("{{protocols:ICMP,icmp:{}}}", conns.icmp_some.join(","))
+            }
             None => format!("{{protocols:{}}}", names.join(", ")),
             Some(ranges) => format!(
                 "{{protocols:{},dst_ports:{}}}",
@@ -532,6 +598,9 @@ fn json_connections(conns: &Conns) -> Value {
     let groups: Vec<Value> = groups(conns)
         .into_iter()
         .map(|(names, ranges)| {
+            if names == ["ICMP"] && !conns.icmp_some.is_empty() {
+                return json!({"protocols": names, "icmp": conns.icmp_some});
+            }
             json!({
                 "protocols": names,
                 "dst_ports": ranges.map(|r| r.iter().map(|&(lo, hi)| json!([lo, hi])).collect::<Vec<_>>()),

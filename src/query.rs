@@ -26,7 +26,7 @@ pub struct QueryArgs {
     /// The endpoint it connects to (see ENDPOINT below).
     #[arg(long, value_name = "ENDPOINT")]
     to: String,
-    /// The destination port: 8080 (TCP), tcp/8080, udp/53, sctp/3868 or icmp.
+    /// The destination port: 8080 (TCP), tcp/8080, udp/53, sctp/3868, or an ICMP message: icmp/8, icmp/3/4 (type/code), icmpv6/echo-request (plain icmp: an IPv4 echo request).
     #[arg(long, value_name = "PORT")]
     port: String,
     /// One HTTP request on the connection, "METHOD /path", judged by L7 rules.
@@ -100,7 +100,7 @@ fn connection(args: &QueryArgs) -> Result<Connection, String> {
             Some(endpoint::parse_http(http).map_err(|e| format!("bad --http: {e}"))?)
         }
         (None, Some(name)) => {
-            if transport == Transport::Icmp {
+            if matches!(transport, Transport::Icmp(_)) {
                 return Err("--dns needs a port (e.g. --port udp/53), not icmp".to_string());
             }
             if name.trim().is_empty() {

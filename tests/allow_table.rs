@@ -14,6 +14,7 @@ mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use nplc_compiler::algebra::icmp::IcmpMessage;
 use nplc_compiler::algebra::ports::Protocol;
 use nplc_compiler::allow::{allow_table, zoned_allow_table, AllowError, AllowTable};
 use nplc_compiler::eval::{evaluate, Connection, Endpoint, Transport};
@@ -374,7 +375,11 @@ allow web -> db : 5432
     // ... and nothing reaches it.
     assert_both(&ir, &tcp(api(), web(), 80), false);
     assert_both(&ir, &tcp(stranger(), web(), 80), false);
-    assert_both(&ir, &on(ip("8.8.8.8"), web(), Transport::Icmp), false);
+    assert_both(
+        &ir,
+        &on(ip("8.8.8.8"), web(), Transport::Icmp(IcmpMessage::PING)),
+        false,
+    );
     // api is `isolate none`: open both ways, except towards isolated zones.
     assert_both(&ir, &tcp(stranger(), api(), 1234), true);
     assert_both(&ir, &tcp(api(), host("example.com"), 443), true);
@@ -513,15 +518,35 @@ deny web -> cidr 10.0.0.0/8 : icmp
 allow web -> world : icmp
 "#,
     );
-    assert_both(&ir, &on(web(), api(), Transport::Icmp), true);
-    assert_both(&ir, &tcp(web(), api(), 8080), true);
-    assert_both(&ir, &tcp(web(), api(), 8081), false);
-    assert_both(&ir, &on(api(), web(), Transport::Icmp), false);
-    assert_both(&ir, &on(web(), ip("8.8.8.8"), Transport::Icmp), true);
-    assert_both(&ir, &on(web(), ip("10.0.0.8"), Transport::Icmp), false);
     assert_both(
         &ir,
-        &on(web(), Endpoint::Entity(Entity::Host), Transport::Icmp),
+        &on(web(), api(), Transport::Icmp(IcmpMessage::PING)),
+        true,
+    );
+    assert_both(&ir, &tcp(web(), api(), 8080), true);
+    assert_both(&ir, &tcp(web(), api(), 8081), false);
+    assert_both(
+        &ir,
+        &on(api(), web(), Transport::Icmp(IcmpMessage::PING)),
+        false,
+    );
+    assert_both(
+        &ir,
+        &on(web(), ip("8.8.8.8"), Transport::Icmp(IcmpMessage::PING)),
+        true,
+    );
+    assert_both(
+        &ir,
+        &on(web(), ip("10.0.0.8"), Transport::Icmp(IcmpMessage::PING)),
+        false,
+    );
+    assert_both(
+        &ir,
+        &on(
+            web(),
+            Endpoint::Entity(Entity::Host),
+            Transport::Icmp(IcmpMessage::PING),
+        ),
         false,
     );
 }

@@ -101,7 +101,7 @@ use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use evaluator::Calico;
-use nca::{compare, root, Connectivity, Conns, Family, IpRange};
+use nca::{compare, root, Connectivity, Conns, Family, IcmpProbes, IpRange};
 use support::inventory::inventory_strategy;
 use support::program::program_strategy;
 use support::{sources, GenConfig};
@@ -321,7 +321,7 @@ fn allowed_conns(
         // Adjacent intervals merge: `Conns` keeps ranges merged.
         conns = conns.union(&Conns::default());
     }
-    conns.icmp = ask(Transport::Icmp);
+    conns.icmp = IcmpProbes::from_fn(|m| ask(Transport::Icmp(m)));
     conns
 }
 
@@ -410,7 +410,7 @@ fn first_difference(left: &Conns, right: &Conns) -> Option<Transport> {
             }
         }
     }
-    (left.icmp != right.icmp).then_some(Transport::Icmp)
+    left.icmp.first_difference(right.icmp).map(Transport::Icmp)
 }
 
 /// One connection of a difference, with what Calico (the model) and the

@@ -95,6 +95,8 @@ cases! {
     e0316_conflicting_zone_lines,
     e0317_invalid_gateway,
     e0318_via_needs_fqdn,
+    e0319_icmp_out_of_range,
+    e0320_unknown_icmp_type,
     recovery_errors_in_every_stage,
     recovery_inside_blocks,
     recovery_three_syntax_errors: json,

@@ -304,13 +304,15 @@ fn query_bad_port_exit_2() {
             "bad --port `70000`: `70000` is not a port number (1-65535)",
         ),
         ("tcp/", "is not a port number"),
+        ("icmp/256", "`256` is not an icmp type"),
+        ("icmpv6/1/x", "`x` is not an ICMP code (0-255)"),
     ] {
         let run = query(SHOP, "ns=a", "ns=b", port, &[]);
         assert_eq!(run.code, 2, "{port}");
         assert!(run.stderr.contains(message), "{port}: {}", run.stderr);
         assert!(run
             .stderr
-            .contains("PORT is 8080 (TCP), tcp/8080, udp/53, sctp/3868 or icmp"));
+            .contains("PORT is 8080 (TCP), tcp/8080, udp/53, sctp/3868, or an ICMP message"));
     }
     let run = query(SHOP, "ns=a", "ns=b", "udp/53", &["--http", "GET /"]);
     assert_eq!(run.code, 2);

@@ -251,7 +251,7 @@ fn holds(conns: Option<&nca::Conns>, transport: nplc_compiler::eval::Transport) 
     use nplc_compiler::eval::Transport;
     let Some(c) = conns else { return false };
     match transport {
-        Transport::Icmp => c.icmp,
+        Transport::Icmp(m) => c.icmp.contains(m),
         Transport::Port(protocol, port) => {
             let i = match protocol {
                 Protocol::Tcp => 0,
@@ -272,7 +272,7 @@ fn probes(
 ) -> Vec<nplc_compiler::eval::Transport> {
     use nplc_compiler::algebra::ports::Protocol;
     use nplc_compiler::eval::Transport;
-    let mut out = vec![Transport::Icmp];
+    let mut out: Vec<Transport> = nca::IcmpProbes::messages().map(Transport::Icmp).collect();
     for (i, protocol) in Protocol::ALL.into_iter().enumerate() {
         let mut ports: Vec<u32> = support::inventory::interesting_ports()
             .into_iter()

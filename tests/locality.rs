@@ -10,7 +10,9 @@
 //!
 //! - cilium and calico: only the policy files of the zones the edited rule
 //!   names (a union zone counts with its members) may change; kustomization.yaml
-//!   only when a file is added or removed.
+//!   only when a file is added or removed. On cilium an edited allow also
+//!   reaches the denies of later tiers it overlaps (written minus it) and the
+//!   allows those denies leave part of their pods to.
 //! - kubernetes: also the files of the zones named by every rule of the other
 //!   action that overlaps the edited one (pods on both sides and ports), since
 //!   NetworkPolicy has no deny and the compiler carves each deny out of the
@@ -323,6 +325,45 @@ fn overlaps(a: &Rule, b: &Rule) -> bool {
             .map_or(true, |p| !p.is_empty())
 }
 
+/// cilium: zones named by the denies of later tiers that an edited allow
+/// overlaps (each is written minus the allows of earlier tiers), and by the
+/// rules those denies leave part of their pods to (docs/targets.md, "A named
+/// port over a deny of an earlier tier").
+fn narrowed_zones(source: &Source, ir: &Ir, edited: &[&Rule]) -> BTreeSet<String> {
+    let tier_of = |rule: &Rule| {
+        ir.tiers
+            .iter()
+            .position(|t| t.rules.iter().any(|r| r.span == rule.span))
+    };
+    let mut out = BTreeSet::new();
+    let mut name = |rule: &Rule| {
+        let (_, _, text) = span_line(source, rule.span);
+        if let Some(rule) = parse_rule(0, 0, &text) {
+            out.extend(rule.sources.into_iter().chain(rule.destinations));
+        }
+    };
+    for e in edited.iter().filter(|e| e.action == Action::Allow) {
+        let Some(tier) = tier_of(e) else { continue };
+        for (later, t) in ir.tiers.iter().enumerate().skip(tier + 1) {
+            for deny in t
+                .rules
+                .iter()
+                .filter(|r| r.action == Action::Deny && overlaps(e, r))
+            {
+                name(deny);
+                for allow in ir.tiers[later..]
+                    .iter()
+                    .flat_map(|t| t.rules.iter())
+                    .filter(|r| r.action == Action::Allow && overlaps(deny, r))
+                {
+                    name(allow);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Zones named by the rules of the other action that overlap `edited`.
 fn forced_zones(source: &Source, ir: &Ir, edited: &[&Rule]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
@@ -509,6 +550,19 @@ fn a_one_rule_edit_changes_only_the_files_of_the_zones_it_names() {
                     if rules.iter().any(|r| r.role == RuleRole::DnsForFqdn) {
                         allowed.insert("kube-dns".to_string());
                     }
+                }
+                if target == "cilium" {
+                    let at =
+                        |src: &Source, ir: &Ir, at: Option<(usize, usize)>| -> BTreeSet<String> {
+                            let Some((file, line)) = at else {
+                                return BTreeSet::new();
+                            };
+                            let path = files[file].0.clone();
+                            let rules = ir_rules_at(src, ir, &path, line);
+                            narrowed_zones(src, ir, &rules)
+                        };
+                    allowed.extend(at(&old, &old_ir, edit.before_line));
+                    allowed.extend(at(&new, &new_ir, edit.after_line));
                 }
                 if target == "kubernetes" {
                     let at =

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use regex::Regex;
 
+use crate::algebra::icmp;
 use crate::db::{self, Db, SourceFile};
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::syntax::ast::*;
@@ -603,8 +604,74 @@ fn check_port(port: &Port, out: &mut Vec<Diagnostic>) {
                 );
             }
         }
-        PortValue::Icmp => {}
+        PortValue::Icmp => {
+            if let Some(spec) = &port.icmp {
+                check_icmp(spec, out);
+            }
+        }
     }
+}
+
+fn icmp_range_diag(what: &str, span: Span, value: u64) -> Diagnostic {
+    Diagnostic::new(
+        Code::IcmpOutOfRange,
+        span,
+        format!("ICMP {what} {value} is out of range"),
+    )
+    .with_label(format!("ICMP {what}s are 0 to 255"))
+    .with_help(format!("use an ICMP {what} between 0 and 255"))
+}
+
+fn check_icmp(spec: &IcmpSpec, out: &mut Vec<Diagnostic>) {
+    match &spec.icmp_type {
+        // Too large to read: already reported.
+        Some(IcmpType::Number(u64::MAX, _)) | None => {}
+        Some(IcmpType::Number(n, span)) => {
+            if *n > 255 {
+                out.push(icmp_range_diag("type", *span, *n));
+            }
+        }
+        Some(IcmpType::Name(name, span)) => {
+            if icmp::type_by_name(spec.family, name).is_none() {
+                out.push(unknown_icmp_name(spec.family, name, *span));
+            }
+        }
+    }
+    if let Some((code, span)) = spec.code {
+        if code != u64::MAX && code > 255 {
+            out.push(icmp_range_diag("code", span, code));
+        }
+    }
+}
+
+fn unknown_icmp_name(family: IcmpFamily, name: &str, span: Span) -> Diagnostic {
+    let other = match family {
+        IcmpFamily::V4 => IcmpFamily::V6,
+        IcmpFamily::V6 => IcmpFamily::V4,
+    };
+    let help = match icmp::type_by_name(other, name) {
+        Some(t) => format!(
+            "`{name}` is an {} type ({t}): write `{other}/{name}`",
+            other.title()
+        ),
+        None if name == "ping" || name == "echo" => format!(
+            "a ping is an `echo-request` (answered by an `echo-reply`): write `{family}/echo-request`"
+        ),
+        None => {
+            let names: Vec<&str> = icmp::type_names(family).iter().map(|(n, _)| *n).collect();
+            format!(
+                "write the type's number (0 to 255) or one of: {}",
+                names.join(", ")
+            )
+        }
+    };
+    Diagnostic::new(
+        Code::UnknownIcmpType,
+        span,
+        format!("`{name}` is not an {} type name", family.title()),
+    )
+    .with_label(format!("unknown {} type", family.title()))
+    .with_help(help)
 }
 
 const HTTP_METHODS: &[&str] = &[

@@ -178,6 +178,8 @@ codes! {
     ConflictingZoneLines = "E0316", "conflicting lines in a zone";
     InvalidGateway = "E0317", "invalid gateway";
     ViaNeedsFqdn = "E0318", "`via` needs an FQDN destination";
+    IcmpOutOfRange = "E0319", "ICMP type or code out of range";
+    UnknownIcmpType = "E0320", "unknown ICMP type name";
     NotExact = "E0401", "allowed connections not exactly computable";
     FqdnNeedsVia = "E0402", "target cannot match host names";
     L7NotSupported = "E0403", "target cannot filter L7";
@@ -192,6 +194,7 @@ codes! {
     ViaPortNotRoutable = "E0423", "port not routable through the egress gateway";
     ViaL7NotRoutable = "E0424", "filter not applicable at the egress gateway";
     ViaHostConflict = "E0425", "host routed two ways";
+    IcmpCodeNotSupported = "E0435", "target matches ICMP types, not codes";
     UnusedDefinition = "W0001", "unused definition";
     AllowAllPorts = "W0002", "`allow` without ports";
     EmptyZone = "W0003", "zone selects nothing";

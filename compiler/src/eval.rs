@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 use regex::Regex;
 
+use crate::algebra::icmp::IcmpMessage;
 use crate::algebra::ports::Protocol;
 use crate::diagnostic::Span;
 use crate::ir::{Ir, PeerSet, Rule, RuleRole, Service, L7, NAMESPACE_NAME_LABEL};
@@ -57,7 +58,8 @@ pub enum Endpoint {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Transport {
     Port(Protocol, u16),
-    Icmp,
+    /// An ICMP message of one family, type and code.
+    Icmp(IcmpMessage),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -238,7 +240,7 @@ pub fn peer_contains(peers: &PeerSet, endpoint: &Endpoint) -> bool {
 
 fn transport_matches(service: &Service, conn: &Connection) -> bool {
     match conn.transport {
-        Transport::Icmp => service.ports.contains_icmp(),
+        Transport::Icmp(message) => service.ports.contains_icmp(message),
         Transport::Port(protocol, number) => {
             service
                 .ports

@@ -18,6 +18,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
+use crate::algebra::icmp::{IcmpFamily, IcmpMessage};
 use crate::algebra::labels::{KeySet, ValueSet};
 use crate::algebra::ports::Protocol;
 use crate::diagnostic::Span;
@@ -156,8 +157,19 @@ fn transport(l4: &Value) -> Option<Transport> {
                 .map(|n| Transport::Port(protocol, n));
         }
     }
-    if l4.get("ICMPv4").is_some() || l4.get("ICMPv6").is_some() {
-        return Some(Transport::Icmp);
+    for (key, family) in [("ICMPv4", IcmpFamily::V4), ("ICMPv6", IcmpFamily::V6)] {
+        if let Some(icmp) = l4.get(key) {
+            let byte = |field| {
+                icmp.get(field)
+                    .and_then(Value::as_u64)
+                    .map_or(Some(0), |n| u8::try_from(n).ok())
+            };
+            return Some(Transport::Icmp(IcmpMessage {
+                family,
+                icmp_type: byte("type")?,
+                code: byte("code")?,
+            }));
+        }
     }
     None
 }
@@ -403,11 +415,11 @@ pub fn analyse(ir: &Ir, flows: &[Flow], describe_rule: impl Fn(Span) -> String) 
     report
 }
 
-/// `tcp/8080`, `udp/53`, `icmp`.
+/// `tcp/8080`, `udp/53`, `icmp/8/0`.
 pub fn transport_words(t: Transport) -> String {
     match t {
         Transport::Port(p, n) => format!("{p}/{n}"),
-        Transport::Icmp => "icmp".to_string(),
+        Transport::Icmp(message) => message.to_string(),
     }
 }
 
@@ -541,7 +553,8 @@ fn rule_fix(ir: &Ir, conn: &Connection, decision: &Decision) -> Fix {
     let port = match conn.transport {
         Transport::Port(Protocol::Tcp, n) => n.to_string(),
         Transport::Port(p, n) => format!("{p}/{n}"),
-        Transport::Icmp => "icmp".to_string(),
+        // The whole type: what a rule usually names.
+        Transport::Icmp(message) => message.type_port(),
     };
     let l7 = match &conn.request {
         Some(Request::Http { method, path }) => format!(" http {{ {method} \"{path}\" }}"),

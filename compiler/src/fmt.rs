@@ -855,7 +855,18 @@ fn erase_rule(rule: &mut Rule, blank: Span) {
     erase_peer(&mut rule.source, blank);
     erase_peer(&mut rule.destination, blank);
     if let Some(ports) = &mut rule.ports {
-        ports.iter_mut().for_each(|p| p.span = blank);
+        for port in ports {
+            port.span = blank;
+            if let Some(icmp) = &mut port.icmp {
+                match &mut icmp.icmp_type {
+                    Some(IcmpType::Number(_, span) | IcmpType::Name(_, span)) => *span = blank,
+                    None => {}
+                }
+                if let Some((_, span)) = &mut icmp.code {
+                    *span = blank;
+                }
+            }
+        }
     }
     match &mut rule.l7 {
         None => {}

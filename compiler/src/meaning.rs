@@ -181,9 +181,9 @@ impl Space {
 
     fn ports_contain(&self, ports: &PortDim, conn: &Connection) -> bool {
         match conn.transport {
-            Transport::Icmp => ports
+            Transport::Icmp(message) => ports
                 .get(&PortClass::Unnamed)
-                .is_some_and(PortSet::contains_icmp),
+                .is_some_and(|set| set.contains_icmp(message)),
             Transport::Port(protocol, number) => {
                 let name = conn
                     .destination_port_name()
@@ -200,11 +200,7 @@ impl Space {
 }
 
 fn numeric_part(set: &PortSet) -> PortSet {
-    let mut out = if set.has_icmp() {
-        PortSet::icmp()
-    } else {
-        PortSet::none()
-    };
+    let mut out = PortSet::icmp_messages(set.icmp_set().clone());
     for protocol in Protocol::ALL {
         for &(lo, hi) in set.ranges(protocol).ranges() {
             out = out.union(&PortSet::range(protocol, lo, hi));

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
+use nplc_compiler::algebra::icmp::IcmpFamily;
 use nplc_compiler::algebra::ports::Protocol;
 use nplc_compiler::eval::{Connection, Endpoint, Pod, Request, Transport, WORLD_ADDRESS};
 use nplc_compiler::names::Entity;
@@ -1298,8 +1299,8 @@ impl Calico {
     }
 
     /// The packets that stand for a connection: one per address family its
-    /// ends can use, and for ICMP several types (NPL's `icmp` is every type
-    /// and code). `None`: an end this model cannot place (an FQDN, or an
+    /// ends can use (an ICMP message keeps its own protocol number whatever
+    /// the addresses, as NPL's evaluator reads it). `None`: an end this model cannot place (an FQDN, or an
     /// entity other than `world`), or a pod outside the universe.
     pub fn verdicts(&self, conn: &Connection) -> Option<Vec<Verdict>> {
         let end_ips = |e: &Endpoint| -> Option<Vec<IpAddr>> {
@@ -1339,24 +1340,12 @@ impl Calico {
                     };
                     vec![(number, Some(port), None, String::new())]
                 }
-                // Echo request, destination unreachable, and a type no rule names.
-                Transport::Icmp => {
-                    let (number, types): (u8, [(u8, u8); 3]) = if v6 {
-                        (ICMPV6, [(128, 0), (1, 4), (200, 7)])
-                    } else {
-                        (ICMP, [(8, 0), (3, 1), (200, 7)])
+                Transport::Icmp(m) => {
+                    let number = match m.family {
+                        IcmpFamily::V4 => ICMP,
+                        IcmpFamily::V6 => ICMPV6,
                     };
-                    types
-                        .iter()
-                        .map(|&t| {
-                            (
-                                number,
-                                None,
-                                Some(t),
-                                format!(", ICMP type {} code {}", t.0, t.1),
-                            )
-                        })
-                        .collect()
+                    vec![(number, None, Some((m.icmp_type, m.code)), format!(", {m}"))]
                 }
             };
             for (protocol, port, icmp, what) in shapes {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use nplc_compiler::algebra::icmp::{IcmpFamily, IcmpMessage};
 use nplc_compiler::algebra::ports::Protocol;
 use nplc_compiler::eval::{Connection, ContainerPort, Endpoint, Pod, Request, Transport};
 
@@ -478,15 +479,27 @@ spec:
     );
     assert!(allowed(
         &calico,
-        &on(Endpoint::Pod(web()), ip("10.9.9.9"), Transport::Icmp)
+        &on(
+            Endpoint::Pod(web()),
+            ip("10.9.9.9"),
+            Transport::Icmp(IcmpMessage::PING)
+        )
     ));
     assert!(!allowed(
         &calico,
-        &on(Endpoint::Pod(web()), ip("10.1.0.1"), Transport::Icmp)
+        &on(
+            Endpoint::Pod(web()),
+            ip("10.1.0.1"),
+            Transport::Icmp(IcmpMessage::PING)
+        )
     ));
     assert!(!allowed(
         &calico,
-        &on(Endpoint::Pod(web()), ip("fd00::1"), Transport::Icmp)
+        &on(
+            Endpoint::Pod(web()),
+            ip("fd00::1"),
+            Transport::Icmp(IcmpMessage::PING)
+        )
     ));
     // A pod's IPv4 address is in 10.0.0.0/8, its IPv6 address is not: the
     // two families disagree, which the comparison reports.
@@ -498,7 +511,11 @@ spec:
     // Ingress from an address: only the pod side is checked.
     assert!(allowed(
         &calico,
-        &on(ip("8.8.8.8"), Endpoint::Pod(web()), Transport::Icmp)
+        &on(
+            ip("8.8.8.8"),
+            Endpoint::Pod(web()),
+            Transport::Icmp(IcmpMessage::PING)
+        )
     ));
 }
 
@@ -654,15 +671,25 @@ spec:
             Transport::Port(Protocol::Sctp, 3868)
         )
     ));
-    // Only echo requests: the ICMP probes disagree.
-    let verdicts = calico
-        .verdicts(&on(
+    // Only echo requests: each question is one ICMP message.
+    let icmp = |family, icmp_type, code| {
+        on(
             Endpoint::Pod(web()),
             Endpoint::Pod(db()),
-            Transport::Icmp,
-        ))
-        .expect("placeable");
-    assert!(verdicts.iter().any(|v| v.allowed()) && verdicts.iter().any(|v| !v.allowed()));
+            Transport::Icmp(IcmpMessage {
+                family,
+                icmp_type,
+                code,
+            }),
+        )
+    };
+    assert!(allowed(&calico, &icmp(IcmpFamily::V4, 8, 0)));
+    assert!(allowed(&calico, &icmp(IcmpFamily::V4, 8, 5)));
+    assert!(!allowed(&calico, &icmp(IcmpFamily::V4, 3, 4)));
+    assert!(
+        !allowed(&calico, &icmp(IcmpFamily::V6, 128, 0)),
+        "ICMPv6 is another protocol"
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use nplc_compiler::algebra::icmp::IcmpFamily;
 use nplc_compiler::algebra::ports::Protocol;
 use nplc_compiler::eval::{Connection, Endpoint, Pod, Request, Transport, WORLD_ADDRESS};
 use nplc_compiler::names::Entity;
@@ -1062,15 +1063,18 @@ impl Oracle {
 
     fn service_matches(&self, rule: &Rule, conn: &Connection, ingress: bool, deny: bool) -> bool {
         match conn.transport {
-            Transport::Icmp => {
-                // NPL's `icmp` is every ICMP type of both families: a rule
-                // matches when it allows all of them.
-                match (&rule.ports, &rule.icmps) {
-                    (None, None) => true,
-                    (None, Some(types)) => types.len() == 512,
-                    (Some(_), _) => false,
+            // Cilium matches ICMP by family and type, every code of it.
+            Transport::Icmp(m) => match (&rule.ports, &rule.icmps) {
+                (None, None) => true,
+                (None, Some(types)) => {
+                    let family = match m.family {
+                        IcmpFamily::V4 => Family::V4,
+                        IcmpFamily::V6 => Family::V6,
+                    };
+                    types.contains(&(family, m.icmp_type))
                 }
-            }
+                (Some(_), _) => false,
+            },
             Transport::Port(protocol, number) => {
                 let Some(port_rules) = &rule.ports else {
                     // No toPorts: every port, unless the rule lists ICMP only.

@@ -16,6 +16,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use nplc_compiler::algebra::icmp::{self, IcmpFamily, IcmpMessage, IcmpSet};
 use serde_json::{json, Value};
 
 use crate::support::inventory::Inventory;
@@ -192,7 +193,104 @@ const ALL_PORTS: (u32, u32) = (1, 65535);
 pub struct Conns {
     /// Merged, sorted, disjoint port ranges per protocol of [`PROTOCOLS`].
     pub ports: [Vec<(u32, u32)>; 3],
-    pub icmp: bool,
+    pub icmp: IcmpProbes,
+}
+
+/// ICMP messages that stand for every other: echo request and reply,
+/// destination unreachable (codes 0 and 4), time exceeded, and a type no
+/// rule names, in both families. A partial set of ICMP types is compared on
+/// these.
+pub const ICMP_PROBES: [(IcmpFamily, u8, u8); 12] = [
+    (IcmpFamily::V4, 8, 0),
+    (IcmpFamily::V4, 0, 0),
+    (IcmpFamily::V4, 3, 0),
+    (IcmpFamily::V4, 3, 4),
+    (IcmpFamily::V4, 11, 0),
+    (IcmpFamily::V4, 200, 7),
+    (IcmpFamily::V6, 128, 0),
+    (IcmpFamily::V6, 129, 0),
+    (IcmpFamily::V6, 1, 0),
+    (IcmpFamily::V6, 1, 4),
+    (IcmpFamily::V6, 3, 0),
+    (IcmpFamily::V6, 200, 7),
+];
+
+/// Which of [`ICMP_PROBES`] are allowed, one bit each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]
+pub struct IcmpProbes(u16);
+
+impl IcmpProbes {
+    const MASK: u16 = (1 << ICMP_PROBES.len()) - 1;
+
+    pub fn all() -> IcmpProbes {
+        IcmpProbes(Self::MASK)
+    }
+
+    pub fn messages() -> impl Iterator<Item = IcmpMessage> {
+        ICMP_PROBES
+            .into_iter()
+            .map(|(family, icmp_type, code)| IcmpMessage {
+                family,
+                icmp_type,
+                code,
+            })
+    }
+
+    /// The probes for which `allowed` holds.
+    pub fn from_fn(mut allowed: impl FnMut(IcmpMessage) -> bool) -> IcmpProbes {
+        let bits = Self::messages()
+            .enumerate()
+            .filter(|&(_, m)| allowed(m))
+            .fold(0, |acc, (i, _)| acc | 1 << i);
+        IcmpProbes(bits)
+    }
+
+    pub fn of(set: &IcmpSet) -> IcmpProbes {
+        Self::from_fn(|m| set.contains(m))
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn is_all(self) -> bool {
+        self.0 == Self::MASK
+    }
+
+    pub fn contains(self, message: IcmpMessage) -> bool {
+        Self::messages()
+            .position(|m| m == message)
+            .is_some_and(|i| self.0 & 1 << i != 0)
+    }
+
+    pub fn union(self, other: IcmpProbes) -> IcmpProbes {
+        IcmpProbes(self.0 | other.0)
+    }
+
+    pub fn complement(self) -> IcmpProbes {
+        IcmpProbes(!self.0 & Self::MASK)
+    }
+
+    /// A probe in exactly one of the two.
+    pub fn first_difference(self, other: IcmpProbes) -> Option<IcmpMessage> {
+        Self::messages()
+            .enumerate()
+            .find(|&(i, _)| (self.0 ^ other.0) & 1 << i != 0)
+            .map(|(_, m)| m)
+    }
+}
+
+impl fmt::Display for IcmpProbes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_all() {
+            return f.write_str("ICMP");
+        }
+        let list: Vec<String> = Self::messages()
+            .filter(|&m| self.contains(m))
+            .map(|m| m.to_string())
+            .collect();
+        write!(f, "ICMP {}", list.join(","))
+    }
 }
 
 fn normalize(ranges: &mut Vec<(u32, u32)>) {
@@ -226,12 +324,12 @@ impl Conns {
     pub fn all() -> Conns {
         Conns {
             ports: [vec![ALL_PORTS], vec![ALL_PORTS], vec![ALL_PORTS]],
-            icmp: true,
+            icmp: IcmpProbes::all(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        !self.icmp && self.ports.iter().all(Vec::is_empty)
+        self.icmp.is_empty() && self.ports.iter().all(Vec::is_empty)
     }
 
     pub fn union(&self, other: &Conns) -> Conns {
@@ -240,7 +338,7 @@ impl Conns {
             mine.extend(theirs.iter().copied());
             normalize(mine);
         }
-        out.icmp |= other.icmp;
+        out.icmp = out.icmp.union(other.icmp);
         out
     }
 
@@ -251,7 +349,7 @@ impl Conns {
                 complement(&self.ports[1]),
                 complement(&self.ports[2]),
             ],
-            icmp: !self.icmp,
+            icmp: self.icmp.complement(),
         }
     }
 }
@@ -281,8 +379,8 @@ impl fmt::Display for Conns {
                 .collect();
             parts.push(format!("{name} {}", list.join(",")));
         }
-        if self.icmp {
-            parts.push("ICMP".to_string());
+        if !self.icmp.is_empty() {
+            parts.push(self.icmp.to_string());
         }
         write!(f, "{}", parts.join("; "))
     }
@@ -540,7 +638,11 @@ fn parse_cube(cube: &str) -> Result<Conns, String> {
         return Err(format!("ICMP with destination ports in `{cube}`"));
     }
     let mut out = Conns {
-        icmp,
+        icmp: if icmp {
+            IcmpProbes::all()
+        } else {
+            IcmpProbes::default()
+        },
         ..Conns::default()
     };
     for (i, on) in protocols.iter().enumerate() {
@@ -654,7 +756,23 @@ pub fn parse_matrix_json(text: &str) -> Result<Connectivity, String> {
                                 conns.ports[i].extend(ports.iter().copied());
                                 normalize(&mut conns.ports[i]);
                             }
-                            None if name == "ICMP" => conns.icmp = true,
+                            // `icmp`: the messages allowed, when not all.
+                            None if name == "ICMP" => {
+                                conns.icmp = match g.get("icmp").and_then(Value::as_array) {
+                                    None => IcmpProbes::all(),
+                                    Some(texts) => {
+                                        let mut set = IcmpSet::none();
+                                        for t in texts {
+                                            let text = t.as_str().unwrap_or_default();
+                                            let one = icmp::parse_set(text).ok_or_else(|| {
+                                                format!("matrix JSON: ICMP messages {t}")
+                                            })?;
+                                            set = set.union(&one);
+                                        }
+                                        conns.icmp.union(IcmpProbes::of(&set))
+                                    }
+                                }
+                            }
                             None => return Err(format!("matrix JSON: protocol {name}")),
                         }
                     }
@@ -964,7 +1082,7 @@ pub fn without_icmp_allows(mut program: GenProgram) -> GenProgram {
     let fix = |rule: &mut RuleDef| {
         if rule.action == Action::Allow {
             if let Some(ports) = &mut rule.ports {
-                ports.retain(|p| *p != PortSpec::Icmp);
+                ports.retain(|p| !matches!(p, PortSpec::Icmp | PortSpec::IcmpType(..)));
                 if ports.is_empty() {
                     ports.push(PortSpec::Bare(8080));
                 }

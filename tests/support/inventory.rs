@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use nplc_compiler::algebra::icmp::{IcmpFamily, IcmpMessage};
 use nplc_compiler::algebra::ports::Protocol;
 use nplc_compiler::eval::{Connection, ContainerPort, Endpoint, Pod, Request, Transport};
 use nplc_compiler::names::Entity;
@@ -310,6 +311,27 @@ pub fn interesting_ports() -> Vec<u16> {
     out
 }
 
+/// ICMP messages questions ask about: the types rules name, with codes 0
+/// and 4 (destination unreachable's "fragmentation needed").
+pub fn icmp_messages() -> Vec<IcmpMessage> {
+    let mut out = Vec::new();
+    for &(v6, icmp_type) in super::program::ICMP_TYPES {
+        for code in [0, 4] {
+            out.push(IcmpMessage {
+                family: if v6 { IcmpFamily::V6 } else { IcmpFamily::V4 },
+                icmp_type,
+                code,
+            });
+        }
+    }
+    out.push(IcmpMessage {
+        family: IcmpFamily::V4,
+        icmp_type: 11,
+        code: 0,
+    });
+    out
+}
+
 pub fn transport_strategy() -> BoxedStrategy<Transport> {
     transport_strategy_for(Vec::new())
 }
@@ -322,12 +344,12 @@ pub fn transport_strategy_for(mentioned: Vec<Transport>) -> BoxedStrategy<Transp
     let number = prop_oneof![8 => select(interesting_ports()), 2 => 1..=65535u16];
     let mentioned_weight = if mentioned.is_empty() { 0 } else { 10 };
     let mentioned = if mentioned.is_empty() {
-        Just(Transport::Icmp).boxed()
+        Just(Transport::Icmp(IcmpMessage::PING)).boxed()
     } else {
         select(mentioned).boxed()
     };
     weighted(vec![
-        (1, Just(Transport::Icmp).boxed()),
+        (1, select(icmp_messages()).prop_map(Transport::Icmp).boxed()),
         (
             9,
             (protocol, number)

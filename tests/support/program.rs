@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
 use proptest::strategy::Union;
 
+use nplc_compiler::algebra::icmp::{IcmpFamily, IcmpMessage};
 use nplc_compiler::algebra::ports::Protocol;
 use nplc_compiler::eval::Transport;
 
@@ -109,6 +110,9 @@ impl Proto {
     }
 }
 
+/// ICMP types rules name: echo request and reply, destination unreachable.
+pub const ICMP_TYPES: &[(bool, u8)] = &[(false, 8), (false, 0), (false, 3), (true, 128), (true, 1)];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PortSpec {
     /// `8080` (TCP).
@@ -122,6 +126,8 @@ pub enum PortSpec {
     /// `tcp/http`.
     Named(Proto, String),
     Icmp,
+    /// `icmp/8`, `icmpv6/128`: one whole type (`true`: ICMPv6).
+    IcmpType(bool, u8),
 }
 
 impl PortSpec {
@@ -131,7 +137,7 @@ impl PortSpec {
             PortSpec::Number(p, _) | PortSpec::Range(p, ..) | PortSpec::Named(p, _) => {
                 *p == Proto::Tcp
             }
-            PortSpec::Icmp => false,
+            PortSpec::Icmp | PortSpec::IcmpType(..) => false,
         }
     }
 }
@@ -230,7 +236,12 @@ impl GenProgram {
                             .filter(|(n, pr, _)| n == name && *pr == protocol(*p))
                             .map(|(_, pr, number)| Transport::Port(*pr, *number)),
                     ),
-                    PortSpec::Icmp => out.push(Transport::Icmp),
+                    PortSpec::Icmp => out.push(Transport::Icmp(IcmpMessage::PING)),
+                    PortSpec::IcmpType(v6, t) => out.push(Transport::Icmp(IcmpMessage {
+                        family: if *v6 { IcmpFamily::V6 } else { IcmpFamily::V4 },
+                        icmp_type: *t,
+                        code: 0,
+                    })),
                 }
             }
         }
@@ -421,6 +432,8 @@ pub fn port(p: &PortSpec) -> String {
         PortSpec::Range(pr, a, b) => format!("{}/{a}-{b}", pr.as_str()),
         PortSpec::Named(pr, name) => format!("{}/{name}", pr.as_str()),
         PortSpec::Icmp => "icmp".into(),
+        PortSpec::IcmpType(false, t) => format!("icmp/{t}"),
+        PortSpec::IcmpType(true, t) => format!("icmpv6/{t}"),
     }
 }
 
@@ -825,6 +838,12 @@ pub fn port_strategy(named_weight: u32) -> BoxedStrategy<PortSpec> {
                 .boxed(),
         ),
         (8, Just(PortSpec::Icmp).boxed()),
+        (
+            4,
+            select(ICMP_TYPES)
+                .prop_map(|(v6, t)| PortSpec::IcmpType(v6, t))
+                .boxed(),
+        ),
     ])
 }
 

@@ -4,6 +4,7 @@
 //! notation, the operation returns an error instead of approximating.
 
 pub mod fqdn;
+pub mod icmp;
 pub mod intervals;
 pub mod ipset;
 pub mod labels;

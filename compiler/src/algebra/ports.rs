@@ -1,13 +1,14 @@
 //! Exact sets of destination ports: numeric ranges per protocol (TCP, UDP,
-//! SCTP; ports 1–65535), named container ports kept by name, and ICMP as a
-//! flag.
+//! SCTP; ports 1–65535), named container ports kept by name, and ICMP
+//! messages by family, type and code ([`IcmpSet`], always exact).
 //!
 //! API: [`PortSet::none`], [`PortSet::all`], [`PortSet::icmp`],
-//! [`PortSet::all_of`], [`PortSet::port`], [`PortSet::range`],
-//! [`PortSet::named`]; `union` (always exact); `intersection` and
-//! `difference` (`Err(NotRepresentable)` where a named port meets something
-//! only the pods could resolve); `is_empty`, `contains`, `contains_icmp`;
-//! accessors `ranges`, `named_ports`, `has_icmp`.
+//! [`PortSet::icmp_messages`], [`PortSet::all_of`], [`PortSet::port`],
+//! [`PortSet::range`], [`PortSet::named`]; `union` (always exact);
+//! `intersection` and `difference` (`Err(NotRepresentable)` where a named
+//! port meets something only the pods could resolve); `is_empty`,
+//! `contains`, `contains_icmp`; accessors `ranges`, `named_ports`,
+//! `has_icmp`, `icmp_set`.
 //!
 //! A connection is (protocol, port number, and the name of the container port
 //! it reaches, if any). A named entry `tcp/http` matches connections whose
@@ -20,11 +21,13 @@
 //!   protocol (a pod may give one number two names), is not representable, and
 //!   so is `ports − named` when ports remain.
 
+use super::icmp::{IcmpMessage, IcmpSet};
 use super::intervals::Intervals;
 use std::collections::BTreeSet;
 use std::fmt;
 
-/// Protocols that carry ports. ICMP has none and is a flag of [`PortSet`].
+/// Protocols that carry ports. ICMP has none; its messages are an
+/// [`IcmpSet`] of [`PortSet`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Protocol {
     Tcp,
@@ -64,7 +67,7 @@ pub struct PortSet {
     udp: RangeSet,
     sctp: RangeSet,
     named: BTreeSet<(Protocol, String)>,
-    icmp: bool,
+    icmp: IcmpSet,
 }
 
 /// A port operation whose exact result depends on which numbers the pods
@@ -117,7 +120,7 @@ impl PortSet {
             udp: RangeSet::empty(),
             sctp: RangeSet::empty(),
             named: BTreeSet::new(),
-            icmp: false,
+            icmp: IcmpSet::none(),
         }
     }
 
@@ -128,13 +131,19 @@ impl PortSet {
             udp: every_port(),
             sctp: every_port(),
             named: BTreeSet::new(),
-            icmp: true,
+            icmp: IcmpSet::all(),
         }
     }
 
+    /// Every ICMP message of both families: NPL's plain `icmp`.
     pub fn icmp() -> Self {
+        Self::icmp_messages(IcmpSet::all())
+    }
+
+    /// Some ICMP messages (`icmp/8`, `icmpv6/echo-request`, `icmp/3/4`).
+    pub fn icmp_messages(icmp: IcmpSet) -> Self {
         PortSet {
-            icmp: true,
+            icmp,
             ..Self::none()
         }
     }
@@ -183,12 +192,18 @@ impl PortSet {
         &self.named
     }
 
+    /// Whether the set holds some ICMP message.
     pub fn has_icmp(&self) -> bool {
-        self.icmp
+        !self.icmp.is_empty()
+    }
+
+    /// The ICMP messages of the set.
+    pub fn icmp_set(&self) -> &IcmpSet {
+        &self.icmp
     }
 
     pub fn is_empty(&self) -> bool {
-        !self.icmp
+        self.icmp.is_empty()
             && self.named.is_empty()
             && Protocol::ALL.iter().all(|&p| self.ranges(p).is_empty())
     }
@@ -200,8 +215,8 @@ impl PortSet {
             || port_name.is_some_and(|n| self.named.contains(&(protocol, n.to_string())))
     }
 
-    pub fn contains_icmp(&self) -> bool {
-        self.icmp
+    pub fn contains_icmp(&self, message: IcmpMessage) -> bool {
+        self.icmp.contains(message)
     }
 
     pub fn union(&self, other: &Self) -> Self {
@@ -210,7 +225,7 @@ impl PortSet {
             udp: self.udp.union(&other.udp),
             sctp: self.sctp.union(&other.sctp),
             named: self.named.union(&other.named).cloned().collect(),
-            icmp: self.icmp || other.icmp,
+            icmp: self.icmp.union(&other.icmp),
         };
         out.drop_covered_names();
         out
@@ -222,7 +237,7 @@ impl PortSet {
             udp: self.udp.intersection(&other.udp),
             sctp: self.sctp.intersection(&other.sctp),
             named: BTreeSet::new(),
-            icmp: self.icmp && other.icmp,
+            icmp: self.icmp.intersection(&other.icmp),
         };
         for (a, b) in [(self, other), (other, self)] {
             for (protocol, name) in &a.named {
@@ -241,7 +256,7 @@ impl PortSet {
             udp: self.udp.difference(&other.udp),
             sctp: self.sctp.difference(&other.sctp),
             named: BTreeSet::new(),
-            icmp: self.icmp && !other.icmp,
+            icmp: self.icmp.difference(&other.icmp),
         };
         // Numeric ports left over minus a named port: the pods decide.
         for (protocol, name) in &other.named {
@@ -296,6 +311,7 @@ impl PortSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::algebra::icmp::IcmpFamily;
     use proptest::prelude::*;
 
     const EDGES: [u16; 10] = [0, 1, 2, 52, 53, 80, 443, 8080, 65534, 65535];
@@ -304,13 +320,13 @@ mod tests {
     #[derive(Clone, Copy, Debug)]
     enum Conn {
         Port(Protocol, u16, Option<&'static str>),
-        Icmp,
+        Icmp(IcmpMessage),
     }
 
     fn member(s: &PortSet, c: Conn) -> bool {
         match c {
             Conn::Port(p, port, name) => s.contains(p, port, name),
-            Conn::Icmp => s.contains_icmp(),
+            Conn::Icmp(m) => s.contains_icmp(m),
         }
     }
 
@@ -327,7 +343,20 @@ mod tests {
         ports.sort();
         ports.dedup();
         let names = [None, Some("http"), Some("web"), Some("dns"), Some("other")];
-        let mut out = vec![Conn::Icmp];
+        let mut out: Vec<Conn> = [
+            (IcmpFamily::V4, 8, 0),
+            (IcmpFamily::V4, 3, 4),
+            (IcmpFamily::V6, 128, 0),
+        ]
+        .into_iter()
+        .map(|(family, icmp_type, code)| {
+            Conn::Icmp(IcmpMessage {
+                family,
+                icmp_type,
+                code,
+            })
+        })
+        .collect();
         for p in Protocol::ALL {
             for &port in &ports {
                 for name in names {
@@ -349,6 +378,8 @@ mod tests {
             4 => (protocol(), proptest::sample::select(&NAMES[..]))
                 .prop_map(|(p, n)| PortSet::named(p, n)),
             1 => Just(PortSet::icmp()),
+            1 => Just(PortSet::icmp_messages(IcmpSet::of_type(IcmpFamily::V4, 8))),
+            1 => Just(PortSet::icmp_messages(IcmpSet::of_code(IcmpFamily::V4, 3, 4))),
             2 => protocol().prop_map(PortSet::all_of),
             1 => Just(PortSet::all()),
         ]

@@ -37,7 +37,8 @@ mod naming;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use self::crd::{
-    Document, EntityRule, HttpMatch, HttpPath, PolicySpec, Port, Rule, TierSpec, API_VERSION,
+    Document, EntityRule, HttpMatch, HttpPath, IcmpMatch, PolicySpec, Port, Rule, TierSpec,
+    API_VERSION,
 };
 use self::naming::ZoneNames;
 use super::dedup_errors;
@@ -45,6 +46,7 @@ use super::kubernetes::protocol_name;
 use super::selectors::pinned_names;
 use super::{metadata, target_error, Options, Resource, SourceLines, Target};
 use crate::algebra::fqdn::FqdnPattern;
+use crate::algebra::icmp::{IcmpFamily, IcmpPart, IcmpSet};
 use crate::algebra::ipset::IpSet;
 use crate::algebra::labels::{Operator, Requirement, Term};
 use crate::algebra::ports::{PortSet, Protocol, FIRST_PORT, LAST_PORT};
@@ -207,13 +209,13 @@ fn add_rule(
         };
         let mut rules = Vec::new();
         for peer in &peers {
-            for (protocol, ports) in &variants {
+            for (protocol, ports, icmp) in &variants {
                 for request in &requests {
                     rules.push(calico_rule(
                         band.action(),
                         direction,
                         peer,
-                        *protocol,
+                        (*protocol, *icmp),
                         ports,
                         request.clone(),
                     ));
@@ -247,7 +249,7 @@ fn calico_rule(
     action: &'static str,
     direction: Direction,
     peer: &EntityRule,
-    protocol: Option<&'static str>,
+    (protocol, icmp): (Option<&'static str>, Option<IcmpMatch>),
     ports: &[Port],
     http: Option<HttpMatch>,
 ) -> Rule {
@@ -260,6 +262,7 @@ fn calico_rule(
         Direction::Ingress => Rule {
             action,
             protocol,
+            icmp,
             http,
             source: some(peer.clone()),
             destination: some(ports_only),
@@ -267,6 +270,7 @@ fn calico_rule(
         Direction::Egress => Rule {
             action,
             protocol,
+            icmp,
             http: None,
             source: None,
             destination: some(EntityRule {
@@ -388,15 +392,16 @@ fn address_peers(remote: &PeerSet) -> Vec<EntityRule> {
         .collect()
 }
 
-/// A protocol (`None`: every one) with its destination ports (none: all).
-type Variant = (Option<&'static str>, Vec<Port>);
+/// A protocol (`None`: every one) with its destination ports (none: all)
+/// and, for ICMP, the type (and code) matched (`None`: every message).
+type Variant = (Option<&'static str>, Vec<Port>, Option<IcmpMatch>);
 
 /// A service as (protocol, destination ports) pairs, one Calico rule each;
 /// `(None, [])` is every protocol and port.
 fn service_variants(service: &Service) -> Result<Vec<Variant>, Problem> {
     let ports = &service.ports;
     if *ports == PortSet::all() {
-        return Ok(vec![(None, Vec::new())]);
+        return Ok(vec![(None, Vec::new(), None)]);
     }
     let mut out = Vec::new();
     for protocol in Protocol::ALL {
@@ -407,7 +412,7 @@ fn service_variants(service: &Service) -> Result<Vec<Variant>, Problem> {
             .filter(|(p, _)| *p == protocol)
             .map(|(_, name)| Port::Text(name.clone()));
         if ranges == [(FIRST_PORT, LAST_PORT)] {
-            out.push((Some(protocol_name(protocol)), Vec::new()));
+            out.push((Some(protocol_name(protocol)), Vec::new(), None));
             continue;
         }
         let list: Vec<Port> = ranges
@@ -422,14 +427,31 @@ fn service_variants(service: &Service) -> Result<Vec<Variant>, Problem> {
             .chain(named)
             .collect();
         if !list.is_empty() {
-            out.push((Some(protocol_name(protocol)), list));
+            out.push((Some(protocol_name(protocol)), list, None));
         }
     }
-    if ports.has_icmp() {
-        out.push((Some("ICMP"), Vec::new()));
-        out.push((Some("ICMPv6"), Vec::new()));
-    }
+    out.extend(icmp_variants(ports.icmp_set()));
     Ok(out)
+}
+
+/// ICMP messages as Calico rules: a whole family is the bare protocol, else
+/// one rule per type, or per (type, code) where only some codes are held.
+fn icmp_variants(icmp: &IcmpSet) -> Vec<Variant> {
+    let mut out = Vec::new();
+    for (family, name) in [(IcmpFamily::V4, "ICMP"), (IcmpFamily::V6, "ICMPv6")] {
+        if icmp.family_is_all(family) {
+            out.push((Some(name), Vec::new(), None));
+            continue;
+        }
+        for part in icmp.parts(family) {
+            let (icmp_type, code) = match part {
+                IcmpPart::Type(t) => (t, None),
+                IcmpPart::Code(t, c) => (t, Some(c)),
+            };
+            out.push((Some(name), Vec::new(), Some(IcmpMatch { icmp_type, code })));
+        }
+    }
+    out
 }
 
 /// A rule's HTTP filter as the Calico matches of its ingress side (one rule
@@ -857,6 +879,7 @@ fn bare_rule(action: &'static str) -> Rule {
     Rule {
         action,
         protocol: None,
+        icmp: None,
         http: None,
         source: None,
         destination: None,

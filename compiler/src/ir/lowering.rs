@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use super::sets::{HttpMatch, PeerSet, PodSet, Service, L7, NAMESPACE_NAME_LABEL};
 use super::{Gateway, Ir, Isolation, Rule, RuleRole, Tier, Zone, DEFAULT_GATEWAY_PORT};
 use crate::algebra::fqdn::{FqdnPattern, FqdnSet};
+use crate::algebra::icmp::{self, IcmpSet};
 use crate::algebra::ipset::IpSet;
 use crate::algebra::labels::{KeySet, Term};
 use crate::algebra::ports::{PortSet, Protocol};
@@ -329,10 +330,33 @@ pub fn port_set(ports: &[ast::Port]) -> PortSet {
                 end,
             } => PortSet::range(protocol(*pr), clamp(*start), clamp(*end)),
             PortValue::Named { protocol: pr, name } => PortSet::named(protocol(*pr), name.clone()),
-            PortValue::Icmp => PortSet::icmp(),
+            PortValue::Icmp => PortSet::icmp_messages(icmp_set(p.icmp.as_ref())),
         };
         acc.union(&one)
     })
+}
+
+/// The messages an ICMP port names; lowering runs on checked programs, so
+/// numbers fit and names are known (anything else would be nothing).
+fn icmp_set(spec: Option<&ast::IcmpSpec>) -> IcmpSet {
+    let Some(spec) = spec else {
+        return IcmpSet::all();
+    };
+    let byte = |n: u64| u8::try_from(n).ok();
+    let icmp_type = match &spec.icmp_type {
+        None => return IcmpSet::family(spec.family),
+        Some(ast::IcmpType::Number(n, _)) => byte(*n),
+        Some(ast::IcmpType::Name(name, _)) => icmp::type_by_name(spec.family, name),
+    };
+    let Some(icmp_type) = icmp_type else {
+        return IcmpSet::none();
+    };
+    match spec.code {
+        None => IcmpSet::of_type(spec.family, icmp_type),
+        Some((code, _)) => byte(code).map_or_else(IcmpSet::none, |code| {
+            IcmpSet::of_code(spec.family, icmp_type, code)
+        }),
+    }
 }
 
 fn l7(l7: &ast::L7) -> L7 {

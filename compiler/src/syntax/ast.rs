@@ -237,6 +237,27 @@ impl Protocol {
 pub struct Port {
     pub value: PortValue,
     pub span: Span,
+    /// For [`PortValue::Icmp`]: the family, type and code as written;
+    /// `None` for plain `icmp` (every message of both families).
+    pub icmp: Option<IcmpSpec>,
+}
+
+pub use crate::algebra::icmp::IcmpFamily;
+
+/// `icmpv6`, `icmp/8`, `icmp/echo-request`, `icmp/3/4`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IcmpSpec {
+    pub family: IcmpFamily,
+    /// `None`: every type of the family.
+    pub icmp_type: Option<IcmpType>,
+    /// `None`: every code of the type. Kept wide for the checker.
+    pub code: Option<(u64, Span)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IcmpType {
+    Number(u64, Span),
+    Name(String, Span),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,6 +276,7 @@ pub enum PortValue {
         protocol: Protocol,
         name: String,
     },
+    /// ICMP; [`Port::icmp`] says which messages.
     Icmp,
 }
 

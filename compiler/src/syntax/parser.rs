@@ -472,7 +472,14 @@ impl<'t> ModuleParser<'t> {
     fn port(&mut self, pair: Pair<'_, Rule>) -> Option<Port> {
         let span = self.span(&pair);
         let value = match pair.as_rule() {
-            Rule::icmp_port => PortValue::Icmp,
+            Rule::icmp_port => {
+                let icmp = self.icmp(pair);
+                return Some(Port {
+                    value: PortValue::Icmp,
+                    span,
+                    icmp,
+                });
+            }
             Rule::bare_number => PortValue::Number {
                 protocol: Protocol::Tcp,
                 port: self.number(&pair),
@@ -514,7 +521,37 @@ impl<'t> ModuleParser<'t> {
             }
             _ => return None,
         };
-        Some(Port { value, span })
+        Some(Port {
+            value,
+            span,
+            icmp: None,
+        })
+    }
+
+    /// The parts after `icmp`/`icmpv6`; `None` for plain `icmp`.
+    fn icmp(&mut self, pair: Pair<'_, Rule>) -> Option<IcmpSpec> {
+        let mut inner = pair.into_inner();
+        let written = inner.next()?.as_str();
+        let family = match written {
+            "icmpv6" => IcmpFamily::V6,
+            _ => IcmpFamily::V4,
+        };
+        let icmp_type = inner.next().map(|t| {
+            let span = self.span(&t);
+            match t.as_rule() {
+                Rule::icmp_number => IcmpType::Number(self.number(&t), span),
+                _ => IcmpType::Name(t.as_str().to_string(), span),
+            }
+        });
+        let code = inner.next().map(|c| (self.number(&c), self.span(&c)));
+        if written == "icmp" && icmp_type.is_none() {
+            return None;
+        }
+        Some(IcmpSpec {
+            family,
+            icmp_type,
+            code,
+        })
     }
 
     fn range(&mut self, pair: Pair<'_, Rule>) -> Option<(u64, u64)> {
@@ -857,6 +894,8 @@ fn rule_name(r: Rule) -> Option<&'static str> {
         Rule::arrow => "`->`",
         Rule::ports => "a port",
         Rule::icmp_port | Rule::proto_port | Rule::bare_range => "a port",
+        Rule::icmp_family => "`icmp`, `icmpv4` or `icmpv6`",
+        Rule::icmp_number | Rule::icmp_name => "an ICMP type or code",
         Rule::protocol => "`tcp`, `udp` or `sctp`",
         Rule::port_name => "a port name",
         Rule::port_range => "a port range",
@@ -936,6 +975,49 @@ gateway egress = istio { zone istio-egressgateway; port 8443 }
         };
         assert_eq!(rule.ports.as_ref().map(Vec::len), Some(6));
         assert_eq!(rule.via.as_ref().map(|v| v.name.as_str()), Some("egress"));
+    }
+
+    #[test]
+    fn parses_icmp_types_and_codes() {
+        let parsed = parse_text(
+            "allow a -> b : icmp, icmpv4, icmpv6/128, icmp/echo-request, icmp/3/4, icmpv6/destination-unreachable/4 via g\n",
+        );
+        assert_eq!(parsed.diagnostics, vec![]);
+        let Item::Rule(rule) = &parsed.module.items[0] else {
+            panic!("expected a rule");
+        };
+        let specs: Vec<String> = rule
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| match &p.icmp {
+                None => "every".to_string(),
+                Some(spec) => {
+                    let t = match &spec.icmp_type {
+                        None => "*".to_string(),
+                        Some(IcmpType::Number(n, _)) => n.to_string(),
+                        Some(IcmpType::Name(n, _)) => n.clone(),
+                    };
+                    let c = spec.code.map_or("*".to_string(), |(c, _)| c.to_string());
+                    format!("{}/{t}/{c}", spec.family)
+                }
+            })
+            .collect();
+        assert_eq!(
+            specs,
+            [
+                "every",
+                "icmp/*/*",
+                "icmpv6/128/*",
+                "icmp/echo-request/*",
+                "icmp/3/4",
+                "icmpv6/destination-unreachable/4"
+            ]
+        );
+        assert!(rule.via.is_some());
+        // `icmpx` is not ICMP, and a type needs its `/`.
+        assert!(!parse_text("allow a -> b : icmpx\n").diagnostics.is_empty());
+        assert!(!parse_text("allow a -> b : icmp 8\n").diagnostics.is_empty());
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub struct Rule {
     pub action: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<&'static str>,
+    /// With protocol `ICMP`/`ICMPv6`: one type, or one type and code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp: Option<IcmpMatch>,
     /// Application layer policy: ingress Allow rules only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpMatch>,
@@ -56,6 +59,15 @@ pub struct Rule {
     pub source: Option<EntityRule>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destination: Option<EntityRule>,
+}
+
+/// Calico's ICMP match: a type, and optionally one of its codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct IcmpMatch {
+    #[serde(rename = "type")]
+    pub icmp_type: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<u8>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]

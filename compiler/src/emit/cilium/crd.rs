@@ -189,13 +189,15 @@ pub struct IcmpRule {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct IcmpField {
-    pub family: IcmpFamily,
+    /// `None`: IPv4, the CRD's default (left out: a line less per type).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<IcmpFamily>,
     #[serde(rename = "type")]
     pub icmp_type: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum IcmpFamily {
-    IPv4,
+    /// The one family written: IPv4 is the CRD's default.
     IPv6,
 }

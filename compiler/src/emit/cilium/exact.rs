@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use super::sides::{Piece, Side};
 use super::TARGET;
 use crate::algebra::fqdn::{FqdnPattern, FqdnSet};
+use crate::algebra::icmp::IcmpFamily;
 use crate::algebra::ipset::IpSet;
 use crate::algebra::ports::{PortSet, Protocol};
 use crate::allow::Direction;
@@ -29,6 +30,14 @@ pub(super) fn adjust(ir: &Ir, sides: Vec<Side>, errors: &mut Vec<Diagnostic>) ->
         let error = |code: Code, message: String, help: &str| {
             target_error(code, side.span, TARGET, message, help)
         };
+        if let Some(message) = icmp_codes(&side.ports) {
+            errors.push(error(
+                Code::IcmpCodeNotSupported,
+                message,
+                "name whole ICMP types (`icmp/3` rather than `icmp/3/4`), or build for `--target calico`, which matches ICMP codes",
+            ));
+            continue;
+        }
         let fqdns = &side.remote.fqdns;
         if side.direction == Direction::Ingress && !fqdns.is_empty() && !fqdns.is_all() {
             errors.push(error(
@@ -93,6 +102,26 @@ pub(super) fn adjust(ir: &Ir, sides: Vec<Side>, errors: &mut Vec<Diagnostic>) ->
         }
     }
     out
+}
+
+/// Why the side's ICMP messages cannot be written, if they cannot: Cilium's
+/// `icmps` match a family and a type, every code of it.
+fn icmp_codes(ports: &PortSet) -> Option<String> {
+    let icmp = ports.icmp_set();
+    let partial: Vec<String> = IcmpFamily::ALL
+        .into_iter()
+        .flat_map(|family| {
+            icmp.partial_types(family)
+                .into_iter()
+                .map(move |t| format!("{family}/{t}"))
+        })
+        .collect();
+    (!partial.is_empty()).then(|| {
+        format!(
+            "Cilium matches ICMP by type, not by code, and this rule holds some codes but not all of {}",
+            partial.join(", ")
+        )
+    })
 }
 
 /// Why a deny side cannot be written, if it cannot: Cilium's deny rules
@@ -193,11 +222,7 @@ fn egress_named_ports(side: Side, isolated_ingress: &PodSet) -> Vec<Side> {
 
 /// The numeric ports and ICMP of a set, without its named ports.
 fn numeric_part(ports: &PortSet) -> PortSet {
-    let mut out = if ports.has_icmp() {
-        PortSet::icmp()
-    } else {
-        PortSet::none()
-    };
+    let mut out = PortSet::icmp_messages(ports.icmp_set().clone());
     for protocol in Protocol::ALL {
         for &(lo, hi) in ports.ranges(protocol).ranges() {
             out = out.union(&PortSet::range(protocol, lo, hi));

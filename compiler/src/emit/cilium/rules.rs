@@ -10,6 +10,7 @@ use super::crd::{
 };
 use super::selectors::peer_selectors;
 use crate::algebra::fqdn::FqdnPattern;
+use crate::algebra::icmp::{IcmpFamily as NplFamily, IcmpPart, IcmpSet};
 use crate::algebra::ipset::IpSet;
 use crate::algebra::ports::{PortSet, Protocol};
 use crate::ir::{PeerSet, L7};
@@ -240,24 +241,34 @@ fn services(ports: &PortSet, l7: &L7) -> Vec<Service> {
         ));
     }
     if ports.has_icmp() {
-        out.push(Service::Icmps(every_icmp_type()));
+        out.push(Service::Icmps(icmp_types(ports.icmp_set())));
     }
     out
 }
 
-/// NPL's `icmp` is every ICMP type of both families; Cilium matches ICMP by
-/// type, so every type is listed.
-fn every_icmp_type() -> Vec<IcmpRule> {
-    let mut out = Vec::new();
-    for family in [IcmpFamily::IPv4, IcmpFamily::IPv6] {
-        let fields: Vec<IcmpField> = (0..=u8::MAX)
-            .map(|icmp_type| IcmpField { family, icmp_type })
-            .collect();
-        out.extend(fields.chunks(MAX_ICMP_FIELDS).map(|chunk| IcmpRule {
-            fields: chunk.to_vec(),
+/// Cilium matches ICMP by family and type (whole types: codes are refused
+/// before, E0435), one field each; every type of a family is listed, since
+/// `toPorts` cannot name ICMP (docs/targets.md).
+fn icmp_types(set: &IcmpSet) -> Vec<IcmpRule> {
+    let mut fields = Vec::new();
+    for (family, cilium_family) in [
+        (NplFamily::V4, None),
+        (NplFamily::V6, Some(IcmpFamily::IPv6)),
+    ] {
+        fields.extend(set.parts(family).into_iter().filter_map(|part| match part {
+            IcmpPart::Type(icmp_type) => Some(IcmpField {
+                family: cilium_family,
+                icmp_type,
+            }),
+            IcmpPart::Code(..) => None,
         }));
     }
-    out
+    fields
+        .chunks(MAX_ICMP_FIELDS)
+        .map(|chunk| IcmpRule {
+            fields: chunk.to_vec(),
+        })
+        .collect()
 }
 
 fn l4_proto(protocol: Protocol) -> L4Proto {

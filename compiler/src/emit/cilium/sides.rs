@@ -128,27 +128,37 @@ pub(super) fn sides(
     errors: &mut Vec<Diagnostic>,
 ) -> (Vec<Side>, Vec<Piece>) {
     let mut out = Vec::new();
+    // Allow sides with their tier, for the carves of later denies.
+    let mut allows: Vec<(usize, Side)> = Vec::new();
+    let mut carves = Vec::new();
     let mut pieces = Vec::new();
     for (index, tier) in ir.tiers.iter().enumerate() {
         for rule in &tier.rules {
             let (sources, destinations) = zones.of(rule);
             if rule.action == Action::Allow {
                 for &z in &sources {
-                    out.push(side(ir, z, Direction::Egress, rule, &rule.destination));
+                    allows.push((
+                        index,
+                        side(ir, z, Direction::Egress, rule, &rule.destination),
+                    ));
                 }
                 for &z in &destinations {
-                    out.push(side(ir, z, Direction::Ingress, rule, &rule.source));
+                    allows.push((index, side(ir, z, Direction::Ingress, rule, &rule.source)));
                 }
                 continue;
             }
-            let Some(narrowed) = narrow(ir, index, rule, errors) else {
+            let Some((narrowed, carved)) = narrow(ir, index, rule, errors) else {
                 continue;
             };
             for piece in narrowed {
                 deny_sides(ir, rule, &piece, &sources, &destinations, &mut out);
                 pieces.push(piece);
             }
+            carves.extend(carved);
         }
+    }
+    for (tier, side) in allows {
+        out.extend(carve_allow(tier, side, &carves, errors));
     }
     (out, pieces)
 }
@@ -232,9 +242,34 @@ fn overlap(a: &Rule, b: &Rule) -> bool {
         && !a.destination.intersection(&b.destination).is_empty()
 }
 
-/// The deny minus the allows of earlier tiers that it overlaps; `None` (and
-/// an error) when that cannot be written exactly.
-fn narrow(ir: &Ir, tier: usize, deny: &Rule, errors: &mut Vec<Diagnostic>) -> Option<Vec<Piece>> {
+/// Part of a deny that an earlier tier's allow with a named port overrides
+/// on some ports only: on `source` × `destination` (pods isolated for
+/// ingress), Cilium cannot deny `ports` minus the allow's named port, so the
+/// deny leaves the region to the destination's default deny. Its ingress
+/// there then holds the earlier tiers' allows (named ports resolved on each
+/// pod, exactly) and no allow of the deny's tier or later on `ports`.
+#[derive(Debug, Clone)]
+pub(super) struct Carve {
+    tier: usize,
+    source: PeerSet,
+    destination: PodSet,
+    ports: PortSet,
+    deny: Span,
+    allow: Span,
+}
+
+/// `piece − allow`, and whether a part was left to ingress isolation.
+type Minus = (Vec<Piece>, bool);
+
+/// The deny minus the allows of earlier tiers that it overlaps, and the
+/// regions carved out of it; `None` (and an error) when that cannot be
+/// written exactly.
+fn narrow(
+    ir: &Ir,
+    tier: usize,
+    deny: &Rule,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<(Vec<Piece>, Vec<Carve>)> {
     let whole = Piece {
         source: deny.source.clone(),
         destination: deny.destination.clone(),
@@ -242,6 +277,8 @@ fn narrow(ir: &Ir, tier: usize, deny: &Rule, errors: &mut Vec<Diagnostic>) -> Op
         span: deny.span,
     };
     let mut pieces = vec![whole];
+    let mut carves = Vec::new();
+    let isolated_ingress = ir.isolated_ingress();
     let higher = ir.tiers[..tier]
         .iter()
         .flat_map(|t| t.rules.iter())
@@ -258,8 +295,33 @@ fn narrow(ir: &Ir, tier: usize, deny: &Rule, errors: &mut Vec<Diagnostic>) -> Op
         }
         let mut next = Vec::new();
         for piece in pieces {
-            match minus(&piece, allow) {
-                Ok(rest) => next.extend(rest),
+            match minus(&piece, allow, &isolated_ingress) {
+                Ok((rest, carved)) => {
+                    next.extend(rest);
+                    if carved {
+                        // The whole overlap of the two rules: where the
+                        // allow does not decide, the deny's pieces do.
+                        let destination = deny.destination.intersection(&allow.destination).pods;
+                        if !destination.difference(&isolated_ingress).is_empty() {
+                            errors.push(fail(
+                                "the allow's named port cannot be left out of the deny's ports, and some pods both reach are not isolated for ingress (where their default deny could stand for the deny)".to_string(),
+                                false,
+                            ));
+                            return None;
+                        }
+                        let carve = Carve {
+                            tier,
+                            source: deny.source.intersection(&allow.source),
+                            destination,
+                            ports: deny.service.ports.clone(),
+                            deny: deny.span,
+                            allow: allow.span,
+                        };
+                        if !carves.iter().any(|c: &Carve| c.same_region(&carve)) {
+                            carves.push(carve);
+                        }
+                    }
+                }
                 Err(message) => {
                     errors.push(fail(message, false));
                     return None;
@@ -275,20 +337,33 @@ fn narrow(ir: &Ir, tier: usize, deny: &Rule, errors: &mut Vec<Diagnostic>) -> Op
         }
         pieces = next;
     }
-    Some(pieces)
+    Some((pieces, carves))
+}
+
+impl Carve {
+    fn same_region(&self, other: &Carve) -> bool {
+        self.tier == other.tier
+            && self.source == other.source
+            && self.destination == other.destination
+            && self.ports == other.ports
+    }
 }
 
 /// `piece − allow` as a product difference:
 /// (S−S')×T×P ∪ (S∩S')×(T−T')×P ∪ (S∩S')×(T∩T')×(P−P').
-fn minus(piece: &Piece, allow: &Rule) -> Result<Vec<Piece>, String> {
+/// When P−P' meets a named port and T∩T' is pods isolated for ingress, the
+/// last part is carved out instead (see [`Carve`]).
+fn minus(piece: &Piece, allow: &Rule, isolated_ingress: &PodSet) -> Result<Minus, String> {
     let common_source = piece.source.intersection(&allow.source);
     let common_destination = piece.destination.intersection(&allow.destination);
-    let common_ports = piece
-        .ports
-        .intersection(&allow.service.ports)
-        .map_err(|e| e.to_string())?;
+    let common_ports = match piece.ports.intersection(&allow.service.ports) {
+        Ok(ports) => ports,
+        // Some ports in common whatever the pods name: a named port meets
+        // numbers of its protocol.
+        Err(_) => PortSet::all(),
+    };
     if common_source.is_empty() || common_destination.is_empty() || common_ports.is_empty() {
-        return Ok(vec![piece.clone()]);
+        return Ok((vec![piece.clone()], false));
     }
     let mut out = Vec::new();
     let source_rest = piece.source.difference(&allow.source).map_err(|e| e.0)?;
@@ -309,16 +384,101 @@ fn minus(piece: &Piece, allow: &Rule) -> Result<Vec<Piece>, String> {
             ..piece.clone()
         });
     }
-    let ports_rest = piece
-        .ports
-        .difference(&allow.service.ports)
-        .map_err(|e| e.to_string())?;
+    let ports_rest = match piece.ports.difference(&allow.service.ports) {
+        Ok(rest) => rest,
+        Err(named) => {
+            let pods_only = PeerSet::pods(common_destination.pods.clone()) == common_destination;
+            let isolated = common_destination
+                .pods
+                .difference(isolated_ingress)
+                .is_empty();
+            if pods_only && isolated {
+                return Ok((out, true));
+            }
+            return Err(format!(
+                "{named}, and the pods it reaches are not all isolated for ingress (where their default deny could stand for the deny)"
+            ));
+        }
+    };
     if !ports_rest.is_empty() {
         out.push(Piece {
             source: common_source,
             destination: common_destination,
             ports: ports_rest,
             span: piece.span,
+        });
+    }
+    Ok((out, false))
+}
+
+/// An allow side without the carved regions of denies in its tier or an
+/// earlier one: only ingress sides hold them, and a side must cover a
+/// region's pods wholly or not at all (a policy's allows apply to all its
+/// pods).
+fn carve_allow(
+    tier: usize,
+    side: Side,
+    carves: &[Carve],
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<Side> {
+    let mut sides = vec![side];
+    for carve in carves {
+        let mut next = Vec::new();
+        for side in sides {
+            let meets = side.direction == Direction::Ingress
+                && tier >= carve.tier
+                && !side.local.intersection(&carve.destination).is_empty()
+                && !side.remote.intersection(&carve.source).is_empty()
+                && side
+                    .ports
+                    .intersection(&carve.ports)
+                    .map_or(true, |p| !p.is_empty());
+            if !meets {
+                next.push(side);
+                continue;
+            }
+            match carve_one(&side, carve) {
+                Ok(rest) => next.extend(rest),
+                Err(message) => {
+                    errors.push(
+                        not_exact(carve.deny, carve.allow, message, false).with_secondary(
+                            side.span,
+                            "allows part of what the deny leaves to the default deny",
+                        ),
+                    );
+                    return Vec::new();
+                }
+            }
+        }
+        sides = next;
+    }
+    sides
+}
+
+/// side − source × destination × ports, for a side whose pods lie inside
+/// the carve's destination.
+fn carve_one(side: &Side, carve: &Carve) -> Result<Vec<Side>, String> {
+    if !side.local.difference(&carve.destination).is_empty() {
+        return Err("the allow's named port leaves part of the deny to the pods' default deny, and an allow of the deny's tier or a later one reaches some of those pods but not all of them (its rules would apply to all)".to_string());
+    }
+    let mut out = Vec::new();
+    let others = side.remote.difference(&carve.source).map_err(|e| e.0)?;
+    if !others.is_empty() {
+        out.push(Side {
+            remote: others,
+            ..side.clone()
+        });
+    }
+    let ports = side
+        .ports
+        .difference(&carve.ports)
+        .map_err(|e| e.to_string())?;
+    let common = side.remote.intersection(&carve.source);
+    if !ports.is_empty() && !common.is_empty() {
+        out.push(Side {
+            remote: common,
+            ports,
+            ..side.clone()
         });
     }
     Ok(out)
