@@ -128,6 +128,8 @@ pub fn build(args: &BuildArgs) -> Outcome {
         .collect();
     // `via` routes through Istio: without the istio target, nothing does.
     warnings.extend(emit::istio::missing_routing(&db, program, &targets));
+    // `log` decides nothing: targets without a log action leave it out.
+    warnings.extend(emit::log::dropped_logs(&db, program, &targets));
     // The YAML owns standard output: diagnostics go to standard error.
     let report = |diags: &[Diagnostic]| {
         report_diagnostics_to(&db, diags, &args.diagnostics, program, JsonStream::Stderr)

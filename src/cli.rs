@@ -189,6 +189,7 @@ fn check(
             }
         }
         diags.extend(emit::istio::missing_routing(&db, program, targets));
+        diags.extend(emit::log::dropped_logs(&db, program, targets));
     }
     report_diagnostics(&db, &diags, output, program)
 }

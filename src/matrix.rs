@@ -278,6 +278,7 @@ fn reduce(ir: &Ir, src: &Endpoint, dst: &Endpoint) -> Ir {
                 })
                 .cloned()
                 .collect(),
+            logs: Vec::new(),
         })
         .collect();
     let holds =

@@ -192,6 +192,7 @@ codes! {
     ViaPortNotRoutable = "E0423", "port not routable through the egress gateway";
     ViaL7NotRoutable = "E0424", "filter not applicable at the egress gateway";
     ViaHostConflict = "E0425", "host routed two ways";
+    LogWithFilter = "E0426", "`log` with an L7 filter or `via`";
     UnusedDefinition = "W0001", "unused definition";
     AllowAllPorts = "W0002", "`allow` without ports";
     EmptyZone = "W0003", "zone selects nothing";
@@ -204,6 +205,7 @@ codes! {
     RuleMatchesNothing = "W0010", "rule matches no connection";
     UselessDeny = "W0011", "`deny` that changes nothing";
     ProfileOnPlatform = "W0012", "homelab profile on a platform namespace";
+    LogNotSupported = "W0013", "target has no log action";
 }
 
 impl Code {

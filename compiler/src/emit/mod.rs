@@ -7,6 +7,7 @@ pub mod calico;
 pub mod cilium;
 pub mod istio;
 pub mod kubernetes;
+pub mod log;
 mod names;
 pub mod selectors;
 pub mod yaml;

@@ -69,6 +69,11 @@ pub fn rules_policy(zone: &str, direction: Direction, deny: bool) -> String {
     }
 }
 
+/// The `log` rules of a zone in one direction: `ZONE-ingress-log`.
+pub fn log_policy(zone: &str, direction: Direction) -> String {
+    format!("{}-log", rules_policy(zone, direction, false))
+}
+
 pub fn isolation_policy(zone: &str) -> String {
     format!("{zone}-isolation")
 }
