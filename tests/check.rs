@@ -95,6 +95,7 @@ cases! {
     e0316_conflicting_zone_lines,
     e0317_invalid_gateway,
     e0318_via_needs_fqdn,
+    e0426_log_with_filter,
     recovery_errors_in_every_stage,
     recovery_inside_blocks,
     recovery_three_syntax_errors: json,
