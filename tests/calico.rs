@@ -278,6 +278,25 @@ fn enterprise_writes_exact_names_as_domains() {
         .build_with(Target::Calico, &enterprise())
         .unwrap_or_else(|diags| panic!("{}", render::human(&source.db, &diags, false)));
     assert_eq!(validate_enterprise("examples/three-tier", &resources), 1);
+    // fqdn-egress-gateway: its `via` rules build on open source already;
+    // with Enterprise what is left is its `*.google.com` (Enterprise's `*`
+    // is one or more labels, the program's one: E0402) and its `dns { }`
+    // filter, which no Calico enforces (E0403).
+    let (_, files) = examples()
+        .into_iter()
+        .find(|(name, _)| name == "fqdn-egress-gateway")
+        .expect("examples/fqdn-egress-gateway");
+    let source = Source::files(&files);
+    let Err(diags) = source.build_with(Target::Calico, &enterprise()) else {
+        panic!("fqdn-egress-gateway's dns filter builds on calico");
+    };
+    assert_eq!(
+        codes(&diags),
+        BTreeSet::from(["E0402".to_string(), "E0403".to_string()])
+    );
+    let rendered = render::human(&source.db, &diags, false);
+    assert!(rendered.contains("matches one or more labels"), "{rendered}");
+    assert!(!rendered.contains("via egress"), "{rendered}");
     // Without the flag, the same program is E0402.
     let Err(diags) = Source::text(ENTERPRISE).build(Target::Calico) else {
         panic!("FQDN egress builds on Calico open source");
