@@ -295,7 +295,10 @@ fn enterprise_writes_exact_names_as_domains() {
         BTreeSet::from(["E0402".to_string(), "E0403".to_string()])
     );
     let rendered = render::human(&source.db, &diags, false);
-    assert!(rendered.contains("matches one or more labels"), "{rendered}");
+    assert!(
+        rendered.contains("matches one or more labels"),
+        "{rendered}"
+    );
     assert!(!rendered.contains("via egress"), "{rendered}");
     // Without the flag, the same program is E0402.
     let Err(diags) = Source::text(ENTERPRISE).build(Target::Calico) else {
@@ -630,6 +633,8 @@ fn zone_of_policy(resource: &Resource) -> Option<String> {
     [
         "-ingress-deny",
         "-egress-deny",
+        "-ingress-log",
+        "-egress-log",
         "-ingress",
         "-egress",
         "-isolation",
@@ -653,6 +658,11 @@ fn names_come_from_zones_and_never_collide() {
         .into_iter()
         .map(|(name, files)| (format!("examples/{name}"), Source::files(&files)))
         .collect();
+    // `log` rules: `ZONE-ingress-log`, `TIER.ZONE-egress-log`.
+    sources.push((
+        "via_api_server_log".to_string(),
+        Source::text(VIA_API_SERVER_LOG),
+    ));
     for i in 0..40 {
         let text = strategy
             .new_tree(&mut runner)

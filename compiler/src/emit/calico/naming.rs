@@ -109,6 +109,8 @@ mod tests {
             "web-egress-deny"
         );
         assert_eq!(isolation_policy("web"), "web-isolation");
+        assert_eq!(log_policy("web", Direction::Ingress), "web-ingress-log");
+        assert_eq!(log_policy("web", Direction::Egress), "web-egress-log");
         assert_eq!(
             in_tier("security", "web-egress-deny", false),
             "security.web-egress-deny"
