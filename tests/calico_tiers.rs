@@ -758,6 +758,20 @@ allow world -> shop : 443
 "#,
     ),
     (
+        "via-a-gateway-with-open-egress",
+        r#"
+zone shop { namespace "shop"; isolate egress }
+zone gw { namespace "batch"; isolate ingress }
+gateway out = istio { zone gw; port 8443 }
+tier guard {
+  deny shop -> cidr 192.0.2.0/24
+}
+allow shop -> fqdn "api.stripe.com" : 443 via out
+allow shop -> kube-dns : udp/53, tcp/53
+allow gw -> cidr 10.0.0.0/8 : 5432
+"#,
+    ),
+    (
         "logs-decide-nothing",
         r#"
 zone shop { namespace "shop"; isolate both }
