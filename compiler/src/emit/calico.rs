@@ -51,12 +51,13 @@ use crate::algebra::ipset::IpSet;
 use crate::algebra::labels::{Operator, Requirement, Term};
 use crate::algebra::ports::{PortSet, Protocol, FIRST_PORT, LAST_PORT};
 use crate::allow::Direction;
+use crate::db::{Db, Program};
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::ir::{
     Ir, PeerSet, PodSet, PodTerm, Rule as IrRule, RuleRole, Service, L7, NAMESPACE_NAME_LABEL,
 };
 use crate::names::Entity;
-use crate::syntax::ast::{Action, Item};
+use crate::syntax::ast::Action;
 
 /// The namespace label Calico gives every namespace with its own name.
 pub const CALICO_NAMESPACE_NAME: &str = "projectcalico.org/name";
@@ -132,6 +133,8 @@ struct Policy {
 type Problem = (Code, String, &'static str);
 
 pub fn emit(
+    db: &dyn Db,
+    program: Program,
     ir: &Ir,
     options: &Options,
     sources: &SourceLines<'_>,
@@ -159,8 +162,20 @@ pub fn emit(
         dedup_errors(&mut errors);
         return Err(errors);
     }
+    let resolved = crate::names::resolve(db, program);
+    let tier_lines = ir
+        .tiers
+        .iter()
+        .map(|t| {
+            t.def
+                .and_then(|id| resolved.def(id).name_span)
+                .into_iter()
+                .collect()
+        })
+        .collect();
     let writer = Writer {
         ir,
+        tier_lines,
         default_tier: ir.tiers.len().saturating_sub(1),
         flat: options.calico_flat,
         staged: options.calico_staged,
@@ -741,6 +756,9 @@ fn requirement(key: &str, op: &Operator) -> String {
 
 struct Writer<'a, 'db> {
     ir: &'a Ir,
+    /// Per tier, the line declaring it (`tier NAME {`): what its Tier and
+    /// Pass policy come from.
+    tier_lines: Vec<Vec<Span>>,
     /// The index of the program's `default` tier: the last one.
     default_tier: usize,
     flat: bool,
@@ -761,12 +779,10 @@ impl Writer<'_, '_> {
         let mut out = Vec::new();
         if !self.flat {
             for (index, tier) in self.ir.tiers.iter().enumerate().take(self.default_tier) {
-                // A tier without rules selects nothing: Calico skips it.
-                let Some(first) = tier.rules.first().or(tier.logs.first()) else {
-                    continue;
-                };
+                // Written even without rules (it then only passes), so that
+                // removing a tier's last rule changes no other file.
                 let order = (index as u32 + 1) * TIER_ORDER_STEP;
-                let declared: Vec<Span> = self.tier_declaration(&tier.name, first.span);
+                let declared: Vec<Span> = self.tier_lines.get(index).cloned().unwrap_or_default();
                 let document = Document {
                     api_version: API_VERSION,
                     kind: "Tier",
@@ -804,21 +820,6 @@ impl Writer<'_, '_> {
         }
         out.extend(self.isolation());
         out
-    }
-
-    /// The line declaring tier `name` (`tier NAME {`), found in the file of
-    /// one of its rules: what the Tier and its Pass policy come from.
-    fn tier_declaration(&self, name: &str, rule: Span) -> Vec<Span> {
-        crate::db::parse(self.sources.db, rule.file)
-            .module
-            .items
-            .iter()
-            .find_map(|item| match item {
-                Item::Tier(tier) if tier.name.name == name => Some(tier.name.span),
-                _ => None,
-            })
-            .into_iter()
-            .collect()
     }
 
     /// `TIER.NAME` in a declared tier (the Calico API wants the prefix),

@@ -108,7 +108,7 @@ pub fn build(
             kubernetes::emit(ir, options, &sources, &|e| allow_error(db, program, e))?
         }
         Target::Cilium => cilium::emit(db, program, ir, &sources)?,
-        Target::Calico => calico::emit(ir, options, &sources)?,
+        Target::Calico => calico::emit(db, program, ir, options, &sources)?,
         Target::Istio => istio::emit(db, program, ir, &sources)?,
     };
     resources.sort_by_key(Resource::sort_key);
