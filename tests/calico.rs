@@ -368,6 +368,11 @@ fn what_calico_cannot_say_fails_with_its_code() {
             "E0402",
         ),
         (
+            "enterprise_via_isolated_gateway_wildcard",
+            "zone gw { namespace \"gw\"; isolate egress }\ngateway out = istio { zone gw }\nallow a -> fqdn \"*.example.com\" : 443 via out",
+            "E0402",
+        ),
+        (
             "enterprise_wildcard",
             "allow a -> fqdn \"*.example.com\" : 443",
             "E0402",

@@ -198,7 +198,7 @@ fn gateway_side<'r>(
     enterprise: bool,
 ) -> Result<Cow<'r, IrRule>, Problem> {
     let names = &rule.destination.fqdns;
-    if rule.role != RuleRole::FromGateway || enterprise || names.is_empty() || names.is_all() {
+    if rule.role != RuleRole::FromGateway || names.is_empty() || names.is_all() {
         return Ok(Cow::Borrowed(rule));
     }
     let gateway = &rule.source.pods;
@@ -209,6 +209,10 @@ fn gateway_side<'r>(
             && !r.source.pods.intersection(gateway).is_empty()
             && (!dst.ips.is_empty() || !dst.fqdns.is_empty() || !dst.entities.is_empty())
     });
+    if (isolated || denied) && enterprise {
+        // Calico Enterprise's `domains` say it (`peers`).
+        return Ok(Cow::Borrowed(rule));
+    }
     if isolated || denied {
         let why = if isolated {
             "its pods are isolated for egress"
@@ -269,6 +273,7 @@ fn add_rule(
         if local.pods.is_empty() {
             continue;
         }
+        let enterprise = enterprise.then_some(rule.role == RuleRole::FromGateway);
         let (peers, global) = peers(selectors, remote, direction, rule.action, enterprise)?;
         let requests: Vec<Option<HttpMatch>> = match (&http, direction) {
             (Some(matches), Direction::Ingress) => matches.iter().cloned().map(Some).collect(),
@@ -360,7 +365,8 @@ fn peers(
     remote: &PeerSet,
     direction: Direction,
     action: Action,
-    enterprise: bool,
+    // `Some(through a gateway)` with `--calico-enterprise`.
+    enterprise: Option<bool>,
 ) -> Result<(Vec<EntityRule>, bool), Problem> {
     let all_addresses = remote.ips == IpSet::all();
     let mut api_server = false;
@@ -390,8 +396,8 @@ fn peers(
     let by_address = remote.fqdns.is_empty() || remote.fqdns.is_all();
     let domains = if by_address {
         Vec::new()
-    } else if enterprise {
-        domains(remote, direction, action)?
+    } else if let Some(through_gateway) = enterprise {
+        domains(remote, direction, action, through_gateway)?
     } else {
         return Err((
             Code::FqdnNeedsVia,
@@ -476,7 +482,12 @@ fn api_server_egress_rule(
 /// allows the addresses its trusted DNS servers (kube-dns) returned for the
 /// names; the lookups themselves are the program's own allows to kube-dns,
 /// which every FQDN allow brings with it.
-fn domains(remote: &PeerSet, direction: Direction, action: Action) -> Result<Vec<String>, Problem> {
+fn domains(
+    remote: &PeerSet,
+    direction: Direction,
+    action: Action,
+    through_gateway: bool,
+) -> Result<Vec<String>, Problem> {
     let names = super::fqdn_list(&remote.fqdns);
     if direction != Direction::Egress || action != Action::Allow {
         return Err((
@@ -493,7 +504,11 @@ fn domains(remote: &PeerSet, direction: Direction, action: Action) -> Result<Vec
                 return Err((
                     Code::FqdnNeedsVia,
                     format!("Calico Enterprise's `*` in `{pattern}` matches one or more labels, the program's exactly one"),
-                    "list the names the wildcard stands for, route the traffic through an egress gateway with `via`, or build for `--target cilium`",
+                    if through_gateway {
+                        "list the names the wildcard stands for, or build for `--target cilium`"
+                    } else {
+                        "list the names the wildcard stands for, route the traffic through an egress gateway with `via`, or build for `--target cilium`"
+                    },
                 ))
             }
         }
