@@ -571,6 +571,50 @@ fn flat_output_of_the_examples_matches_nca() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `log` rules (nca reads Calico's `Log`: it goes on) and the API server's
+/// Service match (rewritten, see [`for_nca`]), flat, on the `lab` inventory.
+const LOGS_AND_API_SERVER: &str = r#"
+zone shop { namespace "shop"; isolate both }
+zone payments { namespace "payments"; isolate ingress }
+tier watch {
+  log cluster -> payments
+  log shop -> world : 443
+}
+tier guard {
+  log shop -> payments : 8080
+  deny shop -> payments : 8081
+  allow kube-apiserver -> shop : 10250
+}
+log cluster -> shop
+allow shop -> payments : 8080-8090
+allow payments -> shop : 9090
+allow shop -> kube-apiserver : 6443
+"#;
+
+#[test]
+fn flat_logs_and_api_server_rules_match_nca() {
+    let dir = nca::temp_dir("calico-logs");
+    let file = dir.join("logs.npl");
+    std::fs::write(&file, LOGS_AND_API_SERVER).expect("writing");
+    let source = Source::text(LOGS_AND_API_SERVER);
+    let resources = source
+        .build_with(Target::Calico, &options(true, false))
+        .unwrap_or_else(|diags| panic!("{}", render::human(&source.db, &diags, false)));
+    let stream = yaml::stream(&resources);
+    assert!(stream.contains("action: Log") && stream.contains("services:"));
+    let inventory = root().join("tests/nca/inventories/lab");
+    compare_flat(
+        "logs and the API server",
+        &[file],
+        &resources,
+        &inventory.join("namespaces.yaml"),
+        &inventory.join("pods.yaml"),
+        &dir,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn flat_output_of_generated_programs_matches_nca() {
     let wanted: usize = std::env::var("NPLC_NCA_PROGRAMS")
