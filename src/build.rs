@@ -167,6 +167,8 @@ pub fn build(args: &BuildArgs) -> Outcome {
         let platform = emit::kubernetes::warnings(&db, program, &options);
         warnings.extend(platform.into_iter().filter(|d| !allowed(d)));
     }
+    // `log` decides nothing: targets without a log action leave it out.
+    warnings.extend(emit::log::dropped_logs(&db, program, &targets));
     // The YAML owns standard output: diagnostics go to standard error.
     let report = |diags: &[Diagnostic]| {
         report_diagnostics_to(&db, diags, &args.diagnostics, program, JsonStream::Stderr)
@@ -182,7 +184,7 @@ pub fn build(args: &BuildArgs) -> Outcome {
     // In JSON mode standard error holds only the diagnostics' JSON.
     let say_built = |dir: Option<&Path>| {
         if !args.diagnostics.is_json() {
-            eprintln!("{}", summary(&built, dir));
+            eprintln!("{}", summary(&built, dir, args.staged));
         }
     };
     let Some(dir) = &args.output else {
@@ -195,7 +197,7 @@ pub fn build(args: &BuildArgs) -> Outcome {
     }
     // Written one document at a time: the summary is said before the
     // resources are consumed.
-    let said = summary(&built, Some(dir));
+    let said = summary(&built, Some(dir), args.staged);
     match write_dir(dir, built) {
         Ok(()) => {
             if !args.diagnostics.is_json() {
@@ -274,8 +276,9 @@ fn namespaces_option(path: Option<&Path>) -> Result<emit::Options, String> {
     })
 }
 
-/// `built 7 resources (kubernetes: 7 NetworkPolicy) → deploy/`
-fn summary(built: &[(Target, Vec<Resource>)], dir: Option<&Path>) -> String {
+/// `built 7 resources (kubernetes: 7 NetworkPolicy) → deploy/`; a staged
+/// build says so on its calico part: `calico (staged, not enforced): …`.
+fn summary(built: &[(Target, Vec<Resource>)], dir: Option<&Path>, staged: bool) -> String {
     let total: usize = built.iter().map(|(_, r)| r.len()).sum();
     let per_target: Vec<String> = built
         .iter()
@@ -285,8 +288,13 @@ fn summary(built: &[(Target, Vec<Resource>)], dir: Option<&Path>) -> String {
                 *kinds.entry(r.kind.as_str()).or_default() += 1;
             }
             let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            let staged = if staged && *target == Target::Calico {
+                " (staged, not enforced)"
+            } else {
+                ""
+            };
             format!(
-                "{}: {}",
+                "{}{staged}: {}",
                 target.as_str(),
                 if kinds.is_empty() {
                     "nothing".to_string()

@@ -47,11 +47,14 @@ enum Command {
     },
     /// Compile programs to Kubernetes, Cilium, ... resources.
     Build(crate::build::BuildArgs),
-    /// Is one connection allowed, and which rules decided it?
+    /// Is one connection allowed, and which rules decided it? Answers for
+    /// the program as it will be enforced (`log` rules decide nothing; a
+    /// `--staged` build enforces nothing until it is applied unstaged).
     Query(crate::query::QueryArgs),
     /// Everything a zone may reach and be reached by, with the rules behind it.
     Explain(crate::explain::ExplainArgs),
-    /// The connectivity of a concrete inventory of namespaces and pods, as nca prints it.
+    /// The connectivity of a concrete inventory of namespaces and pods, as nca
+    /// prints it, for the program as it will be enforced (as `query`).
     Matrix(crate::matrix::MatrixArgs),
     /// What a change opens and closes: two versions compared exactly.
     Diff(crate::diff_cmd::DiffArgs),
@@ -193,6 +196,7 @@ fn check(
             let platform = emit::kubernetes::warnings(&db, program, &options);
             diags.extend(config.apply(&platform));
         }
+        diags.extend(emit::log::dropped_logs(&db, program, targets));
     }
     report_diagnostics(&db, &diags, output, program)
 }

@@ -292,6 +292,7 @@ fn reduce(ir: &Ir, src: &Endpoint, dst: &Endpoint) -> Ir {
                 })
                 .cloned()
                 .collect(),
+            logs: Vec::new(),
         })
         .collect();
     let holds =

@@ -39,11 +39,10 @@ const NPLC: &str = env!("CARGO_BIN_EXE_nplc");
 
 /// Examples the calico target refuses, with the codes it gives.
 const EXAMPLES_THAT_FAIL: &[(&str, &[&str])] = &[
-    // `kube-apiserver`.
-    ("cks-zero-trust", &["E0405"]),
-    // toFQDNs without `via`; a `dns { }` filter.
+    // toFQDNs without `via` (E0402; its `via` rules build); a `dns { }`
+    // filter, which no Calico has.
     ("fqdn-egress-gateway", &["E0402", "E0403"]),
-    // `kube-apiserver` (std/homelab's kube-api access, platform rules), `host`.
+    // `allow prometheus -> host`: Calico cannot select a pod's own node.
     ("homelab", &["E0405"]),
     // `allow backend -> stripe : 443` matches a host name.
     ("three-tier", &["E0402"]),
@@ -234,6 +233,24 @@ allow ops -> api : 8080, 9090 http { GET; HEAD }
 allow world -> api : 8443 http { GET "/public/.*" }
 "#;
 
+/// `via` without the host's names (the gateway's egress is open), the API
+/// server as Service `default/kubernetes` both ways, and `log` rules: Log
+/// policies first in their tier.
+const VIA_API_SERVER_LOG: &str = r#"
+zone app { namespace "app"; isolate egress }
+zone gw { namespace "istio-system"; pods istio = "egressgateway"; isolate ingress }
+gateway egress = istio { zone gw }
+zone monitoring { namespace "monitoring"; isolate both }
+tier watch {
+  log app -> world : 443
+}
+allow app -> fqdn "api.stripe.com" : 443 via egress
+allow monitoring -> kube-apiserver : 6443
+allow kube-apiserver -> monitoring : 10250
+log cluster -> monitoring : 9090
+allow app -> monitoring : 9090
+"#;
+
 /// `--calico-enterprise`: exact host names become `destination.domains`;
 /// their DNS lookups are the program's allows to kube-dns.
 const ENTERPRISE: &str = r#"
@@ -261,6 +278,28 @@ fn enterprise_writes_exact_names_as_domains() {
         .build_with(Target::Calico, &enterprise())
         .unwrap_or_else(|diags| panic!("{}", render::human(&source.db, &diags, false)));
     assert_eq!(validate_enterprise("examples/three-tier", &resources), 1);
+    // fqdn-egress-gateway: its `via` rules build on open source already;
+    // with Enterprise what is left is its `*.google.com` (Enterprise's `*`
+    // is one or more labels, the program's one: E0402) and its `dns { }`
+    // filter, which no Calico enforces (E0403).
+    let (_, files) = examples()
+        .into_iter()
+        .find(|(name, _)| name == "fqdn-egress-gateway")
+        .expect("examples/fqdn-egress-gateway");
+    let source = Source::files(&files);
+    let Err(diags) = source.build_with(Target::Calico, &enterprise()) else {
+        panic!("fqdn-egress-gateway's dns filter builds on calico");
+    };
+    assert_eq!(
+        codes(&diags),
+        BTreeSet::from(["E0402".to_string(), "E0403".to_string()])
+    );
+    let rendered = render::human(&source.db, &diags, false);
+    assert!(
+        rendered.contains("matches one or more labels"),
+        "{rendered}"
+    );
+    assert!(!rendered.contains("via egress"), "{rendered}");
     // Without the flag, the same program is E0402.
     let Err(diags) = Source::text(ENTERPRISE).build(Target::Calico) else {
         panic!("FQDN egress builds on Calico open source");
@@ -276,6 +315,8 @@ fn cases_validate_and_are_snapshotted() {
         ("tiers_staged", TIERS, false, true),
         ("peers_and_ports", PEERS_AND_PORTS, false, false),
         ("http", HTTP, false, false),
+        ("via_api_server_log", VIA_API_SERVER_LOG, false, false),
+        ("via_api_server_log_flat", VIA_API_SERVER_LOG, true, false),
     ] {
         let source = Source::text(text);
         let resources = source
@@ -313,8 +354,24 @@ fn what_calico_cannot_say_fails_with_its_code() {
             "allow a -> b : udp/53 dns { \"example.com\" }",
             "E0403",
         ),
-        ("apiserver", "allow a -> kube-apiserver : 443", "E0405"),
+        ("apiserver_port", "allow a -> kube-apiserver : 8080", "E0405"),
+        ("to_host", "allow a -> host : 9100", "E0405"),
         ("deny_from_host", "deny host -> a", "E0405"),
+        (
+            "log_to_fqdn",
+            "log a -> fqdn \"api.example.com\" : 443",
+            "E0402",
+        ),
+        (
+            "via_isolated_gateway",
+            "zone gw { namespace \"gw\"; isolate egress }\ngateway out = istio { zone gw }\nallow a -> fqdn \"api.example.com\" : 443 via out",
+            "E0402",
+        ),
+        (
+            "enterprise_via_isolated_gateway_wildcard",
+            "zone gw { namespace \"gw\"; isolate egress }\ngateway out = istio { zone gw }\nallow a -> fqdn \"*.example.com\" : 443 via out",
+            "E0402",
+        ),
         (
             "enterprise_wildcard",
             "allow a -> fqdn \"*.example.com\" : 443",
@@ -375,6 +432,85 @@ fn with_calico_names(namespaces: &Path, dir: &Path) -> PathBuf {
     path
 }
 
+/// A label no pod carries: what a Service match becomes for nca.
+const NO_POD: &str = "has(nplc.dev/kube-apiserver)";
+
+/// nca does not read a rule's `services` (a Service match). The only one
+/// nplc writes is `default/kubernetes`, the API server, which is not a pod
+/// and not one of the addresses the comparison asks about (nplc's addresses
+/// are outside the cluster; the API server is the `kube-apiserver` entity):
+/// among what nca and `nplc matrix` compare it matches nothing, and so does
+/// a selector no pod satisfies. The API server's own connections are proved
+/// by the tier evaluator (`tests/calico_tiers.rs`), which reads `services`.
+///
+/// nca does not read `http` either. `nplc matrix` answers at L4, where an
+/// HTTP allow allows (some requests pass), and Calico writes `http` only on
+/// ingress Allow rules: without it the rule is that L4 answer. The requests
+/// themselves are proved by the tier evaluator.
+fn for_nca(resources: &[Resource]) -> Vec<Resource> {
+    let mut out = resources.to_vec();
+    for resource in &mut out {
+        // `get_mut`, not indexing, which would add the missing keys.
+        let Some(spec) = resource.document.get_mut("spec") else {
+            continue;
+        };
+        for direction in ["ingress", "egress"] {
+            let Some(rules) = spec.get_mut(direction).and_then(|r| r.as_array_mut()) else {
+                continue;
+            };
+            for rule in rules {
+                if let Some(rule) = rule.as_object_mut() {
+                    rule.remove("http");
+                }
+                for side in ["source", "destination"] {
+                    let Some(entity) = rule.get_mut(side).and_then(|e| e.as_object_mut()) else {
+                        continue;
+                    };
+                    if entity.remove("services").is_some() {
+                        entity.insert("selector".into(), NO_POD.into());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn service_matches_and_http_are_rewritten_for_nca_and_nothing_else() {
+    let source = Source::text(VIA_API_SERVER_LOG);
+    let resources = source
+        .build_with(Target::Calico, &options(true, false))
+        .unwrap_or_else(|diags| panic!("{}", render::human(&source.db, &diags, false)));
+    let before = yaml::stream(&resources);
+    let after = yaml::stream(&for_nca(&resources));
+    let service = "services:\n        name: kubernetes\n        namespace: default\n";
+    assert_eq!(before.matches(service).count(), 2, "{before}");
+    let selector = format!("selector: {NO_POD}\n");
+    assert_eq!(after, before.replace(service, &selector));
+    assert!(!after.contains("services:"));
+    // `http` goes, and only it.
+    let source = Source::text(HTTP);
+    let resources = source
+        .build_with(Target::Calico, &options(true, false))
+        .unwrap_or_else(|diags| panic!("{}", render::human(&source.db, &diags, false)));
+    let after = for_nca(&resources);
+    for (before, after) in resources.iter().zip(&after) {
+        let mut before = before.document.clone();
+        if let Some(rules) = before["spec"]
+            .get_mut("ingress")
+            .and_then(|r| r.as_array_mut())
+        {
+            for rule in rules.iter_mut().filter_map(|r| r.as_object_mut()) {
+                rule.remove("http");
+            }
+        }
+        assert_eq!(before, after.document);
+    }
+    assert!(yaml::stream(&resources).contains("http:"));
+    assert!(!yaml::stream(&after).contains("http:"));
+}
+
 /// nca on the flat output equals `nplc matrix`; `Err` with the differences.
 fn compare_flat(
     what: &str,
@@ -385,7 +521,8 @@ fn compare_flat(
     dir: &Path,
 ) -> Result<(), String> {
     let policies = dir.join("calico-flat.yaml");
-    std::fs::write(&policies, yaml::stream(resources)).map_err(|e| e.to_string())?;
+    let resources = for_nca(resources);
+    std::fs::write(&policies, yaml::stream(&resources)).map_err(|e| e.to_string())?;
     let calico_namespaces = with_calico_names(namespaces, dir);
     let nca_view = nca::nca_connectivity(&policies, &calico_namespaces, pods)?;
     let matrix_view = nca::matrix_connectivity(Path::new(NPLC), paths, namespaces, pods)?;
@@ -431,6 +568,50 @@ fn flat_output_of_the_examples_matches_nca() {
         compared += 1;
     }
     assert!(compared > 0, "no example builds on calico");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `log` rules (nca reads Calico's `Log`: it goes on) and the API server's
+/// Service match (rewritten, see [`for_nca`]), flat, on the `lab` inventory.
+const LOGS_AND_API_SERVER: &str = r#"
+zone shop { namespace "shop"; isolate both }
+zone payments { namespace "payments"; isolate ingress }
+tier watch {
+  log cluster -> payments
+  log shop -> world : 443
+}
+tier guard {
+  log shop -> payments : 8080
+  deny shop -> payments : 8081
+  allow kube-apiserver -> shop : 10250
+}
+log cluster -> shop
+allow shop -> payments : 8080-8090
+allow payments -> shop : 9090
+allow shop -> kube-apiserver : 6443
+"#;
+
+#[test]
+fn flat_logs_and_api_server_rules_match_nca() {
+    let dir = nca::temp_dir("calico-logs");
+    let file = dir.join("logs.npl");
+    std::fs::write(&file, LOGS_AND_API_SERVER).expect("writing");
+    let source = Source::text(LOGS_AND_API_SERVER);
+    let resources = source
+        .build_with(Target::Calico, &options(true, false))
+        .unwrap_or_else(|diags| panic!("{}", render::human(&source.db, &diags, false)));
+    let stream = yaml::stream(&resources);
+    assert!(stream.contains("action: Log") && stream.contains("services:"));
+    let inventory = root().join("tests/nca/inventories/lab");
+    compare_flat(
+        "logs and the API server",
+        &[file],
+        &resources,
+        &inventory.join("namespaces.yaml"),
+        &inventory.join("pods.yaml"),
+        &dir,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -501,6 +682,8 @@ fn zone_of_policy(resource: &Resource) -> Option<String> {
     [
         "-ingress-deny",
         "-egress-deny",
+        "-ingress-log",
+        "-egress-log",
         "-ingress",
         "-egress",
         "-isolation",
@@ -524,6 +707,11 @@ fn names_come_from_zones_and_never_collide() {
         .into_iter()
         .map(|(name, files)| (format!("examples/{name}"), Source::files(&files)))
         .collect();
+    // `log` rules: `ZONE-ingress-log`, `TIER.ZONE-egress-log`.
+    sources.push((
+        "via_api_server_log".to_string(),
+        Source::text(VIA_API_SERVER_LOG),
+    ));
     for i in 0..40 {
         let text = strategy
             .new_tree(&mut runner)

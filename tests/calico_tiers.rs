@@ -51,6 +51,13 @@
 //!   named ports resolved on the destination pod's container ports, per
 //!   protocol), and `http` (methods, exact or prefix paths) on ingress Allow
 //!   rules.
+//! - `services` (a Service match), alone in its entity rule and without
+//!   destination ports, as Calico validates it: the model's only Service
+//!   with endpoints is `default/kubernetes`, the API server, serving TCP
+//!   6443 at an address no `nets` of nplc's output holds (nplc's addresses
+//!   are outside the cluster; the API server is the `kube-apiserver`
+//!   entity). Connections between every pod and the API server are judged
+//!   by the emitted policies and the evaluator alike (`prove`).
 //! - Selectors: the full language (`==`, `!=`, `in`, `not in`, `has`, `!`,
 //!   `&&`, `||`, parentheses, `all()`, `global()`, `contains`, `starts
 //!   with`, `ends with`, either quote); `!=` and `not in` match resources
@@ -491,6 +498,16 @@ fn prove(
     let matrix = nca::matrix_connectivity(Path::new(NPLC), paths, namespaces, pods_file)?;
     let differences = compare(&mine, &matrix);
     let problems = problems.into_inner().expect("lock");
+    if let Some(reference) = reference {
+        let api = api_server_differences(&calico, &pods, &reference.ir);
+        if !api.is_empty() {
+            return Err(format!(
+                "{what}: the emitted Calico policies and the evaluator disagree on {} connection(s) with the API server:\n  {}\n{source_text}\n--- emitted ---\n{yaml_text}",
+                api.len(),
+                api.iter().take(12).cloned().collect::<Vec<_>>().join("\n  ")
+            ));
+        }
+    }
     if !differences.is_empty() || !problems.is_empty() {
         let shown: Vec<String> = differences
             .iter()
@@ -524,6 +541,55 @@ fn prove(
         allowed_pod_pairs: matrix.pods.len(),
         address_lines: matrix.addresses.values().map(Vec::len).sum(),
     })
+}
+
+/// Connections with the API server, which Calico matches as Service
+/// `default/kubernetes`: every pod to it on the port it serves (the model's
+/// endpoint, [`evaluator::API_SERVER_PORT`]; nothing listens on the others),
+/// and it to every pod on a few ports, judged by the emitted policies and by
+/// the evaluator. The differences, described.
+fn api_server_differences(calico: &Calico, pods: &[NamedPod], ir: &Ir) -> Vec<String> {
+    let api = Endpoint::Entity(nplc_compiler::names::Entity::KubeApiserver);
+    let mut asked: Vec<Connection> = Vec::new();
+    for pod in pods {
+        let pod = Endpoint::Pod(pod.pod.clone());
+        asked.push(Connection {
+            source: pod.clone(),
+            destination: api.clone(),
+            transport: Transport::Port(Protocol::Tcp, evaluator::API_SERVER_PORT),
+            request: None,
+        });
+        let mut transports: Vec<Transport> = [443, 6443, 8080, 9090, 10250]
+            .into_iter()
+            .map(|p| Transport::Port(Protocol::Tcp, p))
+            .collect();
+        transports.extend([Transport::Port(Protocol::Udp, 53), Transport::Icmp]);
+        for transport in transports {
+            asked.push(Connection {
+                source: api.clone(),
+                destination: pod.clone(),
+                transport,
+                request: None,
+            });
+        }
+    }
+    let mut out = Vec::new();
+    for conn in asked {
+        let expected = evaluate(ir, &conn).allowed;
+        let verdicts = calico.verdicts(&conn).unwrap_or_default();
+        let got = !verdicts.is_empty() && verdicts.iter().all(evaluator::Verdict::allowed);
+        if got != expected {
+            let shown: Vec<String> = verdicts.iter().map(|v| format!("{v}")).collect();
+            out.push(format!(
+                "{}: calico {}, evaluator {} ({})",
+                support::describe_connection(&conn),
+                if got { "allows" } else { "denies" },
+                if expected { "allows" } else { "denies" },
+                shown.join("; ")
+            ));
+        }
+    }
+    out
 }
 
 fn read_pods(namespaces: &Path, pods: &Path) -> Vec<NamedPod> {
@@ -673,6 +739,54 @@ allow out-only -> in-only : 8080
 allow both -> open : udp/5000-5100
 allow open -> both : sctp/3868
 allow cidr 10.0.0.0/8 except 10.1.0.0/16 -> in-only : 80
+"#,
+    ),
+    (
+        "the-api-server-as-a-service",
+        r#"
+zone shop { namespace "shop"; isolate both }
+zone payments { namespace "payments"; isolate egress }
+zone batch { namespace "batch"; isolate none }
+tier guard {
+  deny batch -> kube-apiserver : 6443
+  allow kube-apiserver -> shop : 10250
+}
+allow shop -> kube-apiserver : 443, 6443
+allow payments -> {kube-apiserver, cidr 10.0.0.0/8} : 6443
+deny kube-apiserver -> batch : 8080
+allow world -> shop : 443
+"#,
+    ),
+    (
+        "via-a-gateway-with-open-egress",
+        r#"
+zone shop { namespace "shop"; isolate egress }
+zone gw { namespace "batch"; isolate ingress }
+gateway out = istio { zone gw; port 8443 }
+tier guard {
+  deny shop -> cidr 192.0.2.0/24
+}
+allow shop -> fqdn "api.stripe.com" : 443 via out
+allow shop -> kube-dns : udp/53, tcp/53
+allow gw -> cidr 10.0.0.0/8 : 5432
+"#,
+    ),
+    (
+        "logs-decide-nothing",
+        r#"
+zone shop { namespace "shop"; isolate both }
+zone payments { namespace "payments"; isolate ingress }
+tier watch {
+  log cluster -> payments
+  log shop -> world : 443
+}
+tier guard {
+  log shop -> payments : 8080
+  deny shop -> payments : 8081
+}
+log cluster -> shop
+allow shop -> payments : 8080-8090
+allow payments -> shop : 9090
 "#,
     ),
 ];

@@ -97,6 +97,7 @@ cases! {
     e0318_via_needs_fqdn,
     e0319_icmp_out_of_range,
     e0320_unknown_icmp_type,
+    e0426_log_with_filter,
     recovery_errors_in_every_stage,
     recovery_inside_blocks,
     recovery_three_syntax_errors: json,

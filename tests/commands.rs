@@ -640,3 +640,80 @@ fn check_with_a_target_reports_the_targets_limits() {
     let misuse = nplc(&["check", example, "--namespaces", NAMESPACES]);
     assert_eq!(misuse.code, 2, "{}", misuse.stderr);
 }
+
+// ---- rollout ----------------------------------------------------------------
+
+/// A staged build says so on its summary line: nothing it writes is enforced.
+#[test]
+fn a_staged_build_says_so_in_its_summary() {
+    let staged = nplc(&["build", "examples/calico-tiers", "-t", "calico", "--staged"]);
+    assert_eq!(staged.code, 0, "{}", staged.stderr);
+    assert!(
+        staged.stderr.contains("(calico (staged, not enforced): "),
+        "{}",
+        staged.stderr
+    );
+    assert!(staged.stdout.contains("kind: StagedGlobalNetworkPolicy"));
+    let enforced = nplc(&["build", "examples/calico-tiers", "-t", "calico"]);
+    assert!(!enforced.stderr.contains("staged"), "{}", enforced.stderr);
+}
+
+/// `log` rules: Calico `Log` rules on calico; on kubernetes and cilium left
+/// out with W0013, the build still succeeding; and no answer of `query`
+/// changes, since a log decides nothing.
+#[test]
+fn log_rules_log_on_calico_warn_elsewhere_and_decide_nothing() {
+    let file = "tests/commands/logged.npl";
+    let calico = nplc(&["build", file, "-t", "calico"]);
+    assert_eq!(calico.code, 0, "{}", calico.stderr);
+    assert!(calico.stdout.contains("action: Log"), "{}", calico.stdout);
+    assert!(!calico.stderr.contains("W0013"), "{}", calico.stderr);
+    for target in ["kubernetes", "cilium"] {
+        let built = nplc(&["build", file, "-t", target]);
+        assert_eq!(built.code, 0, "{target}: {}", built.stderr);
+        assert_eq!(
+            built.stderr.matches("warning[W0013]").count(),
+            2,
+            "{}",
+            built.stderr
+        );
+        assert!(built
+            .stderr
+            .contains(&format!("left out of the {target} output")));
+    }
+    let check = nplc(&["check", file, "-t", "cilium"]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    assert!(check.stderr.contains("W0013"), "{}", check.stderr);
+    let text = std::fs::read_to_string(file).expect("the program");
+    let without: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("log "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dir = std::env::temp_dir().join(format!("nplc-logged-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let plain = dir.join("plain.npl");
+    std::fs::write(&plain, without).expect("writing");
+    let plain = plain.to_string_lossy().into_owned();
+    for port in ["8080", "9090"] {
+        for (from, to) in [
+            ("ns=shop,app=web", "ns=shop,app=api"),
+            ("ns=shop,app=api", "ns=shop,app=web"),
+        ] {
+            let with_logs = query(file, from, to, port, &["--format", "json"]);
+            let plain = query(&plain, from, to, port, &["--format", "json"]);
+            let (with_logs_json, plain_json) = (json(&with_logs), json(&plain));
+            assert_eq!(
+                (
+                    &with_logs_json["allowed"],
+                    &with_logs_json["decision"]["tier"]
+                ),
+                (&plain_json["allowed"], &plain_json["decision"]["tier"]),
+                "{from} -> {to} : {port}\n{}\n{}",
+                with_logs.stdout,
+                plain.stdout
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -528,9 +528,30 @@ fn check_rule(rule: &Rule, out: &mut Vec<Diagnostic>) {
                 .with_help("list the ports the traffic uses, e.g. `: 8080` or `: udp/53, tcp/53`; every port is rarely what is meant"),
         );
     }
-    if let Some(l7) = &rule.l7 {
+    if rule.action == Action::Log {
+        check_log(rule, out);
+    } else if let Some(l7) = &rule.l7 {
         check_l7(rule, l7, out);
     }
+}
+
+/// A `log` rule watches connections at L3/L4: Calico's `Log` action has no
+/// application-layer match, and a gateway route is not a connection to log.
+fn check_log(rule: &Rule, out: &mut Vec<Diagnostic>) {
+    let (what, span) = match (&rule.l7, &rule.via) {
+        (Some(l7), _) => ("an L7 filter", l7.span()),
+        (None, Some(via)) => ("`via`", via.span),
+        (None, None) => return,
+    };
+    out.push(
+        Diagnostic::new(
+            Code::LogWithFilter,
+            span,
+            format!("a `log` rule cannot have {what}: it records connections, not requests or routes"),
+        )
+        .with_label("not allowed on `log`")
+        .with_help("drop it from the `log` rule (it then records every connection of the rule's peers and ports), and keep it on the `allow` the log watches"),
+    );
 }
 
 fn check_peer(peer: &Peer, out: &mut Vec<Diagnostic>) {

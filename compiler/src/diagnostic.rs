@@ -194,6 +194,7 @@ codes! {
     ViaPortNotRoutable = "E0423", "port not routable through the egress gateway";
     ViaL7NotRoutable = "E0424", "filter not applicable at the egress gateway";
     ViaHostConflict = "E0425", "host routed two ways";
+    LogWithFilter = "E0426", "`log` with an L7 filter or `via`";
     IcmpCodeNotSupported = "E0435", "target matches ICMP types, not codes";
     UnusedDefinition = "W0001", "unused definition";
     AllowAllPorts = "W0002", "`allow` without ports";
@@ -207,6 +208,7 @@ codes! {
     RuleMatchesNothing = "W0010", "rule matches no connection";
     UselessDeny = "W0011", "`deny` that changes nothing";
     ProfileOnPlatform = "W0012", "homelab profile on a platform namespace";
+    LogNotSupported = "W0013", "target has no log action";
     UnrangedAddressBlock = "W0014", "address block may match pods: the cluster's ranges are unknown";
     HostLeftToPlatform = "W0015", "egress to the node left to the platform";
 }

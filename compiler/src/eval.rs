@@ -5,6 +5,9 @@
 //!    `allow` allows, else the next tier.
 //! 2. After the last tier: denied if the source is in a zone isolated for
 //!    egress or the destination in a zone isolated for ingress; else allowed.
+//!
+//! `log` rules decide nothing: the IR keeps them apart (`Tier::logs`), so
+//! they never reach this evaluation.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -298,5 +301,55 @@ pub fn role_note(role: RuleRole) -> Option<&'static str> {
         RuleRole::ToGateway => Some("to the egress gateway"),
         RuleRole::FromGateway => Some("from the egress gateway to the host"),
         RuleRole::DnsForFqdn => Some("the DNS lookups of the allowed names"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algebra::ports::Protocol;
+    use crate::db::{Database, Program};
+
+    fn ir_of(text: &str) -> Ir {
+        let mut db = Database::default();
+        let file = db.set_file("test.npl", text.to_string());
+        let program = Program::new(&db, vec![file]);
+        let ir = crate::ir::lower(&db, program).clone();
+        ir.unwrap_or_else(|| panic!("the program has errors:\n{text}"))
+    }
+
+    fn pod(namespace: &str) -> Endpoint {
+        Endpoint::Pod(Pod {
+            namespace: namespace.to_string(),
+            namespace_labels: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            ports: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_log_rule_never_changes_a_verdict() {
+        let rules = "zone a { namespace \"a\" }\nzone b { namespace \"b\"; isolate ingress }\n\
+                     tier t {\n  deny a -> b : 81\n}\nallow a -> b : 80\n";
+        let logs = "tier watch {\n  log a -> b\n}\nlog a -> b : 80-82\nlog b -> a\n";
+        let with = ir_of(&format!("{rules}{logs}"));
+        let without = ir_of(rules);
+        assert_eq!(with.tiers[1].logs.len(), 1);
+        assert_eq!(with.tiers[2].logs.len(), 2);
+        for (source, destination) in [(pod("a"), pod("b")), (pod("b"), pod("a"))] {
+            for port in [79, 80, 81, 82] {
+                let conn = Connection {
+                    source: source.clone(),
+                    destination: destination.clone(),
+                    transport: Transport::Port(Protocol::Tcp, port),
+                    request: None,
+                };
+                assert_eq!(
+                    evaluate(&with, &conn),
+                    evaluate(&without, &conn),
+                    "{conn:?}"
+                );
+            }
+        }
     }
 }

@@ -911,6 +911,14 @@ mod tests {
     }
 
     #[test]
+    fn log_rules_like_the_others() {
+        assert_fmt(
+            "tier  watch {\n    log   a->b:80\n}\nlog {a,b}->  world\n",
+            "tier watch {\n  log a -> b : 80\n}\nlog {a, b} -> world\n",
+        );
+    }
+
+    #[test]
     fn spacing_of_rules() {
         assert_fmt(
             "allow  a->b:80,udp/53\ndeny   {a,b , c}->  cidr 10.0.0.0/8 except 10.1.0.0/16,10.2.0.0/16\n",

@@ -121,7 +121,19 @@ struct EntityRule {
     not_nets: Vec<Net>,
     ports: Vec<PortMatch>,
     not_ports: Vec<PortMatch>,
+    /// A Service match: (namespace, name).
+    services: Option<(String, String)>,
 }
+
+/// The one Service the model has endpoints for: `default/kubernetes`, whose
+/// endpoint is the API server at [`API_SERVER_ADDRESS`], serving TCP
+/// [`API_SERVER_PORT`]. Connections with the `kube-apiserver` entity are
+/// placed there; a Service match matches nothing else (Calico OSS docs
+/// /reference/resources/networkpolicy, ServiceMatch: "only traffic that
+/// originates from or terminates at endpoints within the selected
+/// service(s) … and only to/from each endpoint's port").
+pub const API_SERVER_ADDRESS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
+pub const API_SERVER_PORT: u16 = 6443;
 
 #[derive(Debug, Clone)]
 struct HttpMatch {
@@ -328,6 +340,8 @@ type Shape = (u8, Option<u16>, Option<(u8, u8)>, String);
 #[derive(Clone, Copy)]
 struct End<'a> {
     ip: IpAddr,
+    /// The API server (the endpoint of Service `default/kubernetes`).
+    api_server: bool,
     /// The pod's index in the universe.
     pod: Option<(usize, &'a Pod)>,
 }
@@ -481,7 +495,7 @@ fn entity_rule(value: Option<&Value>, what: &str) -> Result<EntityRule, String> 
     let Some(value) = value else {
         return Ok(EntityRule::default());
     };
-    // serviceAccounts, services (and Enterprise `domains`) are not modelled.
+    // serviceAccounts (and Enterprise `domains`) are not modelled.
     only_keys(
         value,
         what,
@@ -493,8 +507,33 @@ fn entity_rule(value: Option<&Value>, what: &str) -> Result<EntityRule, String> 
             "notNets",
             "ports",
             "notPorts",
+            "services",
         ],
     )?;
+    let services = match field(value, "services") {
+        None => None,
+        Some(s) => {
+            only_keys(s, &format!("{what}.services"), &["name", "namespace"])?;
+            let name = str_field(s, "name")?.ok_or(format!("{what}.services: no name"))?;
+            // An empty namespace is the policy's own; nplc always names it.
+            let namespace =
+                str_field(s, "namespace")?.ok_or(format!("{what}.services: no namespace"))?;
+            // ServiceMatch: "Services cannot be specified on the same rule as
+            // Selector, NotSelector, NamespaceSelector, Nets, NotNets or
+            // ServiceAccounts" (Calico rejects it).
+            let others = [
+                "selector",
+                "notSelector",
+                "namespaceSelector",
+                "nets",
+                "notNets",
+            ];
+            if others.iter().any(|k| field(value, k).is_some()) {
+                return Err(format!("{what}: services beside a selector or nets"));
+            }
+            Some((namespace, name))
+        }
+    };
     let rule = EntityRule {
         selector: selector_field(value, "selector")?,
         not_selector: selector_field(value, "notSelector")?,
@@ -503,6 +542,7 @@ fn entity_rule(value: Option<&Value>, what: &str) -> Result<EntityRule, String> 
         not_nets: nets(value, "notNets")?,
         ports: ports(value, "ports")?,
         not_ports: ports(value, "notPorts")?,
+        services,
     };
     for s in [&rule.selector, &rule.not_selector].into_iter().flatten() {
         if s.uses_global() {
@@ -574,6 +614,15 @@ fn rule(value: &Value, what: &str, ingress: bool) -> Result<Rule, String> {
     // (connections have none).
     if !source.ports.is_empty() || !source.not_ports.is_empty() {
         return Err(format!("{what}: source ports are not modelled"));
+    }
+    // libcalico-go's validator: "cannot specify ports with a service
+    // selector" on the destination (its endpoints' ports apply).
+    if destination.services.is_some()
+        && (!destination.ports.is_empty() || !destination.not_ports.is_empty())
+    {
+        return Err(format!(
+            "{what}: destination services with ports (Calico rejects it)"
+        ));
     }
     if (!destination.ports.is_empty() || !destination.not_ports.is_empty())
         && !matches!(protocol, Some(TCP | UDP | SCTP | UDPLITE))
@@ -1049,7 +1098,18 @@ impl Calico {
         packet: &Packet<'_>,
         is_destination: bool,
     ) -> bool {
-        if !entity.nets.is_empty() && !entity.nets.iter().any(|n| n.contains(end.ip)) {
+        if let Some((namespace, name)) = &entity.services {
+            let kubernetes = namespace == "default" && name == "kubernetes";
+            let on_its_port =
+                !is_destination || (packet.protocol == TCP && packet.port == Some(API_SERVER_PORT));
+            return kubernetes && end.api_server && on_its_port;
+        }
+        // The program's addresses are outside the cluster and the API server
+        // is not one of them (it is the `kube-apiserver` entity, as on
+        // cilium): no `nets` of nplc's output holds it.
+        if !entity.nets.is_empty()
+            && (end.api_server || !entity.nets.iter().any(|n| n.contains(end.ip)))
+        {
             return false;
         }
         if entity.not_nets.iter().any(|n| n.contains(end.ip)) {
@@ -1300,8 +1360,9 @@ impl Calico {
 
     /// The packets that stand for a connection: one per address family its
     /// ends can use (an ICMP message keeps its own protocol number whatever
-    /// the addresses, as NPL's evaluator reads it). `None`: an end this model cannot place (an FQDN, or an
-    /// entity other than `world`), or a pod outside the universe.
+    /// the addresses, as NPL's evaluator reads it). `None`: an end this model
+    /// cannot place (an FQDN, or an entity other than `world` and
+    /// `kube-apiserver`), or a pod outside the universe.
     pub fn verdicts(&self, conn: &Connection) -> Option<Vec<Verdict>> {
         let end_ips = |e: &Endpoint| -> Option<Vec<IpAddr>> {
             match e {
@@ -1311,6 +1372,7 @@ impl Calico {
                 }
                 Endpoint::Ip(ip) => Some(vec![*ip]),
                 Endpoint::Entity(Entity::World) => Some(vec![WORLD_ADDRESS]),
+                Endpoint::Entity(Entity::KubeApiserver) => Some(vec![API_SERVER_ADDRESS]),
                 _ => None,
             }
         };
@@ -1328,7 +1390,12 @@ impl Calico {
                     Endpoint::Pod(p) => self.pod_index(p).map(|i| (i, &self.pods[i])),
                     _ => None,
                 };
-                End { ip, pod }
+                let api_server = *e == Endpoint::Entity(Entity::KubeApiserver);
+                End {
+                    ip,
+                    pod,
+                    api_server,
+                }
             };
             let (source, destination) = (end(&conn.source, s), end(&conn.destination, d));
             let shapes: Vec<Shape> = match conn.transport {

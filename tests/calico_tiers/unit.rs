@@ -803,6 +803,37 @@ fn selectors_follow_calico() {
 fn the_evaluator_refuses_what_calico_rejects_or_it_does_not_model() {
     let refused = [
         (
+            "a destination Service match with ports",
+            "services with ports",
+            "apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: p
+spec:
+  egress:
+  - action: Allow
+    protocol: TCP
+    destination:
+      services: {name: kubernetes, namespace: default}
+      ports: [6443]
+",
+        ),
+        (
+            "a Service match beside a selector",
+            "beside a selector",
+            "apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: p
+spec:
+  ingress:
+  - action: Allow
+    source:
+      services: {name: kubernetes, namespace: default}
+      selector: all()
+",
+        ),
+        (
             "a tier that does not exist",
             "does not exist",
             "apiVersion: projectcalico.org/v3

@@ -34,10 +34,12 @@
 mod crd;
 mod naming;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use self::crd::{
-    Document, EntityRule, HttpMatch, HttpPath, IcmpMatch, PolicySpec, Port, Rule, TierSpec,
+    Document, EntityRule, HttpMatch, HttpPath, IcmpMatch, PolicySpec, Port, Rule, ServiceMatch,
+    TierSpec,
     API_VERSION,
 };
 use self::naming::ZoneNames;
@@ -51,10 +53,13 @@ use crate::algebra::ipset::IpSet;
 use crate::algebra::labels::{Operator, Requirement, Term};
 use crate::algebra::ports::{PortSet, Protocol, FIRST_PORT, LAST_PORT};
 use crate::allow::Direction;
+use crate::db::{Db, Program};
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::ir::{Ir, PeerSet, PodSet, PodTerm, Rule as IrRule, Service, L7, NAMESPACE_NAME_LABEL};
+use crate::ir::{
+    Ir, PeerSet, PodSet, PodTerm, Rule as IrRule, RuleRole, Service, L7, NAMESPACE_NAME_LABEL,
+};
 use crate::names::Entity;
-use crate::syntax::ast::{Action, Item};
+use crate::syntax::ast::Action;
 
 /// The namespace label Calico gives every namespace with its own name.
 pub const CALICO_NAMESPACE_NAME: &str = "projectcalico.org/name";
@@ -66,6 +71,7 @@ const CALICO_POD_NAMESPACE: &str = "projectcalico.org/namespace";
 const TIER_ORDER_STEP: u32 = 100;
 
 /// Policy orders inside a tier (or, flat, inside a tier's band).
+const LOG_ORDER: u32 = 50;
 const DENY_ORDER: u32 = 100;
 const ALLOW_ORDER: u32 = 200;
 /// The end of a declared tier, and of the default tier.
@@ -73,9 +79,12 @@ const PASS_ORDER: u32 = 1000;
 const ISOLATION_ORDER: u32 = 900;
 const FLAT_BAND: u32 = 1000;
 
-/// The denies of a tier, then its allows: a tier's first matching rule decides.
+/// The logs of a tier, then its denies, then its allows: a tier's first
+/// matching Allow or Deny decides, and a Log rule records the connection and
+/// goes on, so the logs first see every connection that reaches the tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Band {
+    Log,
     Deny,
     Allow,
 }
@@ -85,12 +94,14 @@ impl Band {
         match action {
             Action::Allow => Band::Allow,
             Action::Deny => Band::Deny,
+            Action::Log => Band::Log,
         }
     }
 
     /// The Calico action of its rules.
     fn action(self) -> &'static str {
         match self {
+            Band::Log => "Log",
             Band::Deny => "Deny",
             Band::Allow => "Allow",
         }
@@ -98,6 +109,7 @@ impl Band {
 
     fn order(self) -> u32 {
         match self {
+            Band::Log => LOG_ORDER,
             Band::Deny => DENY_ORDER,
             Band::Allow => ALLOW_ORDER,
         }
@@ -123,6 +135,8 @@ struct Policy {
 type Problem = (Code, String, &'static str);
 
 pub fn emit(
+    db: &dyn Db,
+    program: Program,
     ir: &Ir,
     options: &Options,
     sources: &SourceLines<'_>,
@@ -131,14 +145,16 @@ pub fn emit(
     let mut errors = Vec::new();
     let mut selectors = Selectors::default();
     for (tier_index, tier) in ir.tiers.iter().enumerate() {
-        for rule in &tier.rules {
-            let added = add_rule(
-                &mut policies,
-                &mut selectors,
-                tier_index,
-                rule,
-                options.calico_enterprise,
-            );
+        for rule in tier.logs.iter().chain(&tier.rules) {
+            let added = gateway_side(ir, rule, options.calico_enterprise).and_then(|rule| {
+                add_rule(
+                    &mut policies,
+                    &mut selectors,
+                    tier_index,
+                    &rule,
+                    options.calico_enterprise,
+                )
+            });
             if let Err((code, message, help)) = added {
                 errors.push(target_error(code, rule.span, Target::Calico, message, help));
             }
@@ -148,8 +164,20 @@ pub fn emit(
         dedup_errors(&mut errors);
         return Err(errors);
     }
+    let resolved = crate::names::resolve(db, program);
+    let tier_lines = ir
+        .tiers
+        .iter()
+        .map(|t| {
+            t.def
+                .and_then(|id| resolved.def(id).name_span)
+                .into_iter()
+                .collect()
+        })
+        .collect();
     let writer = Writer {
         ir,
+        tier_lines,
         default_tier: ir.tiers.len().saturating_sub(1),
         flat: options.calico_flat,
         staged: options.calico_staged,
@@ -157,6 +185,54 @@ pub fn emit(
         zones: ZoneNames::new(ir),
     };
     Ok(writer.resources(policies))
+}
+
+/// A `via` rule's gateway side (gateway pods → the host) without the host's
+/// names, which Calico open source cannot match, when leaving them out is
+/// exact: as on the kubernetes target, the gateway's egress is then decided
+/// by what the program says for its pods — open, since no zone isolates
+/// their egress and no `deny` names them towards addresses or names — and
+/// the policies' last step allows it. Otherwise an error that does not send
+/// the user to `via` again. Other rules are returned as they are.
+fn gateway_side<'r>(
+    ir: &Ir,
+    rule: &'r IrRule,
+    enterprise: bool,
+) -> Result<Cow<'r, IrRule>, Problem> {
+    let names = &rule.destination.fqdns;
+    if rule.role != RuleRole::FromGateway || names.is_empty() || names.is_all() {
+        return Ok(Cow::Borrowed(rule));
+    }
+    let gateway = &rule.source.pods;
+    let isolated = !ir.isolated_egress().intersection(gateway).is_empty();
+    let denied = ir.rules().any(|r| {
+        let dst = &r.destination;
+        r.action == Action::Deny
+            && !r.source.pods.intersection(gateway).is_empty()
+            && (!dst.ips.is_empty() || !dst.fqdns.is_empty() || !dst.entities.is_empty())
+    });
+    if (isolated || denied) && enterprise {
+        // Calico Enterprise's `domains` say it (`peers`).
+        return Ok(Cow::Borrowed(rule));
+    }
+    if isolated || denied {
+        let why = if isolated {
+            "its pods are isolated for egress"
+        } else {
+            "a `deny` names its pods towards addresses or names"
+        };
+        return Err((
+            Code::FqdnNeedsVia,
+            format!(
+                "Calico (open source) cannot match host names ({}), which the gateway's own egress would need: {why}",
+                super::fqdn_list(names)
+            ),
+            "let the gateway's zone keep open egress (`isolate ingress` or `isolate none`) and deny nothing from it towards addresses, build with `--calico-enterprise` for a Calico Enterprise cluster, or build for `--target cilium`",
+        ));
+    }
+    let mut kept = rule.clone();
+    kept.destination.fqdns = crate::algebra::fqdn::FqdnSet::none();
+    Ok(Cow::Owned(kept))
 }
 
 /// The peer of each pod term, written once: the same zones are the peers of
@@ -199,6 +275,7 @@ fn add_rule(
         if local.pods.is_empty() {
             continue;
         }
+        let enterprise = enterprise.then_some(rule.role == RuleRole::FromGateway);
         let (peers, global) = peers(selectors, remote, direction, rule.action, enterprise)?;
         let requests: Vec<Option<HttpMatch>> = match (&http, direction) {
             (Some(matches), Direction::Ingress) => matches.iter().cloned().map(Some).collect(),
@@ -209,6 +286,10 @@ fn add_rule(
         };
         let mut rules = Vec::new();
         for peer in &peers {
+            if peer.services.is_some() && direction == Direction::Egress {
+                rules.push(api_server_egress_rule(band.action(), peer, &rule.service)?);
+                continue;
+            }
             for (protocol, ports, icmp) in &variants {
                 for request in &requests {
                     rules.push(calico_rule(
@@ -288,21 +369,30 @@ fn peers(
     remote: &PeerSet,
     direction: Direction,
     action: Action,
-    enterprise: bool,
+    // `Some(through a gateway)` with `--calico-enterprise`.
+    enterprise: Option<bool>,
 ) -> Result<(Vec<EntityRule>, bool), Problem> {
     let all_addresses = remote.ips == IpSet::all();
+    let mut api_server = false;
     for entity in &remote.entities {
         // Like every NetworkPolicy implementation, Calico lets a node reach
         // its own pods (kubelet probes): an allow from it needs nothing.
         let always_allowed = direction == Direction::Ingress
             && action == Action::Allow
             && matches!(entity, Entity::Host | Entity::Health);
-        if !always_allowed && !all_addresses {
-            return Err((
-                Code::EntityNotExpressible,
-                format!("Calico has no selector for `{}`", entity.name()),
-                "name its addresses with a `cidr` peer instead (for the API server, the endpoints of `kubernetes.default`), or build for `--target cilium`, which has entities",
-            ));
+        if always_allowed || all_addresses {
+            continue;
+        }
+        match entity {
+            Entity::KubeApiserver => api_server = true,
+            Entity::Host | Entity::Health => {
+                return Err((
+                    Code::EntityNotExpressible,
+                    format!("Calico has no selector for `{}`, the pod's own node", entity.name()),
+                    "Calico selects nodes only through host endpoints, all nodes at once; name the nodes' addresses with a `cidr` peer (every node, not only the pod's own), or build for `--target cilium`, which has the `host` entity",
+                ))
+            }
+            Entity::World => {}
         }
     }
     // "Every name" (from `world`) is enforced by address (a narrowing when
@@ -310,8 +400,8 @@ fn peers(
     let by_address = remote.fqdns.is_empty() || remote.fqdns.is_all();
     let domains = if by_address {
         Vec::new()
-    } else if enterprise {
-        domains(remote, direction, action)?
+    } else if let Some(through_gateway) = enterprise {
+        domains(remote, direction, action, through_gateway)?
     } else {
         return Err((
             Code::FqdnNeedsVia,
@@ -334,6 +424,9 @@ fn peers(
     let addresses = address_peers(remote);
     let global = !addresses.is_empty();
     out.extend(addresses);
+    if api_server {
+        out.push(api_server_peer());
+    }
     if !domains.is_empty() {
         out.push(EntityRule {
             domains,
@@ -343,13 +436,63 @@ fn peers(
     Ok((out, global))
 }
 
+/// The API server as Calico sees it: the endpoints of Service
+/// `default/kubernetes` ("Use service rules in policy").
+fn api_server_peer() -> EntityRule {
+    EntityRule {
+        services: Some(ServiceMatch {
+            name: "kubernetes",
+            namespace: "default",
+        }),
+        ..EntityRule::default()
+    }
+}
+
+/// The ports API servers serve on: 6443 (kubeadm, k3s, kind) and 443
+/// (managed clusters).
+const API_SERVER_PORTS: [u16; 2] = [6443, 443];
+
+/// A destination Service match takes no `ports`: Calico matches the
+/// endpoints' own port. That is the rule's meaning when the rule's ports
+/// hold the port the API server serves on, so the rule must name 443 or
+/// 6443 over TCP; the match is then written once, TCP only.
+fn api_server_egress_rule(
+    action: &'static str,
+    peer: &EntityRule,
+    service: &Service,
+) -> Result<Rule, Problem> {
+    let serves = API_SERVER_PORTS
+        .iter()
+        .any(|&p| service.ports.contains(Protocol::Tcp, p, None));
+    if !serves {
+        return Err((
+            Code::EntityNotExpressible,
+            "Calico matches `kube-apiserver` (Service default/kubernetes) on the port its endpoints serve, which this rule's ports do not include".to_string(),
+            "add the port your API server serves on (`tcp/6443`, or 443 on managed clusters) to the rule, or build for `--target cilium`, which has the `kube-apiserver` entity",
+        ));
+    }
+    Ok(Rule {
+        action,
+        protocol: Some("TCP"),
+        icmp: None,
+        http: None,
+        source: None,
+        destination: Some(peer.clone()),
+    })
+}
+
 /// Host names as Calico Enterprise `domains`: egress Allow rules only, and
 /// exact names only, because Calico Enterprise's `*` stands for one or more
 /// labels where the program's stands for exactly one. Calico Enterprise
 /// allows the addresses its trusted DNS servers (kube-dns) returned for the
 /// names; the lookups themselves are the program's own allows to kube-dns,
 /// which every FQDN allow brings with it.
-fn domains(remote: &PeerSet, direction: Direction, action: Action) -> Result<Vec<String>, Problem> {
+fn domains(
+    remote: &PeerSet,
+    direction: Direction,
+    action: Action,
+    through_gateway: bool,
+) -> Result<Vec<String>, Problem> {
     let names = super::fqdn_list(&remote.fqdns);
     if direction != Direction::Egress || action != Action::Allow {
         return Err((
@@ -366,7 +509,11 @@ fn domains(remote: &PeerSet, direction: Direction, action: Action) -> Result<Vec
                 return Err((
                     Code::FqdnNeedsVia,
                     format!("Calico Enterprise's `*` in `{pattern}` matches one or more labels, the program's exactly one"),
-                    "list the names the wildcard stands for, route the traffic through an egress gateway with `via`, or build for `--target cilium`",
+                    if through_gateway {
+                        "list the names the wildcard stands for, or build for `--target cilium`"
+                    } else {
+                        "list the names the wildcard stands for, route the traffic through an egress gateway with `via`, or build for `--target cilium`"
+                    },
                 ))
             }
         }
@@ -647,6 +794,9 @@ fn requirement(key: &str, op: &Operator) -> String {
 
 struct Writer<'a, 'db> {
     ir: &'a Ir,
+    /// Per tier, the line declaring it (`tier NAME {`): what its Tier and
+    /// Pass policy come from.
+    tier_lines: Vec<Vec<Span>>,
     /// The index of the program's `default` tier: the last one.
     default_tier: usize,
     flat: bool,
@@ -667,12 +817,10 @@ impl Writer<'_, '_> {
         let mut out = Vec::new();
         if !self.flat {
             for (index, tier) in self.ir.tiers.iter().enumerate().take(self.default_tier) {
-                // A tier without rules selects nothing: Calico skips it.
-                let Some(first) = tier.rules.first() else {
-                    continue;
-                };
+                // Written even without rules (it then only passes), so that
+                // removing a tier's last rule changes no other file.
                 let order = (index as u32 + 1) * TIER_ORDER_STEP;
-                let declared: Vec<Span> = self.tier_declaration(&tier.name, first.span);
+                let declared: Vec<Span> = self.tier_lines.get(index).cloned().unwrap_or_default();
                 let document = Document {
                     api_version: API_VERSION,
                     kind: "Tier",
@@ -685,7 +833,12 @@ impl Writer<'_, '_> {
         }
         for ((tier, band, term, direction), policy) in policies {
             let zone = self.zones.of(&term);
-            let name = naming::rules_policy(&zone, direction, band == Band::Deny);
+            let name = match band {
+                Band::Log => naming::log_policy(&zone, direction),
+                Band::Deny | Band::Allow => {
+                    naming::rules_policy(&zone, direction, band == Band::Deny)
+                }
+            };
             let name = self.full_name(tier, &name);
             let subject = subject(&term, policy.global);
             let rules: Vec<Rule> = policy.rules.into_iter().collect();
@@ -705,21 +858,6 @@ impl Writer<'_, '_> {
         }
         out.extend(self.isolation());
         out
-    }
-
-    /// The line declaring tier `name` (`tier NAME {`), found in the file of
-    /// one of its rules: what the Tier and its Pass policy come from.
-    fn tier_declaration(&self, name: &str, rule: Span) -> Vec<Span> {
-        crate::db::parse(self.sources.db, rule.file)
-            .module
-            .items
-            .iter()
-            .find_map(|item| match item {
-                Item::Tier(tier) if tier.name.name == name => Some(tier.name.span),
-                _ => None,
-            })
-            .into_iter()
-            .collect()
     }
 
     /// `TIER.NAME` in a declared tier (the Calico API wants the prefix),

@@ -7,6 +7,7 @@ pub mod calico;
 pub mod cilium;
 pub mod istio;
 pub mod kubernetes;
+pub mod log;
 mod names;
 pub mod selectors;
 pub mod yaml;
@@ -113,7 +114,7 @@ pub fn build(
             kubernetes::emit(ir, options, &sources, &|e| allow_error(db, program, e))?
         }
         Target::Cilium => cilium::emit(db, program, ir, &sources)?,
-        Target::Calico => calico::emit(ir, options, &sources)?,
+        Target::Calico => calico::emit(db, program, ir, options, &sources)?,
         Target::Istio => istio::emit(db, program, ir, &sources)?,
     };
     resources.sort_by_key(Resource::sort_key);

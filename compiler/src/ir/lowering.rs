@@ -80,12 +80,14 @@ pub fn lower_resolved(resolved: &Resolved) -> Ir {
             def: Some(id),
             name: resolved.def(id).name.clone(),
             rules: Vec::new(),
+            logs: Vec::new(),
         })
         .collect();
     tiers.push(Tier {
         def: None,
         name: "default".to_string(),
         rules: Vec::new(),
+        logs: Vec::new(),
     });
     let default_index = tiers.len() - 1;
     for rule in &resolved.rules {
@@ -94,7 +96,11 @@ pub fn lower_resolved(resolved: &Resolved) -> Ir {
             .and_then(|t| resolved.tiers.iter().position(|x| *x == t))
             .unwrap_or(default_index);
         let lowered = lowering.rule(rule, &gateways);
-        tiers[index].rules.extend(lowered);
+        if rule.action == ast::Action::Log {
+            tiers[index].logs.extend(lowered);
+        } else {
+            tiers[index].rules.extend(lowered);
+        }
     }
     Ir {
         zones,

@@ -73,7 +73,11 @@ pub struct Tier {
     /// `None` for the implicit `default` tier.
     pub def: Option<DefId>,
     pub name: String,
+    /// The `allow` and `deny` rules: what decides connections.
     pub rules: Vec<Rule>,
+    /// The `log` rules, which decide nothing: apart, so that the evaluator,
+    /// the allow table and the backends without a log action never meet them.
+    pub logs: Vec<Rule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -175,6 +175,9 @@ pub struct CidrText {
 pub enum Action {
     Allow,
     Deny,
+    /// Records the connections it matches and decides nothing (Calico's
+    /// `Log`): the evaluator and every verdict ignore it.
+    Log,
 }
 
 impl Action {
@@ -182,6 +185,7 @@ impl Action {
         match self {
             Action::Allow => "allow",
             Action::Deny => "deny",
+            Action::Log => "log",
         }
     }
 }

@@ -398,10 +398,10 @@ impl<'t> ModuleParser<'t> {
         for child in pair.into_inner() {
             match child.as_rule() {
                 Rule::action => {
-                    let a = if child.as_str() == "deny" {
-                        Action::Deny
-                    } else {
-                        Action::Allow
+                    let a = match child.as_str() {
+                        "deny" => Action::Deny,
+                        "log" => Action::Log,
+                        _ => Action::Allow,
                     };
                     action = Some((a, self.span(&child)));
                 }

@@ -83,6 +83,11 @@ pub struct EntityRule {
     pub nets: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_nets: Vec<String>,
+    /// A Kubernetes Service's endpoints (Calico ≥ 3.20 as a destination,
+    /// ≥ 3.21 as a source); alone in its entity rule, and without `ports` as
+    /// a destination (the endpoints' own ports apply).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<ServiceMatch>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<Port>,
     /// Calico Enterprise only (not in the open-source CRD): host names an
@@ -95,6 +100,12 @@ impl EntityRule {
     pub fn is_empty(&self) -> bool {
         *self == EntityRule::default()
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ServiceMatch {
+    pub name: &'static str,
+    pub namespace: &'static str,
 }
 
 /// A port number, a range `"a:b"` or a named port.

@@ -69,6 +69,11 @@ pub fn rules_policy(zone: &str, direction: Direction, deny: bool) -> String {
     }
 }
 
+/// The `log` rules of a zone in one direction: `ZONE-ingress-log`.
+pub fn log_policy(zone: &str, direction: Direction) -> String {
+    format!("{}-log", rules_policy(zone, direction, false))
+}
+
 pub fn isolation_policy(zone: &str) -> String {
     format!("{zone}-isolation")
 }
@@ -104,6 +109,8 @@ mod tests {
             "web-egress-deny"
         );
         assert_eq!(isolation_policy("web"), "web-isolation");
+        assert_eq!(log_policy("web", Direction::Ingress), "web-ingress-log");
+        assert_eq!(log_policy("web", Direction::Egress), "web-egress-log");
         assert_eq!(
             in_tier("security", "web-egress-deny", false),
             "security.web-egress-deny"
