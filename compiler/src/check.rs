@@ -45,14 +45,23 @@ fn check_item(item: &Item, out: &mut Vec<Diagnostic>) {
 /// with room left for the suffixes the backends add.
 pub const MAX_NAME_LEN: usize = 48;
 
-fn check_name(name: &Ident, out: &mut Vec<Diagnostic>) {
-    let n = &name.name;
-    let shape_ok = n.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+/// `[a-z][a-z0-9]*(-[a-z0-9]+)*`: a DNS-1123 label's shape, any length.
+pub fn is_name_shaped(n: &str) -> bool {
+    n.starts_with(|c: char| c.is_ascii_lowercase())
         && n.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !n.ends_with('-')
-        && !n.contains("--");
-    if !shape_ok {
+        && !n.contains("--")
+}
+
+/// A name E0208 accepts: name-shaped and at most `MAX_NAME_LEN` characters.
+pub fn is_valid_name(n: &str) -> bool {
+    is_name_shaped(n) && n.len() <= MAX_NAME_LEN
+}
+
+fn check_name(name: &Ident, out: &mut Vec<Diagnostic>) {
+    let n = &name.name;
+    if !is_name_shaped(n) {
         let suggestion = suggest_name(n);
         out.push(
             Diagnostic::new(
@@ -730,5 +739,20 @@ fn check_gateway(gw: &Gateway, out: &mut Vec<Diagnostic>) {
             .with_label("repeated")
             .with_help("a gateway has one `zone` line and at most one `port` line"),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_names() {
+        assert!(is_valid_name("web-2"));
+        assert!(!is_valid_name("Web"));
+        assert!(!is_valid_name("a--b"));
+        assert!(!is_valid_name("a-"));
+        assert!(!is_valid_name(""));
+        assert!(!is_valid_name(&"a".repeat(MAX_NAME_LEN + 1)));
     }
 }

@@ -229,11 +229,7 @@ impl Lowering<'_> {
 }
 
 fn zone_isolation(zone: &ast::Zone) -> Isolation {
-    let mode = zone.lines.iter().find_map(|l| match l {
-        ZoneLine::Isolate { mode, .. } => Some(*mode),
-        _ => None,
-    });
-    match mode.unwrap_or(Isolate::Both) {
+    match zone.isolate() {
         Isolate::Both => Isolation {
             ingress: true,
             egress: true,
