@@ -7,6 +7,7 @@ use std::process::Command;
 
 use clap::ValueEnum;
 use nplc_compiler::algebra::ports::PortSet;
+use nplc_compiler::answers::describe;
 use nplc_compiler::diff::{self, Change};
 use nplc_compiler::ir::{self, Ir, PeerSet, PodSet, Zone};
 use nplc_compiler::meaning::{Cause, PortClass, PortDim, Region, Side};
@@ -14,7 +15,7 @@ use nplc_compiler::{db, Database, Program};
 use serde_json::{json, Value};
 
 use crate::cli::{print_stdout, report_diagnostics, Color, OutputArgs};
-use crate::{describe, inputs, Outcome};
+use crate::{inputs, Outcome};
 
 #[derive(clap::Args)]
 #[command(

@@ -3,9 +3,7 @@
 
 mod build;
 mod cli;
-mod describe;
 mod diff_cmd;
-mod endpoint;
 mod explain;
 mod flows_cmd;
 mod fmt_cmd;

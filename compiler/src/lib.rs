@@ -5,6 +5,7 @@
 
 pub mod algebra;
 pub mod allow;
+pub mod answers;
 pub mod check;
 pub mod config;
 pub mod db;
