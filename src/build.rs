@@ -121,7 +121,7 @@ pub fn build(args: &BuildArgs) -> Outcome {
         .unwrap_or_default();
     let allowed =
         |d: &Diagnostic| config.levels.get(&d.code) == Some(&nplc_compiler::config::Level::Allow);
-    let mut warnings: Vec<Diagnostic> = nplc_compiler::db::diagnostics(&db, program)
+    let mut warnings: Vec<Diagnostic> = nplc_compiler::lint::diagnostics(&db, program)
         .iter()
         .filter(|d| !d.is_error() && !allowed(d))
         .cloned()

@@ -11,7 +11,7 @@ use nplc_compiler::answers::describe;
 use nplc_compiler::diff::{self, Change};
 use nplc_compiler::ir::{self, Ir, PeerSet, PodSet, Zone};
 use nplc_compiler::meaning::{Cause, PortClass, PortDim, Region, Side};
-use nplc_compiler::{db, Database, Program};
+use nplc_compiler::{check, Database, Program};
 use serde_json::{json, Value};
 
 use crate::cli::{print_stdout, report_diagnostics, Color, OutputArgs};
@@ -169,7 +169,7 @@ fn finish(
     label: String,
     output: &OutputArgs,
 ) -> Result<Version, Outcome> {
-    let diags = db::source_diagnostics(&db, program);
+    let diags = check::source_diagnostics(&db, program);
     if diags.iter().any(|d| d.is_error()) {
         eprintln!("errors in {label}:");
         return Err(report_diagnostics(&db, diags, output, program));

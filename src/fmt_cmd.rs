@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use nplc_compiler::fmt::format_source;
-use nplc_compiler::{db, render, Database};
+use nplc_compiler::{render, syntax, Database};
 
 use crate::cli::{print_stderr, print_stdout, Color, OutputArgs};
 use crate::{inputs, Outcome};
@@ -75,7 +75,7 @@ pub fn fmt(args: &FmtArgs) -> Outcome {
     let mut write_errors = 0;
     for (name, text) in &sources {
         let file = db.set_file(name, text.clone());
-        let diagnostics = &db::parse(&db, file).diagnostics;
+        let diagnostics = &syntax::parse(&db, file).diagnostics;
         if !diagnostics.is_empty() {
             let mut report = render::human(&db, diagnostics, color);
             report.push_str(&format!(

@@ -6,7 +6,7 @@
 
 use nplc_compiler::emit::{self, Options, Target};
 use nplc_compiler::syntax::KEYWORDS;
-use nplc_compiler::{db, fmt, names, Database, Program};
+use nplc_compiler::{fmt, lint, names, Database, Program};
 use proptest::prelude::*;
 
 /// What the token soups are made of besides the grammar's keywords
@@ -68,7 +68,7 @@ fn check(text: &str) {
     let mut database = Database::default();
     let file = database.set_file("fuzz.npl", text.to_string());
     let program = Program::new(&database, vec![file]);
-    let diags = db::diagnostics(&database, program);
+    let diags = lint::diagnostics(&database, program);
     for d in diags {
         assert!(
             d.span.end as usize <= text.len(),

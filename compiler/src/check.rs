@@ -2,19 +2,22 @@
 //! values, namespaces, CIDRs, ports, FQDNs, HTTP and DNS rules, zone bodies.
 //! Everything here needs only the file itself, so it is cached per file.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use regex::Regex;
 
-use crate::db::{self, Db, SourceFile};
-use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::db::{Db, Program, SourceFile};
+use crate::diagnostic::{sort_diagnostics, Code, Diagnostic, Span};
+use crate::names;
+use crate::syntax;
 use crate::syntax::ast::*;
 
 #[salsa::tracked(returns(ref))]
 pub fn check_file(db: &dyn Db, file: SourceFile) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for item in &db::parse(db, file).module.items {
+    for item in &syntax::parse(db, file).module.items {
         check_item(item, &mut out);
     }
     // The standard library is ours: its deliberate choices (such as probes on
@@ -39,6 +42,33 @@ fn check_item(item: &Item, out: &mut Vec<Diagnostic>) {
         Item::Gateway(gw) => check_gateway(gw, out),
         Item::Import(_) => {}
     }
+}
+
+/// The diagnostics of the source itself: syntax, imports, names, validation;
+/// sorted by file (program order) and position. Whether a program has errors
+/// is decided here: the lints only ever add warnings, so the commands and
+/// the lowering that just need "no errors" do not pay for them.
+#[salsa::tracked(returns(ref))]
+pub fn source_diagnostics(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
+    let resolved = names::resolve(db, program);
+    let mut all = resolved.diagnostics.clone();
+    for &file in &resolved.files {
+        all.extend(syntax::parse(db, file).diagnostics.iter().cloned());
+        all.extend(check_file(db, file).iter().cloned());
+    }
+    sort_program_diagnostics(db, program, &mut all);
+    all
+}
+
+/// Sorts a program's diagnostics by file (in program order) and position.
+pub(crate) fn sort_program_diagnostics(db: &dyn Db, program: Program, all: &mut Vec<Diagnostic>) {
+    let order: HashMap<SourceFile, usize> = names::resolve(db, program)
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (*f, i))
+        .collect();
+    sort_diagnostics(all, |f| order.get(&f).copied().unwrap_or(usize::MAX));
 }
 
 /// Names end up in generated resource names: they must be DNS-1123 labels,

@@ -1,15 +1,15 @@
-//! The salsa database: source texts are inputs; parsing, import loading, name
-//! resolution and checking are tracked functions. The CLI and the language
-//! server drive the same database; diagnostics are returned as values.
+//! The salsa database and its inputs: source texts (`SourceFile`) and the
+//! files a command works on (`Program`). A leaf: the tracked functions live
+//! next to what they compute (`syntax::parse`, `names::resolve`,
+//! `check::source_diagnostics`, `lint::diagnostics`, `ir::lower`, ...). The
+//! CLI and the language server drive the same database.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::diagnostic::{sort_diagnostics, Diagnostic};
-use crate::syntax::limits::BadText;
-use crate::syntax::{self, Parsed};
-use crate::{check, names, stdlib};
+use crate::source::{self, BadText};
+use crate::stdlib;
 
 /// One source file. `path` is a filesystem path for user files and
 /// `std/NAME` for standard-library modules.
@@ -138,7 +138,7 @@ impl Db for Database {
             return Ok(*file);
         }
         let display = target.to_string_lossy().into_owned();
-        let text = match syntax::limits::read_source(&target) {
+        let text = match source::read_source(&target) {
             Ok(Ok(text)) => text,
             Ok(Err(bad)) => return Err(ImportError::BadText { path: display, bad }),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -235,49 +235,6 @@ impl LineIndex {
 #[salsa::tracked(returns(ref))]
 pub fn line_index(db: &dyn Db, file: SourceFile) -> LineIndex {
     LineIndex::new(file.text(db))
-}
-
-#[salsa::tracked(returns(ref))]
-pub fn parse(db: &dyn Db, file: SourceFile) -> Parsed {
-    syntax::parse(file, file.text(db))
-}
-
-/// The diagnostics of the source itself: syntax, imports, names, validation;
-/// sorted by file (program order) and position. Whether a program has errors
-/// is decided here: the lints only ever add warnings, so the commands and
-/// the lowering that just need "no errors" do not pay for them.
-#[salsa::tracked(returns(ref))]
-pub fn source_diagnostics(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
-    let resolved = names::resolve(db, program);
-    let mut all = resolved.diagnostics.clone();
-    for &file in &resolved.files {
-        all.extend(parse(db, file).diagnostics.iter().cloned());
-        all.extend(check::check_file(db, file).iter().cloned());
-    }
-    sort_program_diagnostics(db, program, &mut all);
-    all
-}
-
-/// Every diagnostic of a program: [`source_diagnostics`], and the lints
-/// when it has no errors; sorted by file (program order) and position.
-#[salsa::tracked(returns(ref))]
-pub fn diagnostics(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
-    let mut all = source_diagnostics(db, program).clone();
-    if !all.iter().any(Diagnostic::is_error) {
-        all.extend(crate::lint::lints(db, program).iter().cloned());
-        sort_program_diagnostics(db, program, &mut all);
-    }
-    all
-}
-
-fn sort_program_diagnostics(db: &dyn Db, program: Program, all: &mut Vec<Diagnostic>) {
-    let order: HashMap<SourceFile, usize> = names::resolve(db, program)
-        .files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (*f, i))
-        .collect();
-    sort_diagnostics(all, |f| order.get(&f).copied().unwrap_or(usize::MAX));
 }
 
 #[cfg(test)]

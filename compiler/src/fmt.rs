@@ -100,7 +100,7 @@ impl std::error::Error for FormatError {}
 pub fn format_source(text: &str) -> Result<String, FormatError> {
     let db = Database::default();
     let file = SourceFile::new(&db, "<fmt>".to_string(), text.to_string());
-    let parsed = syntax::parse(file, text);
+    let parsed = syntax::parse_text(file, text);
     if !parsed.diagnostics.is_empty() {
         return Err(FormatError::Syntax(syntax_errors(text, &parsed)));
     }
@@ -685,7 +685,7 @@ fn verify(
     formatted: &str,
 ) -> Result<(), FormatError> {
     let out_file = SourceFile::new(db, "<fmt-out>".to_string(), formatted.to_string());
-    let reparsed = syntax::parse(out_file, formatted);
+    let reparsed = syntax::parse_text(out_file, formatted);
     if let Some(d) = reparsed.diagnostics.first() {
         return Err(FormatError::Internal(format!(
             "the result does not parse: {}",

@@ -22,6 +22,7 @@ pub mod lint;
 pub mod meaning;
 pub mod names;
 pub mod render;
+pub mod source;
 pub mod stdlib;
 pub mod syntax;
 pub mod targets;

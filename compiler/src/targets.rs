@@ -9,13 +9,13 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::emit::{self, Options, Target};
-use crate::{db, Db, Program};
+use crate::{check, Db, Program};
 
 /// The diagnostics of building `program` for `target` (errors and the
 /// warnings the build adds), or none when the program has errors of its own.
 #[salsa::tracked(returns(ref))]
 pub fn diagnostics(db: &dyn Db, program: Program, target: Target) -> Vec<Diagnostic> {
-    if db::source_diagnostics(db, program)
+    if check::source_diagnostics(db, program)
         .iter()
         .any(Diagnostic::is_error)
     {

@@ -6,7 +6,7 @@ pub mod generate;
 pub mod lsp;
 
 use nplc_compiler::emit::{self, Options, Resource, Target};
-use nplc_compiler::{db, fmt, render, Database, Program};
+use nplc_compiler::{fmt, lint, render, Database, Program};
 
 /// A database holding `text` as `fuzz.npl`, and the program of it.
 pub fn program(text: &str) -> (Database, Program) {
@@ -25,7 +25,7 @@ pub fn text(data: &[u8]) -> Option<&str> {
 /// whose output must be stable.
 pub fn check(text: &str) {
     let (database, program) = program(text);
-    let diags = db::diagnostics(&database, program);
+    let diags = lint::diagnostics(&database, program);
     let _ = render::human(&database, diags, false);
     let _ = render::json(&database, diags);
     if let Ok(formatted) = fmt::format_source(text) {

@@ -688,7 +688,7 @@ impl Writer<'_, '_> {
     /// The line declaring tier `name` (`tier NAME {`), found in the file of
     /// one of its rules: what the Tier and its Pass policy come from.
     fn tier_declaration(&self, name: &str, rule: Span) -> Vec<Span> {
-        crate::db::parse(self.sources.db, rule.file)
+        crate::syntax::parse(self.sources.db, rule.file)
             .module
             .items
             .iter()

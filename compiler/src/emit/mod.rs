@@ -14,6 +14,7 @@ pub mod yaml;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::allow::{self, AllowError};
+use crate::check;
 use crate::db::{self, Db, Program};
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::ir;
@@ -94,7 +95,7 @@ pub fn build(
     target: Target,
     options: &Options,
 ) -> Result<Vec<Resource>, Vec<Diagnostic>> {
-    let diags = db::source_diagnostics(db, program);
+    let diags = check::source_diagnostics(db, program);
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags.clone());
     }

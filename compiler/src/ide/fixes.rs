@@ -1,7 +1,8 @@
 //! Quick fixes for diagnostics.
 
-use crate::db::{self, Db, SourceFile};
+use crate::db::{Db, SourceFile};
 use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::syntax;
 use crate::syntax::ast::Item;
 
 use super::{text, TextEdit};
@@ -56,7 +57,7 @@ pub fn fixes(db: &dyn Db, diag: &Diagnostic) -> Vec<Fix> {
         }
         Code::UnusedDefinition => {
             let file = diag.span.file;
-            let item = db::parse(db, file)
+            let item = syntax::parse(db, file)
                 .module
                 .items
                 .iter()
@@ -95,7 +96,7 @@ fn quoted_after<'h>(help: &'h str, marker: &str) -> Option<&'h str> {
 /// `import "module"` after the file's last import, or at the top.
 fn insert_import(db: &dyn Db, file: SourceFile, module: &str) -> TextEdit {
     let full = text(db, file);
-    let last_import = db::parse(db, file)
+    let last_import = syntax::parse(db, file)
         .module
         .items
         .iter()

@@ -1,7 +1,8 @@
 //! Folding ranges: blocks, comment runs and import runs.
 
-use crate::db::{self, Db, SourceFile};
+use crate::db::{Db, SourceFile};
 use crate::diagnostic::Span;
+use crate::syntax;
 use crate::syntax::ast::Item;
 
 use super::text;
@@ -27,7 +28,7 @@ pub fn folding_ranges(db: &dyn Db, file: SourceFile) -> Vec<Fold> {
     let mut out = Vec::new();
     let mut imports: Option<(usize, usize)> = None;
     let multi_line = |s: usize, e: usize| full.get(s..e).is_some_and(|t| t.contains('\n'));
-    for item in &db::parse(db, file).module.items {
+    for item in &syntax::parse(db, file).module.items {
         let span = item.span();
         if let Item::Import(_) = item {
             imports = Some(match imports {

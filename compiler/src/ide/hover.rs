@@ -1,15 +1,16 @@
 //! Hover: what the thing under the cursor is and means, in words; and the
 //! inlay hints after names.
 
-use crate::db::{self, Db, Program, SourceFile};
+use crate::db::{Db, Program, SourceFile};
 use crate::diagnostic::Span;
 use crate::names::{self, DefId, DefKind, Resolved};
 use crate::stdlib;
+use crate::syntax;
 use crate::syntax::ast::{
     self, Constraint, ConstraintOp, Isolate, Item, PeerLiteral, PortValue, ZoneLine,
 };
 
-use super::completion::label_values;
+use super::labels::label_values;
 use super::navigation::name_at;
 use super::well_known::{well_known_label, well_known_ports};
 use super::{clamp_offset, display_path, text, touches};
@@ -33,7 +34,7 @@ pub fn hover(db: &dyn Db, program: Program, file: SourceFile, offset: usize) -> 
             markdown: describe_def(db, resolved, id, Some(file)),
         });
     }
-    for item in &db::parse(db, file).module.items {
+    for item in &syntax::parse(db, file).module.items {
         if !touches(item.span(), file, offset) {
             continue;
         }
@@ -598,7 +599,7 @@ fn describe_import(db: &dyn Db, file: SourceFile, spec: &str) -> String {
             if !header.is_empty() {
                 md.push_str(&format!("\n\n{}", header.join("\n")));
             }
-            let defined: Vec<String> = db::parse(db, target)
+            let defined: Vec<String> = syntax::parse(db, target)
                 .module
                 .items
                 .iter()

@@ -18,6 +18,7 @@ mod completion;
 mod fixes;
 mod folding;
 mod hover;
+mod labels;
 mod lexer;
 mod navigation;
 mod rename;
@@ -127,7 +128,7 @@ mod tests {
             for pair in tokens.windows(2) {
                 proptest::prop_assert!(pair[0].end <= pair[1].start, "overlapping tokens");
             }
-            for diag in crate::db::diagnostics(&db, program) {
+            for diag in crate::lint::diagnostics(&db, program) {
                 for fix in fixes(&db, diag) {
                     for edit in fix.edits {
                         proptest::prop_assert!(edit.span.end as usize <= text.len());

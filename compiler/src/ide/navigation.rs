@@ -1,8 +1,9 @@
 //! Go to definition, references, highlights and the import paths of a file.
 
-use crate::db::{self, Db, Program, SourceFile};
+use crate::db::{Db, Program, SourceFile};
 use crate::diagnostic::Span;
 use crate::names::{self, Def, DefId, Resolved};
+use crate::syntax;
 use crate::syntax::ast::Item;
 
 use super::{clamp_offset, text, touches};
@@ -72,7 +73,7 @@ pub fn definition(
         });
     }
     // `import "..."`: the imported file.
-    for item in &db::parse(db, file).module.items {
+    for item in &syntax::parse(db, file).module.items {
         if let Item::Import(import) = item {
             if touches(import.path.span, file, offset) {
                 let target = db.load_import(file, &import.path.value).ok()?;
@@ -184,7 +185,7 @@ pub fn highlights(
 /// The `import` paths of a file: the span of each path literal and the
 /// path as written.
 pub fn imports_of(db: &dyn Db, file: SourceFile) -> Vec<(Span, String)> {
-    db::parse(db, file)
+    syntax::parse(db, file)
         .module
         .items
         .iter()

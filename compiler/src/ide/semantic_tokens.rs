@@ -1,8 +1,9 @@
 //! Semantic tokens: names by what they name, and the rest from the lexer.
 
-use crate::db::{self, Db, Program, SourceFile};
+use crate::db::{Db, Program, SourceFile};
 use crate::diagnostic::Span;
 use crate::names::{self, Def, DefKind, Origin};
+use crate::syntax;
 use crate::syntax::ast::{self, Item, PeerLiteral, ZoneLine};
 
 use super::hover::peer_leaves;
@@ -139,7 +140,7 @@ pub fn semantic_tokens(db: &dyn Db, program: Program, file: SourceFile) -> Vec<S
             }
         }
     };
-    for item in &db::parse(db, file).module.items {
+    for item in &syntax::parse(db, file).module.items {
         match item {
             Item::Zone(z) => {
                 for line in &z.lines {

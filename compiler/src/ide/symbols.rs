@@ -2,9 +2,10 @@
 
 use std::collections::HashSet;
 
-use crate::db::{self, Db, Program, SourceFile};
+use crate::db::{Db, Program, SourceFile};
 use crate::diagnostic::Span;
 use crate::names::{self, DefKind};
+use crate::syntax;
 use crate::syntax::ast::{self, Item};
 
 use super::hover::{literal_source, zone_in_words};
@@ -58,7 +59,7 @@ fn rule_symbol(db: &dyn Db, rule: &ast::Rule) -> Symbol {
 /// rules), gateways and rules, in file order.
 pub fn document_symbols(db: &dyn Db, file: SourceFile) -> Vec<Symbol> {
     let mut out = Vec::new();
-    for item in &db::parse(db, file).module.items {
+    for item in &syntax::parse(db, file).module.items {
         let symbol = match item {
             Item::Import(i) => Symbol {
                 name: format!("import \"{}\"", i.path.value),

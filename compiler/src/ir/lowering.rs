@@ -18,7 +18,7 @@ use crate::syntax::ast::{self, ConstraintOp, Isolate, PeerLiteral, PortValue, Zo
 /// The IR of a program, or `None` when the program has errors.
 #[salsa::tracked(returns(ref))]
 pub fn lower(db: &dyn Db, program: Program) -> Option<Ir> {
-    if crate::db::source_diagnostics(db, program)
+    if crate::check::source_diagnostics(db, program)
         .iter()
         .any(|d| d.is_error())
     {
