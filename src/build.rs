@@ -10,8 +10,8 @@ use nplc_compiler::emit::{self, yaml, Resource, Target};
 use nplc_compiler::inventory;
 use nplc_compiler::{Database, Diagnostic};
 
-use crate::cli::{report_diagnostics_to, JsonStream, OutputArgs};
-use crate::{inputs, Outcome};
+use crate::inputs;
+use crate::report::{report_diagnostics_to, JsonStream, Outcome, OutputArgs};
 
 /// The file in an output directory that lists what nplc wrote there.
 const MANIFEST: &str = ".nplc-manifest";
@@ -78,7 +78,7 @@ pub fn build(args: &BuildArgs) -> Outcome {
     let program = match inputs::load(&mut db, &args.paths) {
         Ok(p) => p,
         Err(err) => {
-            return crate::cli::load_failed(&mut db, err, &args.diagnostics, JsonStream::Stderr)
+            return crate::report::load_failed(&mut db, err, &args.diagnostics, JsonStream::Stderr)
         }
     };
     let mut targets: Vec<Target> = args.targets.iter().map(|t| t.target()).collect();

@@ -14,8 +14,8 @@ use nplc_compiler::meaning::{Cause, PortClass, PortDim, Region, Side};
 use nplc_compiler::{check, Database, Program};
 use serde_json::{json, Value};
 
-use crate::cli::{print_stdout, report_diagnostics, Color, OutputArgs};
-use crate::{inputs, Outcome};
+use crate::inputs;
+use crate::report::{print_stdout, report_diagnostics, Color, Outcome, OutputArgs};
 
 #[derive(clap::Args)]
 #[command(
@@ -113,7 +113,7 @@ fn versions(args: &DiffArgs, output: &OutputArgs) -> Result<(Version, Version), 
 fn from_paths(paths: &[PathBuf], label: String, output: &OutputArgs) -> Result<Version, Outcome> {
     let mut db = Database::default();
     let program = inputs::load(&mut db, paths).map_err(|err| {
-        crate::cli::load_failed(&mut db, err, output, crate::cli::JsonStream::Stdout)
+        crate::report::load_failed(&mut db, err, output, crate::report::JsonStream::Stdout)
     })?;
     finish(db, program, label, output)
 }

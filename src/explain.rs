@@ -12,8 +12,8 @@ use nplc_compiler::names;
 use nplc_compiler::{render, Db, Program};
 use serde_json::{json, Value};
 
-use crate::cli::{print_stderr, print_stdout, OutputArgs};
-use crate::{program, Outcome};
+use crate::program;
+use crate::report::{print_stderr, print_stdout, Outcome, OutputArgs};
 
 #[derive(clap::Args)]
 #[command(

@@ -8,8 +8,8 @@ use nplc_compiler::flows::{self, Decider, Finding, Fix, Report, Seen};
 use nplc_compiler::ir;
 use serde_json::{json, Value};
 
-use crate::cli::{print_stdout, OutputArgs};
-use crate::{program, Outcome};
+use crate::program;
+use crate::report::{print_stdout, Outcome, OutputArgs};
 
 pub fn explain_flows(paths: &[PathBuf], flows_path: &Path, output: &OutputArgs) -> Outcome {
     let text = match std::fs::read_to_string(flows_path) {

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use nplc_compiler::fmt::format_source;
 use nplc_compiler::{render, syntax, Database};
 
-use crate::cli::{print_stderr, print_stdout, Color, OutputArgs};
-use crate::{inputs, Outcome};
+use crate::inputs;
+use crate::report::{print_stderr, print_stdout, Color, Outcome, OutputArgs};
 
 /// The name `inputs` gives standard input.
 const STDIN: &str = "<stdin>";

@@ -13,7 +13,7 @@ use nplc_compiler::names::{PeerRef, Resolved};
 
 use nplc_compiler::answers::connectivity::{Conns, End};
 
-use crate::matrix::words;
+use crate::nca::words;
 
 pub struct Graph {
     /// Cluster name → its nodes, clusters in tier order.

@@ -11,23 +11,17 @@ mod graph;
 mod inputs;
 mod lint_args;
 mod matrix;
+mod nca;
 mod program;
 mod query;
+mod report;
 mod sarif;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-/// How a command ended.
-pub enum Outcome {
-    /// No errors in the input (warnings allowed).
-    Clean,
-    /// Errors in the input were reported.
-    InputErrors,
-    /// The tool was misused or could not run; the message says why.
-    Misuse(String),
-}
+use crate::report::Outcome;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();

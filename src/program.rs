@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use nplc_compiler::{check, Database, Program};
 
-use crate::cli::{load_failed, report_diagnostics, JsonStream, OutputArgs};
-use crate::{inputs, Outcome};
+use crate::inputs;
+use crate::report::{load_failed, report_diagnostics, JsonStream, Outcome, OutputArgs};
 
 /// The database and program of `paths`, or the outcome to end with: misuse
 /// when they cannot be read, input errors (already printed) when the program

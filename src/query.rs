@@ -12,8 +12,8 @@ use nplc_compiler::ir::{self, Ir};
 use nplc_compiler::{render, Db};
 use serde_json::{json, Value};
 
-use crate::cli::{print_stdout, OutputArgs};
-use crate::{program, Outcome};
+use crate::program;
+use crate::report::{print_stdout, Outcome, OutputArgs};
 
 #[derive(clap::Args)]
 #[command(after_help = QUERY_HELP)]

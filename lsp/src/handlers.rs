@@ -426,6 +426,6 @@ pub fn formatting(snap: &Snapshot, uri: &Url) -> Result<Option<Vec<TextEdit>>, S
 
 /// The text of a standard library module, for `nplc-std:` documents.
 pub fn stdlib_source(uri: &Url) -> Option<String> {
-    let module = crate::session::std_module(uri)?;
+    let module = crate::stdlib_files::std_module(uri)?;
     nplc_compiler::stdlib::source(&module).map(str::to_string)
 }
