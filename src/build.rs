@@ -127,7 +127,9 @@ pub fn build(args: &BuildArgs) -> Outcome {
         .cloned()
         .collect();
     // `via` routes through Istio: without the istio target, nothing does.
-    warnings.extend(emit::istio::missing_routing(&db, program, &targets));
+    warnings.extend(nplc_compiler::targets::missing_routing(
+        &db, program, &targets,
+    ));
     // The YAML owns standard output: diagnostics go to standard error.
     let report = |diags: &[Diagnostic]| {
         report_diagnostics_to(&db, diags, &args.diagnostics, program, JsonStream::Stderr)

@@ -127,7 +127,9 @@ fn check(
                 }
             }
         }
-        diags.extend(emit::istio::missing_routing(&db, program, targets));
+        diags.extend(nplc_compiler::targets::missing_routing(
+            &db, program, targets,
+        ));
     }
     report_diagnostics(&db, &diags, output, program)
 }

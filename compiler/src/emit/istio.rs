@@ -711,35 +711,3 @@ fn gateway_routes(route: &Route, gateway_name: &str) -> serde_json::Value {
     }
     super::to_json(&spec)
 }
-
-/// W0005 for every `allow … via` when the build's `targets` do not include
-/// `istio`: the network policy sends the source to the gateway, and nothing
-/// routes the host's traffic there.
-pub fn missing_routing(db: &dyn Db, program: Program, targets: &[Target]) -> Vec<Diagnostic> {
-    if targets.contains(&TARGET) {
-        return Vec::new();
-    }
-    let resolved = names::resolve(db, program);
-    resolved
-        .rules
-        .iter()
-        .filter(|r| r.action == Action::Allow)
-        .filter_map(|r| r.via.map(|g| (r, resolved.def(g))))
-        .map(|(rule, gateway)| {
-            let diag = Diagnostic::new(
-                Code::ViaWithoutIstio,
-                rule.span,
-                format!(
-                    "this `via` is built without the istio target: the network policy sends the source to gateway `{}` instead of the host, and nothing routes the host's traffic through the gateway",
-                    gateway.name
-                ),
-            )
-            .with_label("routed by the `istio` target")
-            .with_help("add `--target istio` to the build (or apply the output of a build that has it)");
-            match gateway.span {
-                Some(span) => diag.with_secondary(span, "the gateway"),
-                None => diag,
-            }
-        })
-        .collect()
-}
