@@ -159,6 +159,7 @@ fn reduce(ir: &Ir, src: &Endpoint, dst: &Endpoint) -> Ir {
             .collect(),
         tiers,
         gateways: Vec::new(),
+        vias: Vec::new(),
     }
 }
 

@@ -40,18 +40,18 @@ use self::crd::{
     Document, EntityRule, HttpMatch, HttpPath, PolicySpec, Port, Rule, TierSpec, API_VERSION,
 };
 use self::naming::ZoneNames;
+use super::common::protocol_name;
 use super::dedup_errors;
-use super::kubernetes::protocol_name;
 use super::selectors::pinned_names;
 use super::{metadata, target_error, Options, Resource, SourceLines, Target};
 use crate::algebra::fqdn::FqdnPattern;
 use crate::algebra::ipset::IpSet;
 use crate::algebra::labels::{Operator, Requirement, Term};
 use crate::algebra::ports::{PortSet, Protocol, FIRST_PORT, LAST_PORT};
-use crate::allow::Direction;
 use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::ir::Direction;
+use crate::ir::Entity;
 use crate::ir::{Ir, PeerSet, PodSet, PodTerm, Rule as IrRule, Service, L7, NAMESPACE_NAME_LABEL};
-use crate::names::Entity;
 use crate::syntax::ast::{Action, Item};
 
 /// The namespace label Calico gives every namespace with its own name.

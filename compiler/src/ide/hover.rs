@@ -225,7 +225,7 @@ pub(super) fn describe_def(
                 Some(p) => md.push_str(&format!("They listen on pod port {p}.")),
                 None => md.push_str(&format!(
                     "They listen on pod port {} (Istio's egress gateway serves TLS there, behind Service port 443).",
-                    crate::ir::DEFAULT_GATEWAY_PORT
+                    crate::ir::Gateway::DEFAULT_PORT
                 )),
             }
             md.push_str(
@@ -494,11 +494,11 @@ fn describe_rule(resolved: &Resolved, rule: &ast::Rule, tier: Option<&ast::Ident
             Some(DefKind::Gateway { zone, port, .. }) => (
                 zone.map(|z| format!("`{}`", resolved.def(z).name))
                     .unwrap_or_else(|| "the gateway pods".to_string()),
-                port.unwrap_or(u64::from(crate::ir::DEFAULT_GATEWAY_PORT)),
+                port.unwrap_or(u64::from(crate::ir::Gateway::DEFAULT_PORT)),
             ),
             _ => (
                 "the gateway pods".to_string(),
-                u64::from(crate::ir::DEFAULT_GATEWAY_PORT),
+                u64::from(crate::ir::Gateway::DEFAULT_PORT),
             ),
         };
         md.push_str(&format!(
@@ -651,7 +651,7 @@ pub fn inlay_hints(
                     )
                 }),
             DefKind::Gateway { port, .. } => {
-                let pod_port = port.unwrap_or(8443);
+                let pod_port = port.unwrap_or(u64::from(crate::ir::Gateway::DEFAULT_PORT));
                 Some((
                     format!("port {pod_port}"),
                     format!(

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use ipnet::IpNet;
 
 use super::sets::{HttpMatch, PeerSet, PodSet, Service, L7, NAMESPACE_NAME_LABEL};
-use super::{Gateway, Ir, Isolation, Rule, RuleRole, Tier, Zone, DEFAULT_GATEWAY_PORT};
+use super::{Gateway, Ir, Isolation, Rule, RuleRole, Tier, Via, Zone};
 use crate::algebra::fqdn::{FqdnPattern, FqdnSet};
 use crate::algebra::ipset::IpSet;
 use crate::algebra::labels::{KeySet, Term};
@@ -63,11 +63,13 @@ pub fn lower_resolved(resolved: &Resolved) -> Ir {
             DefKind::Gateway { zone, port, .. } => Some(Gateway {
                 def: DefId(i as u32),
                 name: def.name.clone(),
+                span: def.span,
                 zone: *zone,
+                zone_name: zone.map(|z| resolved.def(z).name.clone()),
                 pods: zone.map(|z| lowering.zone_pods(z)).unwrap_or_default(),
                 port: port
                     .and_then(|p| u16::try_from(p).ok())
-                    .unwrap_or(DEFAULT_GATEWAY_PORT),
+                    .unwrap_or(Gateway::DEFAULT_PORT),
             }),
             _ => None,
         })
@@ -87,7 +89,15 @@ pub fn lower_resolved(resolved: &Resolved) -> Ir {
         rules: Vec::new(),
     });
     let default_index = tiers.len() - 1;
+    let mut vias = Vec::new();
     for rule in &resolved.rules {
+        if let Some(gateway) = rule.via {
+            vias.push(Via {
+                action: rule.action,
+                gateway,
+                span: rule.span,
+            });
+        }
         let index = rule
             .tier
             .and_then(|t| resolved.tiers.iter().position(|x| *x == t))
@@ -99,6 +109,7 @@ pub fn lower_resolved(resolved: &Resolved) -> Ir {
         zones,
         tiers,
         gateways,
+        vias,
     }
 }
 

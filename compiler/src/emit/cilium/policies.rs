@@ -10,11 +10,11 @@ use super::crd::{DefaultDeny, Kind, Policy, Spec, API_VERSION};
 use super::rules::{egress_rule, ingress_rule, items, Item, ItemList};
 use super::selectors::{scope_of, subject_selectors, Scope};
 use super::sides::Side;
-use crate::allow::Direction;
 use crate::diagnostic::Span;
 use crate::emit::{metadata, resource_name, to_json, Resource, SourceLines};
+use crate::ir::Action;
+use crate::ir::Direction;
 use crate::ir::{Ir, PodSet, PodTerm};
-use crate::syntax::ast::Action;
 use std::collections::HashMap;
 
 /// One policy in the making.

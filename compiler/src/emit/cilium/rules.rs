@@ -12,8 +12,8 @@ use super::selectors::peer_selectors;
 use crate::algebra::fqdn::FqdnPattern;
 use crate::algebra::ipset::IpSet;
 use crate::algebra::ports::{PortSet, Protocol};
+use crate::ir::Entity;
 use crate::ir::{PeerSet, L7};
-use crate::names::Entity;
 
 /// What a rule's peers are: one kind per rule.
 #[derive(Debug, Clone, PartialEq)]
