@@ -1,6 +1,8 @@
 //! `nplc`: the command line. Thin: parse arguments, run a command, turn its
 //! outcome into an exit status (0 clean, 1 problems in the input, 2 misuse).
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod build;
 mod cli;
 mod diff_cmd;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::lines::LineIndex;
 use crate::source::{self, BadText};
 use crate::stdlib;
 
@@ -197,60 +198,8 @@ fn file_key(path: &Path) -> String {
         .into_owned()
 }
 
-/// Where every line of a file starts, so that a byte offset finds its line
-/// in `O(log lines)` instead of counting newlines from the start of the file.
-/// The one line index of nplc: source annotations, JSON diagnostics and the
-/// language server's UTF-16 positions (`lsp/src/position.rs`) all read it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LineIndex {
-    /// Byte offset of the start of every line; the first is 0.
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    pub fn new(text: &str) -> LineIndex {
-        let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { starts }
-    }
-
-    /// The 1-based line of a byte offset; an offset past the end of the text
-    /// is on the last line.
-    pub fn line(&self, offset: u32) -> usize {
-        self.starts
-            .partition_point(|&start| start <= offset as usize)
-    }
-
-    /// Byte offset of the start of every line; the first is 0.
-    pub fn starts(&self) -> &[usize] {
-        &self.starts
-    }
-
-    pub fn into_starts(self) -> Vec<usize> {
-        self.starts
-    }
-}
-
 /// The line index of a file, computed once per text.
 #[salsa::tracked(returns(ref))]
 pub fn line_index(db: &dyn Db, file: SourceFile) -> LineIndex {
     LineIndex::new(file.text(db))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::LineIndex;
-
-    /// The line of an offset is one more than the newlines before it.
-    #[test]
-    fn line_index_counts_the_newlines_before_an_offset() {
-        let text = "zone a {}\n\n# é\r\nallow a -> a : 80\n";
-        let index = LineIndex::new(text);
-        for offset in 0..=text.len() + 3 {
-            let before = &text.as_bytes()[..offset.min(text.len())];
-            let expected = before.iter().filter(|&&b| b == b'\n').count() + 1;
-            assert_eq!(index.line(offset as u32), expected, "offset {offset}");
-        }
-        assert_eq!(LineIndex::new("").line(0), 1);
-    }
 }

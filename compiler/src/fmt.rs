@@ -35,6 +35,7 @@ use std::fmt;
 
 use crate::db::{Database, SourceFile};
 use crate::diagnostic::{Code, Span};
+use crate::lines::LineIndex;
 use crate::syntax::ast::*;
 use crate::syntax::{self, Parsed};
 
@@ -115,7 +116,7 @@ fn syntax_errors(text: &str, parsed: &Parsed) -> Vec<SyntaxError> {
         .iter()
         .map(|d| {
             let start = d.span.start as usize;
-            let (line, column) = line_column(text, start);
+            let (line, column) = LineIndex::new(text).line_column(text, start);
             SyntaxError {
                 code: d.code,
                 message: d.message.clone(),
@@ -128,14 +129,6 @@ fn syntax_errors(text: &str, parsed: &Parsed) -> Vec<SyntaxError> {
         .collect();
     errors.sort_by_key(|e| (e.start, e.end));
     errors
-}
-
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset).unwrap_or(text);
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line = before.matches('\n').count() + 1;
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
 }
 
 // ---------------------------------------------------------------- comments

@@ -3,6 +3,8 @@
 //! Everything is driven through the salsa database in [`db`]; see
 //! ARCHITECTURE.md for the pipeline and its invariants.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod algebra;
 pub mod allow;
 pub mod answers;
@@ -18,6 +20,7 @@ pub mod fmt;
 pub mod ide;
 pub mod inventory;
 pub mod ir;
+pub mod lines;
 pub mod lint;
 pub mod meaning;
 pub mod names;

@@ -4,6 +4,8 @@
 //! that is not UTF-8 is the same coded error wherever it is read; the
 //! diagnostics themselves are in `syntax::limits`.
 
+use crate::lines::LineIndex;
+
 /// The largest source file read, in bytes (4 MiB). Real policies are a few
 /// kilobytes; parsing 4 MiB takes seconds in a debug build.
 pub const MAX_SOURCE_BYTES: usize = 4 * 1024 * 1024;
@@ -102,10 +104,10 @@ pub fn decode(bytes: Vec<u8>) -> Result<String, NotUtf8> {
             let byte = bytes.get(at).copied().unwrap_or(0);
             bytes.truncate(at);
             let valid = String::from_utf8(bytes).unwrap_or_default();
-            let line_start = valid.rfind('\n').map_or(0, |i| i + 1);
+            let (line, column) = LineIndex::new(&valid).line_column(&valid, valid.len());
             Err(NotUtf8 {
-                line: valid.matches('\n').count() + 1,
-                column: valid[line_start..].chars().count() + 1,
+                line,
+                column,
                 valid,
                 byte,
             })
