@@ -1,5 +1,5 @@
 //! `nplc fmt`: rewrites `.npl` files in the canonical layout
-//! (`nplc_compiler::fmt`), or with `--check` lists the files that are not in
+//! (`nplc_compiler::formatter`), or with `--check` lists the files that are not in
 //! it. A file with syntax errors is never rewritten: its diagnostics are
 //! printed and the other files are still formatted.
 
@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use nplc_compiler::fmt::format_source;
+use nplc_compiler::formatter::format_source;
 use nplc_compiler::{render, syntax, Database};
 
 use crate::inputs;

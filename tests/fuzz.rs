@@ -6,7 +6,7 @@
 
 use nplc_compiler::emit::{self, Options, Target};
 use nplc_compiler::syntax::KEYWORDS;
-use nplc_compiler::{fmt, lint, names, Database, Program};
+use nplc_compiler::{formatter, lint, names, Database, Program};
 use proptest::prelude::*;
 
 /// What the token soups are made of besides the grammar's keywords
@@ -130,8 +130,8 @@ fn fuzz_regressions_never_panic() {
             continue;
         };
         check(&text);
-        if let Ok(formatted) = fmt::format_source(&text) {
-            let again = fmt::format_source(&formatted);
+        if let Ok(formatted) = formatter::format_source(&text) {
+            let again = formatter::format_source(&formatted);
             assert_eq!(again.ok().as_ref(), Some(&formatted), "{}", path.display());
         }
         let mut database = Database::default();

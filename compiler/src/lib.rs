@@ -16,7 +16,7 @@ pub mod diff;
 pub mod emit;
 pub mod eval;
 pub mod flows;
-pub mod fmt;
+pub mod formatter;
 pub mod ide;
 pub mod inventory;
 pub mod ir;
