@@ -10,8 +10,8 @@ use nplc_compiler::emit::{self, yaml, Resource, Target};
 use nplc_compiler::inventory;
 use nplc_compiler::{Database, Diagnostic};
 
-use crate::cli::{report_diagnostics_to, JsonStream, OutputArgs};
-use crate::{inputs, Outcome};
+use crate::inputs;
+use crate::report::{report_diagnostics_to, JsonStream, Outcome, OutputArgs};
 
 /// The file in an output directory that lists what nplc wrote there.
 const MANIFEST: &str = ".nplc-manifest";
@@ -93,7 +93,7 @@ pub fn build(args: &BuildArgs) -> Outcome {
     let program = match inputs::load(&mut db, &args.paths) {
         Ok(p) => p,
         Err(err) => {
-            return crate::cli::load_failed(&mut db, err, &args.diagnostics, JsonStream::Stderr)
+            return crate::report::load_failed(&mut db, err, &args.diagnostics, JsonStream::Stderr)
         }
     };
     let mut targets: Vec<Target> = args.targets.iter().map(|t| t.target()).collect();
@@ -156,13 +156,15 @@ pub fn build(args: &BuildArgs) -> Outcome {
     // Warnings nplc.toml allows are not printed (its other levels are `check`'s).
     let allowed =
         |d: &Diagnostic| config.levels.get(&d.code) == Some(&nplc_compiler::config::Level::Allow);
-    let mut warnings: Vec<Diagnostic> = nplc_compiler::db::diagnostics(&db, program)
+    let mut warnings: Vec<Diagnostic> = nplc_compiler::lint::diagnostics(&db, program)
         .iter()
         .filter(|d| !d.is_error() && !allowed(d))
         .cloned()
         .collect();
     // `via` routes through Istio: without the istio target, nothing does.
-    warnings.extend(emit::istio::missing_routing(&db, program, &targets));
+    warnings.extend(nplc_compiler::targets::missing_routing(
+        &db, program, &targets,
+    ));
     if targets.contains(&Target::Kubernetes) && errors.is_empty() {
         let platform = emit::kubernetes::warnings(&db, program, &options);
         warnings.extend(platform.into_iter().filter(|d| !allowed(d)));

@@ -7,14 +7,15 @@ use std::process::Command;
 
 use clap::ValueEnum;
 use nplc_compiler::algebra::ports::PortSet;
+use nplc_compiler::answers::describe;
 use nplc_compiler::diff::{self, Change};
 use nplc_compiler::ir::{self, Ir, PeerSet, PodSet, Zone};
 use nplc_compiler::meaning::{Cause, PortClass, PortDim, Region, Side};
-use nplc_compiler::{db, Database, Program};
+use nplc_compiler::{check, Database, Program};
 use serde_json::{json, Value};
 
-use crate::cli::{print_stdout, report_diagnostics, Color, OutputArgs};
-use crate::{describe, inputs, Outcome};
+use crate::inputs;
+use crate::report::{print_stdout, report_diagnostics, Color, Outcome, OutputArgs};
 
 #[derive(clap::Args)]
 #[command(
@@ -112,7 +113,7 @@ fn versions(args: &DiffArgs, output: &OutputArgs) -> Result<(Version, Version), 
 fn from_paths(paths: &[PathBuf], label: String, output: &OutputArgs) -> Result<Version, Outcome> {
     let mut db = Database::default();
     let program = inputs::load(&mut db, paths).map_err(|err| {
-        crate::cli::load_failed(&mut db, err, output, crate::cli::JsonStream::Stdout)
+        crate::report::load_failed(&mut db, err, output, crate::report::JsonStream::Stdout)
     })?;
     finish(db, program, label, output)
 }
@@ -168,7 +169,7 @@ fn finish(
     label: String,
     output: &OutputArgs,
 ) -> Result<Version, Outcome> {
-    let diags = db::source_diagnostics(&db, program);
+    let diags = check::source_diagnostics(&db, program);
     if diags.iter().any(|d| d.is_error()) {
         eprintln!("errors in {label}:");
         return Err(report_diagnostics(&db, diags, output, program));

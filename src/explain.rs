@@ -5,15 +5,15 @@
 use std::path::PathBuf;
 
 use nplc_compiler::allow::{self, AllowError, DirectionTable, Entry};
+use nplc_compiler::answers::describe;
 use nplc_compiler::diagnostic::Span;
 use nplc_compiler::ir::{self, Ir, PodSet, Zone};
 use nplc_compiler::names;
 use nplc_compiler::{render, Db, Program};
 use serde_json::{json, Value};
 
-use crate::cli::{print_stderr, print_stdout, OutputArgs};
-use crate::describe;
-use crate::{program, Outcome};
+use crate::program;
+use crate::report::{print_stderr, print_stdout, Outcome, OutputArgs};
 
 #[derive(clap::Args)]
 #[command(

@@ -3,12 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+use nplc_compiler::answers::describe;
 use nplc_compiler::flows::{self, Decider, Finding, Fix, Report, Seen};
 use nplc_compiler::ir;
 use serde_json::{json, Value};
 
-use crate::cli::{print_stdout, OutputArgs};
-use crate::{describe, program, Outcome};
+use crate::program;
+use crate::report::{print_stdout, Outcome, OutputArgs};
 
 pub fn explain_flows(paths: &[PathBuf], flows_path: &Path, output: &OutputArgs) -> Outcome {
     let text = match std::fs::read_to_string(flows_path) {

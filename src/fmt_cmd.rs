@@ -1,5 +1,5 @@
 //! `nplc fmt`: rewrites `.npl` files in the canonical layout
-//! (`nplc_compiler::fmt`), or with `--check` lists the files that are not in
+//! (`nplc_compiler::formatter`), or with `--check` lists the files that are not in
 //! it. A file with syntax errors is never rewritten: its diagnostics are
 //! printed and the other files are still formatted.
 
@@ -7,11 +7,11 @@ use std::collections::HashSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use nplc_compiler::fmt::format_source;
-use nplc_compiler::{db, render, Database};
+use nplc_compiler::formatter::format_source;
+use nplc_compiler::{render, syntax, Database};
 
-use crate::cli::{print_stderr, print_stdout, Color, OutputArgs};
-use crate::{inputs, Outcome};
+use crate::inputs;
+use crate::report::{print_stderr, print_stdout, Color, Outcome, OutputArgs};
 
 /// The name `inputs` gives standard input.
 const STDIN: &str = "<stdin>";
@@ -75,7 +75,7 @@ pub fn fmt(args: &FmtArgs) -> Outcome {
     let mut write_errors = 0;
     for (name, text) in &sources {
         let file = db.set_file(name, text.clone());
-        let diagnostics = &db::parse(&db, file).diagnostics;
+        let diagnostics = &syntax::parse(&db, file).diagnostics;
         if !diagnostics.is_empty() {
             let mut report = render::human(&db, diagnostics, color);
             report.push_str(&format!(

@@ -11,7 +11,9 @@ use nplc_compiler::flows::most_specific_zone;
 use nplc_compiler::ir::Ir;
 use nplc_compiler::names::{PeerRef, Resolved};
 
-use crate::matrix::{Conns, End};
+use nplc_compiler::answers::connectivity::{Conns, End};
+
+use crate::nca::words;
 
 pub struct Graph {
     /// Cluster name → its nodes, clusters in tier order.
@@ -110,7 +112,7 @@ pub fn dot(graph: &Graph) -> String {
             "  {} -> {} [label={}];\n",
             quoted(from),
             quoted(to),
-            quoted(&conns.words())
+            quoted(&words(conns))
         ));
     }
     out.push_str("}\n");
@@ -143,7 +145,7 @@ pub fn mermaid(graph: &Graph) -> String {
         let (Some(a), Some(b)) = (ids.get(from.as_str()), ids.get(to.as_str())) else {
             continue;
         };
-        out.push_str(&format!("  {a} -->|\"{}\"| {b}\n", label(&conns.words())));
+        out.push_str(&format!("  {a} -->|\"{}\"| {b}\n", label(&words(conns))));
     }
     out
 }

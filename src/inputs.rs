@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use nplc_compiler::syntax::limits::{self, BadText};
+use nplc_compiler::source::{self, BadText};
 use nplc_compiler::{Database, Diagnostic, Program, SourceFile};
 
 /// Why paths could not be loaded.
@@ -72,11 +72,11 @@ pub fn read_path(path: &Path) -> Result<Vec<(String, String)>, LoadError> {
     if path == Path::new("-") {
         let mut bytes = Vec::new();
         std::io::stdin()
-            .take(limits::MAX_SOURCE_BYTES as u64 + 1)
+            .take(source::MAX_SOURCE_BYTES as u64 + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| format!("cannot read standard input: {e}"))?;
         let name = "<stdin>".to_string();
-        return match limits::source_text(bytes) {
+        return match source::source_text(bytes) {
             Ok(text) => Ok(vec![(name, text)]),
             Err(bad) => Err(LoadError::BadFiles(vec![BadFile { name, bad }])),
         };
@@ -98,7 +98,7 @@ pub fn read_path(path: &Path) -> Result<Vec<(String, String)>, LoadError> {
     let mut bad_files = Vec::new();
     for file in &files {
         let name = display(file);
-        match limits::read_source(file) {
+        match source::read_source(file) {
             Ok(Ok(text)) => texts.push((name, text)),
             Ok(Err(bad)) => bad_files.push(BadFile { name, bad }),
             Err(e) => return Err(format!("cannot read `{}`: {e}", file.display()).into()),

@@ -1,11 +1,11 @@
 //! `nplc`: the command line. Thin: parse arguments, run a command, turn its
 //! outcome into an exit status (0 clean, 1 problems in the input, 2 misuse).
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod build;
 mod cli;
-mod describe;
 mod diff_cmd;
-mod endpoint;
 mod explain;
 mod flows_cmd;
 mod fmt_cmd;
@@ -13,23 +13,17 @@ mod graph;
 mod inputs;
 mod lint_args;
 mod matrix;
+mod nca;
 mod program;
 mod query;
+mod report;
 mod sarif;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-/// How a command ended.
-pub enum Outcome {
-    /// No errors in the input (warnings allowed).
-    Clean,
-    /// Errors in the input were reported.
-    InputErrors,
-    /// The tool was misused or could not run; the message says why.
-    Misuse(String),
-}
+use crate::report::Outcome;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();

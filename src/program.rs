@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 
-use nplc_compiler::{db, Database, Program};
+use nplc_compiler::{check, Database, Program};
 
-use crate::cli::{load_failed, report_diagnostics, JsonStream, OutputArgs};
-use crate::{inputs, Outcome};
+use crate::inputs;
+use crate::report::{load_failed, report_diagnostics, JsonStream, Outcome, OutputArgs};
 
 /// The database and program of `paths`, or the outcome to end with: misuse
 /// when they cannot be read, input errors (already printed) when the program
@@ -16,7 +16,7 @@ pub fn load(paths: &[PathBuf], output: &OutputArgs) -> Result<(Database, Program
     let mut database = Database::default();
     let program = inputs::load(&mut database, paths)
         .map_err(|err| load_failed(&mut database, err, output, JsonStream::Stdout))?;
-    let diags = db::source_diagnostics(&database, program);
+    let diags = check::source_diagnostics(&database, program);
     if diags.iter().any(|d| d.is_error()) {
         return Err(report_diagnostics(&database, diags, output, program));
     }

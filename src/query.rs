@@ -4,16 +4,16 @@
 use std::path::PathBuf;
 
 use nplc_compiler::algebra::ports::Protocol;
+use nplc_compiler::answers::describe::{location, source_text, tidy};
+use nplc_compiler::answers::endpoint::{self, ENDPOINT_FORMS, PORT_FORMS};
 use nplc_compiler::diagnostic::Span;
 use nplc_compiler::eval::{self, Connection, Decision, Request, Transport, Verdict};
 use nplc_compiler::ir::{self, Ir};
 use nplc_compiler::{render, Db};
 use serde_json::{json, Value};
 
-use crate::cli::{print_stdout, OutputArgs};
-use crate::describe::{location, source_text, tidy};
-use crate::endpoint::{self, ENDPOINT_FORMS, PORT_FORMS};
-use crate::{program, Outcome};
+use crate::program;
+use crate::report::{print_stdout, Outcome, OutputArgs};
 
 #[derive(clap::Args)]
 #[command(after_help = QUERY_HELP)]
@@ -40,7 +40,7 @@ pub struct QueryArgs {
 }
 
 const QUERY_HELP: &str = concat!(
-    crate::endpoint_forms!(),
+    nplc_compiler::endpoint_forms!(),
     "\n\n",
     "Without --http or --dns the connection is judged at L4: an allow with an L7 filter lets it\n",
     "through for matching requests only (reported as such), a deny with one does not stop it.\n",

@@ -563,7 +563,10 @@ fn api_server_differences(calico: &Calico, pods: &[NamedPod], ir: &Ir) -> Vec<St
             .into_iter()
             .map(|p| Transport::Port(Protocol::Tcp, p))
             .collect();
-        transports.extend([Transport::Port(Protocol::Udp, 53), Transport::Icmp]);
+        transports.extend([
+            Transport::Port(Protocol::Udp, 53),
+            Transport::Icmp(nplc_compiler::algebra::icmp::IcmpMessage::PING),
+        ]);
         for transport in transports {
             asked.push(Connection {
                 source: api.clone(),

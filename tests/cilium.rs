@@ -31,7 +31,7 @@ use nplc_compiler::eval::{
 use nplc_compiler::ir::{Ir, NAMESPACE_NAME_LABEL};
 use nplc_compiler::names::Entity;
 use nplc_compiler::syntax::ast::Action;
-use nplc_compiler::{db, Code, Diagnostic};
+use nplc_compiler::{lint, Code, Diagnostic};
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
 
 use cilium_oracle::Oracle;
@@ -1033,7 +1033,7 @@ fn programs_cilium_cannot_express_fail_with_their_code() {
         assert!(
             source.lower().is_some(),
             "{name} has errors before building:\n{}",
-            source.render(db::diagnostics(&source.db, source.program))
+            source.render(lint::diagnostics(&source.db, source.program))
         );
         match source.build(Target::Cilium) {
             Ok(resources) => panic!("{name} builds for cilium:\n{}", yaml::stream(&resources)),
@@ -1223,7 +1223,7 @@ fn check_generated(
     let Some(ir) = source.lower() else {
         return Err(TestCaseError::fail(format!(
             "generated program has errors:\n{}\n--- program ---\n{text}",
-            source.render(db::diagnostics(&source.db, source.program))
+            source.render(lint::diagnostics(&source.db, source.program))
         )));
     };
     stats.programs.fetch_add(1, Ordering::Relaxed);

@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use nplc_compiler::emit::{self, Target};
-use nplc_compiler::{db, Code, Database, Diagnostic, Program};
+use nplc_compiler::{lint, Code, Database, Diagnostic, Program};
 
 /// Codes whose examples are not run, and why.
 const IGNORED: &[(&str, &str)] = &[
@@ -101,7 +101,7 @@ fn diagnostics(text: &str, targets: bool) -> Vec<Diagnostic> {
     let mut database = Database::default();
     let file = database.set_file("example.npl", text.to_string());
     let program = Program::new(&database, vec![file]);
-    let mut diags = db::diagnostics(&database, program).clone();
+    let mut diags = lint::diagnostics(&database, program).clone();
     if targets {
         for target in Target::ALL {
             if let Err(errors) = emit::build(&database, program, target, &Default::default()) {

@@ -1,4 +1,4 @@
-//! The formatter (`nplc_compiler::fmt`) and `nplc fmt`:
+//! The formatter (`nplc_compiler::formatter`) and `nplc fmt`:
 //! - snapshots of messy inputs, each formatted once and then stable;
 //! - every example and standard-library module is already formatted;
 //! - properties, on the examples and on generated programs with their layout
@@ -14,7 +14,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use nplc_compiler::fmt::{format_source, FormatError};
+use nplc_compiler::formatter::{format_source, FormatError};
 use nplc_compiler::ir::Ir;
 use nplc_compiler::{Database, Program};
 use proptest::prelude::*;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use nplc_compiler::{db, render, Database, Program};
+use nplc_compiler::{lint, render, Database, Program};
 
 /// The ```npl blocks of a Markdown file, with their starting line.
 fn npl_blocks(markdown: &str) -> Vec<(usize, String)> {
@@ -38,7 +38,7 @@ fn check_blocks(path: &Path) {
         let name = format!("{}:{line}", path.display());
         let file = database.set_file(&name, text);
         let program = Program::new(&database, vec![file]);
-        let diags = db::diagnostics(&database, program);
+        let diags = lint::diagnostics(&database, program);
         if !diags.is_empty() {
             failures.push(render::human(&database, diags, false));
         }

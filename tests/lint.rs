@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use nplc_compiler::{db, Code, Database, Program};
+use nplc_compiler::{lint, Code, Database, Program};
 
 #[path = "support/cli.rs"]
 mod cli;
@@ -141,7 +141,7 @@ fn quiet_on_examples_and_std() {
     let text = "import \"std/k8s\"\nimport \"std/baseline\"\nimport \"std/homelab\"\n";
     let file = database.set_file("all.npl", text.to_string());
     let program = Program::new(&database, vec![file]);
-    let diags = db::diagnostics(&database, program);
+    let diags = lint::diagnostics(&database, program);
     assert!(
         diags
             .iter()
@@ -162,7 +162,7 @@ fn rules_behind_an_l7_filter_are_not_reported_as_deletable() {
         let mut database = Database::default();
         let file = database.set_file("main.npl", format!("{filter}{rest}"));
         let program = Program::new(&database, vec![file]);
-        let codes: Vec<Code> = db::diagnostics(&database, program)
+        let codes: Vec<Code> = lint::diagnostics(&database, program)
             .iter()
             .map(|d| d.code)
             .collect();

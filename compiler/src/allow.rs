@@ -25,21 +25,8 @@ use crate::syntax::ast::Action;
 mod zoned;
 pub use zoned::{zone_table, zoned_allow_table, Subject, ZoneEntry, ZoneTable};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Direction {
-    Ingress,
-    Egress,
-}
-
-impl Direction {
-    /// Whether the zone is default-deny in this direction.
-    pub fn isolates(self, zone: &crate::ir::Zone) -> bool {
-        match self {
-            Direction::Ingress => zone.isolation.ingress,
-            Direction::Egress => zone.isolation.egress,
-        }
-    }
-}
+/// Owned by the IR; re-exported where the allow table's users look.
+pub use crate::ir::Direction;
 
 /// Allowed connections of `local` pods with `remote` peers on `service`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,20 +2,23 @@
 //! values, namespaces, CIDRs, ports, FQDNs, HTTP and DNS rules, zone bodies.
 //! Everything here needs only the file itself, so it is cached per file.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use regex::Regex;
 
 use crate::algebra::icmp;
-use crate::db::{self, Db, SourceFile};
-use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::db::{Db, Program, SourceFile};
+use crate::diagnostic::{sort_diagnostics, Code, Diagnostic, Span};
+use crate::names;
+use crate::syntax;
 use crate::syntax::ast::*;
 
 #[salsa::tracked(returns(ref))]
 pub fn check_file(db: &dyn Db, file: SourceFile) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for item in &db::parse(db, file).module.items {
+    for item in &syntax::parse(db, file).module.items {
         check_item(item, &mut out);
     }
     // The standard library is ours: its deliberate choices (such as probes on
@@ -42,18 +45,54 @@ fn check_item(item: &Item, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// The diagnostics of the source itself: syntax, imports, names, validation;
+/// sorted by file (program order) and position. Whether a program has errors
+/// is decided here: the lints only ever add warnings, so the commands and
+/// the lowering that just need "no errors" do not pay for them.
+#[salsa::tracked(returns(ref))]
+pub fn source_diagnostics(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
+    let resolved = names::resolve(db, program);
+    let mut all = resolved.diagnostics.clone();
+    for &file in &resolved.files {
+        all.extend(syntax::parse(db, file).diagnostics.iter().cloned());
+        all.extend(check_file(db, file).iter().cloned());
+    }
+    sort_program_diagnostics(db, program, &mut all);
+    all
+}
+
+/// Sorts a program's diagnostics by file (in program order) and position.
+pub(crate) fn sort_program_diagnostics(db: &dyn Db, program: Program, all: &mut Vec<Diagnostic>) {
+    let order: HashMap<SourceFile, usize> = names::resolve(db, program)
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (*f, i))
+        .collect();
+    sort_diagnostics(all, |f| order.get(&f).copied().unwrap_or(usize::MAX));
+}
+
 /// Names end up in generated resource names: they must be DNS-1123 labels,
 /// with room left for the suffixes the backends add.
 pub const MAX_NAME_LEN: usize = 48;
 
-fn check_name(name: &Ident, out: &mut Vec<Diagnostic>) {
-    let n = &name.name;
-    let shape_ok = n.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+/// `[a-z][a-z0-9]*(-[a-z0-9]+)*`: a DNS-1123 label's shape, any length.
+pub fn is_name_shaped(n: &str) -> bool {
+    n.starts_with(|c: char| c.is_ascii_lowercase())
         && n.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !n.ends_with('-')
-        && !n.contains("--");
-    if !shape_ok {
+        && !n.contains("--")
+}
+
+/// A name E0208 accepts: name-shaped and at most `MAX_NAME_LEN` characters.
+pub fn is_valid_name(n: &str) -> bool {
+    is_name_shaped(n) && n.len() <= MAX_NAME_LEN
+}
+
+fn check_name(name: &Ident, out: &mut Vec<Diagnostic>) {
+    let n = &name.name;
+    if !is_name_shaped(n) {
         let suggestion = suggest_name(n);
         out.push(
             Diagnostic::new(
@@ -818,5 +857,20 @@ fn check_gateway(gw: &Gateway, out: &mut Vec<Diagnostic>) {
             .with_label("repeated")
             .with_help("a gateway has one `zone` line and at most one `port` line"),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_names() {
+        assert!(is_valid_name("web-2"));
+        assert!(!is_valid_name("Web"));
+        assert!(!is_valid_name("a--b"));
+        assert!(!is_valid_name("a-"));
+        assert!(!is_valid_name(""));
+        assert!(!is_valid_name(&"a".repeat(MAX_NAME_LEN + 1)));
     }
 }

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::db::{self, Db, Program};
+use crate::db::{Db, Program};
 use crate::diagnostic::{sort_diagnostics, Code, Diagnostic, Severity};
 use crate::lint::{self, ClusterRanges};
 
@@ -198,7 +198,7 @@ pub fn find(path: &Path) -> Option<PathBuf> {
 /// Every diagnostic of a program under a configuration: the program's own,
 /// the lints that need the cluster's ranges, then the configured levels.
 pub fn diagnostics(db: &dyn Db, program: Program, config: &Config) -> Vec<Diagnostic> {
-    let mut all = db::diagnostics(db, program).clone();
+    let mut all = lint::diagnostics(db, program).clone();
     if !all.iter().any(Diagnostic::is_error) {
         let cluster = lint::cluster_addresses(db, program, &config.cluster);
         // The cluster range says more than "one private address".

@@ -1,15 +1,16 @@
-//! The salsa database: source texts are inputs; parsing, import loading, name
-//! resolution and checking are tracked functions. The CLI and the language
-//! server drive the same database; diagnostics are returned as values.
+//! The salsa database and its inputs: source texts (`SourceFile`) and the
+//! files a command works on (`Program`). A leaf: the tracked functions live
+//! next to what they compute (`syntax::parse`, `names::resolve`,
+//! `check::source_diagnostics`, `lint::diagnostics`, `ir::lower`, ...). The
+//! CLI and the language server drive the same database.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::diagnostic::{sort_diagnostics, Diagnostic};
-use crate::syntax::limits::BadText;
-use crate::syntax::{self, Parsed};
-use crate::{check, names, stdlib};
+use crate::lines::LineIndex;
+use crate::source::{self, BadText};
+use crate::stdlib;
 
 /// One source file. `path` is a filesystem path for user files and
 /// `std/NAME` for standard-library modules.
@@ -138,7 +139,7 @@ impl Db for Database {
             return Ok(*file);
         }
         let display = target.to_string_lossy().into_owned();
-        let text = match syntax::limits::read_source(&target) {
+        let text = match source::read_source(&target) {
             Ok(Ok(text)) => text,
             Ok(Err(bad)) => return Err(ImportError::BadText { path: display, bad }),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -197,103 +198,8 @@ fn file_key(path: &Path) -> String {
         .into_owned()
 }
 
-/// Where every line of a file starts, so that a byte offset finds its line
-/// in `O(log lines)` instead of counting newlines from the start of the file.
-/// The one line index of nplc: source annotations, JSON diagnostics and the
-/// language server's UTF-16 positions (`lsp/src/position.rs`) all read it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LineIndex {
-    /// Byte offset of the start of every line; the first is 0.
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    pub fn new(text: &str) -> LineIndex {
-        let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { starts }
-    }
-
-    /// The 1-based line of a byte offset; an offset past the end of the text
-    /// is on the last line.
-    pub fn line(&self, offset: u32) -> usize {
-        self.starts
-            .partition_point(|&start| start <= offset as usize)
-    }
-
-    /// Byte offset of the start of every line; the first is 0.
-    pub fn starts(&self) -> &[usize] {
-        &self.starts
-    }
-
-    pub fn into_starts(self) -> Vec<usize> {
-        self.starts
-    }
-}
-
 /// The line index of a file, computed once per text.
 #[salsa::tracked(returns(ref))]
 pub fn line_index(db: &dyn Db, file: SourceFile) -> LineIndex {
     LineIndex::new(file.text(db))
-}
-
-#[salsa::tracked(returns(ref))]
-pub fn parse(db: &dyn Db, file: SourceFile) -> Parsed {
-    syntax::parse(file, file.text(db))
-}
-
-/// The diagnostics of the source itself: syntax, imports, names, validation;
-/// sorted by file (program order) and position. Whether a program has errors
-/// is decided here: the lints only ever add warnings, so the commands and
-/// the lowering that just need "no errors" do not pay for them.
-#[salsa::tracked(returns(ref))]
-pub fn source_diagnostics(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
-    let resolved = names::resolve(db, program);
-    let mut all = resolved.diagnostics.clone();
-    for &file in &resolved.files {
-        all.extend(parse(db, file).diagnostics.iter().cloned());
-        all.extend(check::check_file(db, file).iter().cloned());
-    }
-    sort_program_diagnostics(db, program, &mut all);
-    all
-}
-
-/// Every diagnostic of a program: [`source_diagnostics`], and the lints
-/// when it has no errors; sorted by file (program order) and position.
-#[salsa::tracked(returns(ref))]
-pub fn diagnostics(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
-    let mut all = source_diagnostics(db, program).clone();
-    if !all.iter().any(Diagnostic::is_error) {
-        all.extend(crate::lint::lints(db, program).iter().cloned());
-        sort_program_diagnostics(db, program, &mut all);
-    }
-    all
-}
-
-fn sort_program_diagnostics(db: &dyn Db, program: Program, all: &mut Vec<Diagnostic>) {
-    let order: HashMap<SourceFile, usize> = names::resolve(db, program)
-        .files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (*f, i))
-        .collect();
-    sort_diagnostics(all, |f| order.get(&f).copied().unwrap_or(usize::MAX));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::LineIndex;
-
-    /// The line of an offset is one more than the newlines before it.
-    #[test]
-    fn line_index_counts_the_newlines_before_an_offset() {
-        let text = "zone a {}\n\n# é\r\nallow a -> a : 80\n";
-        let index = LineIndex::new(text);
-        for offset in 0..=text.len() + 3 {
-            let before = &text.as_bytes()[..offset.min(text.len())];
-            let expected = before.iter().filter(|&&b| b == b'\n').count() + 1;
-            assert_eq!(index.line(offset as u32), expected, "offset {offset}");
-        }
-        assert_eq!(LineIndex::new("").line(0), 1);
-    }
 }

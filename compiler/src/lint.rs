@@ -16,12 +16,13 @@
 use ipnet::IpNet;
 
 use crate::algebra::ports::{PortSet, Protocol};
-use crate::db::{self, Db, Program, SourceFile};
+use crate::db::{Db, Program, SourceFile};
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::ir::{self, Ir, PeerSet};
 use crate::meaning::{self, Cause, Meaning, Region, Space};
 use crate::names::{self, DefKind, Resolved};
 use crate::syntax::ast::{Action, Item, Peer, PeerLiteral, Rule as AstRule};
+use crate::{check, syntax};
 
 /// Programs with more rules than this are not linted by meaning: the
 /// lints must stay cheap next to the edit loop of the language server.
@@ -41,6 +42,18 @@ pub const PLATFORM_NAMESPACES: &[&str] = &[
     "istio-system",
     "cnpg-system",
 ];
+
+/// Every diagnostic of a program: [`check::source_diagnostics`], and the
+/// lints when it has no errors; sorted by file (program order) and position.
+#[salsa::tracked(returns(ref))]
+pub fn diagnostics(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
+    let mut all = check::source_diagnostics(db, program).clone();
+    if !all.iter().any(Diagnostic::is_error) {
+        all.extend(lints(db, program).iter().cloned());
+        check::sort_program_diagnostics(db, program, &mut all);
+    }
+    all
+}
 
 /// Every lint of a program without errors (the caller checks for errors).
 #[salsa::tracked(returns(ref))]
@@ -140,7 +153,7 @@ fn cidrs(db: &dyn Db, file: SourceFile) -> Vec<(IpNet, Span, bool)> {
         peer(&r.destination, out);
     }
     let mut out = Vec::new();
-    for item in &db::parse(db, file).module.items {
+    for item in &syntax::parse(db, file).module.items {
         match item {
             Item::External(e) => literal(&e.value, false, &mut out),
             Item::Rule(r) => rule(r, &mut out),

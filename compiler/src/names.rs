@@ -8,9 +8,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::db::{self, Db, ImportError, Program, SourceFile};
+use crate::db::{Db, ImportError, Program, SourceFile};
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::stdlib;
+use crate::syntax;
 use crate::syntax::ast::{self, Action, Item, PeerLiteral};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -265,7 +266,7 @@ fn visit(
     }
     let mut targets = Vec::new();
     let mut seen: HashMap<SourceFile, Span> = HashMap::new();
-    for item in &db::parse(db, file).module.items {
+    for item in &syntax::parse(db, file).module.items {
         let Item::Import(import) = item else { continue };
         let spec = import.path.value.as_str();
         match db.load_import(file, spec) {
@@ -465,7 +466,7 @@ impl Resolver<'_> {
         let files = self.out.files.clone();
         for file in files {
             let origin = self.origin(file);
-            for item in &db::parse(self.db, file).module.items {
+            for item in &syntax::parse(self.db, file).module.items {
                 let (name, doc, kind) = match item {
                     Item::Zone(zone) => (&zone.name, &zone.doc, DefKind::Zone(zone.clone())),
                     // Members are resolved once every name is known.
@@ -594,7 +595,7 @@ impl Resolver<'_> {
     fn resolve_bodies(&mut self) {
         let files = self.out.files.clone();
         for file in files {
-            for item in &db::parse(self.db, file).module.items {
+            for item in &syntax::parse(self.db, file).module.items {
                 match item {
                     Item::ZoneUnion(u) => {
                         let Some(&id) = self.by_name.get(&u.name.name) else {
@@ -790,7 +791,7 @@ impl Resolver<'_> {
         let files = self.out.files.clone();
         for file in files {
             let origin = self.origin(file);
-            for item in &db::parse(self.db, file).module.items {
+            for item in &syntax::parse(self.db, file).module.items {
                 match item {
                     Item::Rule(rule) => self.resolve_rule(rule, None, origin),
                     Item::Tier(tier) => {

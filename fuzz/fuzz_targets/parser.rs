@@ -2,12 +2,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nplc_compiler::syntax::limits;
+use nplc_compiler::source;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = limits::source_text(data.to_vec()) {
+    if let Ok(text) = source::source_text(data.to_vec()) {
         let (database, program) = nplc_fuzz::program(&text);
         let file = program.roots(&database)[0];
-        let _ = nplc_compiler::db::parse(&database, file);
+        let _ = nplc_compiler::syntax::parse(&database, file);
     }
 });

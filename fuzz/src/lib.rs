@@ -6,7 +6,7 @@ pub mod generate;
 pub mod lsp;
 
 use nplc_compiler::emit::{self, Options, Resource, Target};
-use nplc_compiler::{db, fmt, render, Database, Program};
+use nplc_compiler::{formatter, lint, render, Database, Program};
 
 /// A database holding `text` as `fuzz.npl`, and the program of it.
 pub fn program(text: &str) -> (Database, Program) {
@@ -25,11 +25,11 @@ pub fn text(data: &[u8]) -> Option<&str> {
 /// whose output must be stable.
 pub fn check(text: &str) {
     let (database, program) = program(text);
-    let diags = db::diagnostics(&database, program);
+    let diags = lint::diagnostics(&database, program);
     let _ = render::human(&database, diags, false);
     let _ = render::json(&database, diags);
-    if let Ok(formatted) = fmt::format_source(text) {
-        match fmt::format_source(&formatted) {
+    if let Ok(formatted) = formatter::format_source(text) {
+        match formatter::format_source(&formatted) {
             Ok(again) => assert_eq!(again, formatted, "formatting is not idempotent"),
             Err(err) => panic!("the formatter's output does not format: {err}"),
         }

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use nplc_compiler::diagnostic::Severity;
-use nplc_compiler::{names, Code, Diagnostic, SourceFile};
+use nplc_compiler::{names, targets, Code, Diagnostic, SourceFile};
 use tower_lsp::lsp_types::{self as lsp, Url};
 
 use crate::session::Snapshot;
@@ -47,7 +47,16 @@ pub fn by_file(snap: &Snapshot, carried: &[Carried]) -> HashMap<SourceFile, Vec<
                 nplc_compiler::config::Config::discover(std::path::Path::new(f.path(&snap.db))).ok()
             })
             .unwrap_or_default();
-        let diags = nplc_compiler::config::diagnostics(&snap.db, program, &config);
+        let mut diags = nplc_compiler::config::diagnostics(&snap.db, program, &config);
+        // W0005 against the editor's targets, as `nplc check --target` adds
+        // it: only to a program without errors.
+        if !diags.iter().any(Diagnostic::is_error) {
+            diags.extend(targets::missing_routing(
+                &snap.db,
+                program,
+                &snap.config.targets,
+            ));
+        }
         for diag in diags {
             if diag.span.file.is_std(&snap.db) {
                 continue;

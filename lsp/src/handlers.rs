@@ -413,19 +413,19 @@ pub fn formatting(snap: &Snapshot, uri: &Url) -> Result<Option<Vec<TextEdit>>, S
         return Ok(None);
     }
     let text = snap.text(doc.file);
-    match nplc_compiler::fmt::format_source(text) {
+    match nplc_compiler::formatter::format_source(text) {
         Ok(formatted) if formatted == text => Ok(Some(Vec::new())),
         Ok(formatted) => Ok(Some(vec![TextEdit {
             range: LineIndex::new(text).range(0, text.len()),
             new_text: formatted,
         }])),
-        Err(nplc_compiler::fmt::FormatError::Syntax(_)) => Ok(None),
+        Err(nplc_compiler::formatter::FormatError::Syntax(_)) => Ok(None),
         Err(err) => Err(err.to_string()),
     }
 }
 
 /// The text of a standard library module, for `nplc-std:` documents.
 pub fn stdlib_source(uri: &Url) -> Option<String> {
-    let module = crate::session::std_module(uri)?;
+    let module = crate::stdlib_files::std_module(uri)?;
     nplc_compiler::stdlib::source(&module).map(str::to_string)
 }

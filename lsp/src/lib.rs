@@ -7,6 +7,8 @@
 //! ([`diagnostics`]). [`server`] explains the ordering and cancellation
 //! rules; [`position`] converts byte offsets to LSP's UTF-16 positions.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod checks;
 pub mod commands;
 pub mod diagnostics;

@@ -20,7 +20,7 @@ pub struct LineIndex<'t> {
 
 /// The byte offset of the start of every line of `text`; the first is 0.
 pub fn line_starts(text: &str) -> Vec<usize> {
-    nplc_compiler::db::LineIndex::new(text).into_starts()
+    nplc_compiler::lines::LineIndex::new(text).into_starts()
 }
 
 impl<'t> LineIndex<'t> {

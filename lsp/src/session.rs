@@ -13,10 +13,6 @@ use tower_lsp::lsp_types::{Location, Position, Range, TextDocumentContentChangeE
 
 use crate::position::LineIndex;
 
-/// URI scheme of the read-only standard library documents:
-/// `nplc-std:/std/k8s.npl` is the module `std/k8s`.
-pub const STD_SCHEME: &str = "nplc-std";
-
 /// Where the error pages are by default: `docs/errors.md` of the source tree
 /// nplc was built from (`cargo install --path .` keeps it), as a `file:` URL,
 /// when it is still there. Otherwise diagnostics carry no link unless the
@@ -403,20 +399,6 @@ impl Snapshot {
     pub fn location(&self, span: Span) -> Option<Location> {
         Some(Location::new(self.uri(span.file)?, self.range(span)))
     }
-}
-
-/// `nplc-std:/std/k8s.npl` → `std/k8s`.
-pub fn std_module(uri: &Url) -> Option<String> {
-    if uri.scheme() != STD_SCHEME {
-        return None;
-    }
-    let path = uri.path().trim_start_matches('/');
-    Some(path.strip_suffix(".npl").unwrap_or(path).to_string())
-}
-
-/// `std/k8s` → `nplc-std:/std/k8s.npl`.
-pub fn std_uri(module: &str) -> Option<Url> {
-    Url::parse(&format!("{STD_SCHEME}:/{module}.npl")).ok()
 }
 
 /// The path a document is registered under: the file path for `file:` URIs,

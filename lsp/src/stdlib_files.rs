@@ -88,12 +88,12 @@ pub fn uri(module: &str) -> Option<Url> {
             return Some(url);
         }
     }
-    crate::session::std_uri(module)
+    std_uri(module)
 }
 
 /// The module a URI names: a `nplc-std:` URI, or a file of the directory.
 pub fn module(uri: &Url) -> Option<String> {
-    if let Some(module) = crate::session::std_module(uri) {
+    if let Some(module) = std_module(uri) {
         return Some(module);
     }
     if uri.scheme() != "file" {
@@ -104,6 +104,24 @@ pub fn module(uri: &Url) -> Option<String> {
     let module = relative.to_string_lossy().replace('\\', "/");
     let module = module.strip_suffix(".npl")?;
     stdlib::source(module).map(|_| module.to_string())
+}
+
+/// URI scheme of the read-only standard library documents:
+/// `nplc-std:/std/k8s.npl` is the module `std/k8s`.
+pub const STD_SCHEME: &str = "nplc-std";
+
+/// `nplc-std:/std/k8s.npl` → `std/k8s`.
+pub fn std_module(uri: &Url) -> Option<String> {
+    if uri.scheme() != STD_SCHEME {
+        return None;
+    }
+    let path = uri.path().trim_start_matches('/');
+    Some(path.strip_suffix(".npl").unwrap_or(path).to_string())
+}
+
+/// `std/k8s` → `nplc-std:/std/k8s.npl`.
+pub fn std_uri(module: &str) -> Option<Url> {
+    Url::parse(&format!("{STD_SCHEME}:/{module}.npl")).ok()
 }
 
 #[cfg(test)]

@@ -89,5 +89,5 @@ pub fn in_roots(roots: &[PathBuf], uri: &Url) -> bool {
 /// source limit is not read whole) and only when it is UTF-8; otherwise
 /// `None`, and the file stays out of the index until an editor opens it.
 pub fn read_source(path: &Path) -> Option<String> {
-    nplc_compiler::syntax::limits::read_source(path).ok()?.ok()
+    nplc_compiler::source::read_source(path).ok()?.ok()
 }

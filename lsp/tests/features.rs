@@ -965,7 +965,7 @@ async fn formatting_when_the_formatter_is_there() {
     let formatted = apply_edits(&text, edits.as_array().map(Vec::as_slice).unwrap_or(&[]));
     assert_eq!(
         Ok(formatted.clone()),
-        nplc_compiler::fmt::format_source(&text).map_err(|e| e.to_string())
+        nplc_compiler::formatter::format_source(&text).map_err(|e| e.to_string())
     );
     server.shutdown().await;
 }

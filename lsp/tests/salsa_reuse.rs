@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use nplc_compiler::db::{self, ImportError};
-use nplc_compiler::{ide, names, stdlib, Db, Program, SourceFile};
+use nplc_compiler::db::ImportError;
+use nplc_compiler::{ide, lint, names, stdlib, Db, Program, SourceFile};
 use salsa::Setter;
 
 #[salsa::db]
@@ -93,8 +93,8 @@ fn editing_one_rule_reparses_only_its_file() {
     let mut db = db;
     let pa = Program::new(&db, vec![a]);
     let pb = Program::new(&db, vec![b]);
-    let before_a = db::diagnostics(&db, pa).clone();
-    let before_b = db::diagnostics(&db, pb).clone();
+    let before_a = lint::diagnostics(&db, pa).clone();
+    let before_b = lint::diagnostics(&db, pb).clone();
     let _ = ide::semantic_tokens(&db, pb, b);
     let first = db.executed();
     assert!(
@@ -106,8 +106,8 @@ fn editing_one_rule_reparses_only_its_file() {
     let edited = a_text.replacen(": 8007", ": 8077", 1);
     assert_ne!(edited, a_text);
     a.set_text(&mut db).to(edited);
-    let after_a = db::diagnostics(&db, pa).clone();
-    let after_b = db::diagnostics(&db, pb).clone();
+    let after_a = lint::diagnostics(&db, pa).clone();
+    let after_b = lint::diagnostics(&db, pb).clone();
     let _ = ide::semantic_tokens(&db, pb, b);
     let second = db.executed();
 

@@ -217,3 +217,30 @@ async fn a_reopened_file_is_target_checked_on_its_new_text() {
     assert_eq!(line, Some(json!(3)), "{published}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_via_without_the_istio_target_warns_until_istio_is_configured() {
+    let server = TestServer::start_with(json!({"targets": ["kubernetes"]})).await;
+    let (mut server, uri, _, _) = server
+        .load_fixture(concat!(
+            "zone app { namespace \"app\" }\n",
+            "zone edge { namespace \"istio-system\"; pods istio = \"egressgateway\" }\n",
+            "gateway egress = istio {\n  zone edge\n}\n",
+            "allow app -> fqdn \"api.example.com\" : 443 via egress\n",
+        ))
+        .await;
+    // W0005 is a fast diagnostic: the editor's targets lack istio.
+    let warned = server.diagnostics_for_version(&uri, 1).await;
+    assert!(codes(&warned).contains(&"W0005".to_string()), "{warned}");
+    server
+        .notify(
+            "workspace/didChangeConfiguration",
+            json!({"settings": {"nplc": {"targets": ["kubernetes", "istio"]}}}),
+        )
+        .await;
+    let routed = server
+        .diagnostics_where(&uri, |p| !codes(p).contains(&"W0005".to_string()))
+        .await;
+    assert!(!codes(&routed).contains(&"W0005".to_string()), "{routed}");
+    server.shutdown().await;
+}

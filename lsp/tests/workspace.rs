@@ -111,7 +111,7 @@ async fn rename_from_a_file_whose_importers_are_closed() {
     }
     for root in roots {
         let program = nplc_compiler::Program::new(&db, vec![root]);
-        let diags = nplc_compiler::db::diagnostics(&db, program);
+        let diags = nplc_compiler::lint::diagnostics(&db, program);
         assert!(
             !diags.iter().any(nplc_compiler::Diagnostic::is_error),
             "errors after the rename: {diags:?}"

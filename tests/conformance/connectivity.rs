@@ -18,7 +18,7 @@ use nplc_compiler::eval::{Connection, Endpoint, Transport};
 use nplc_compiler::inventory::NamedPod;
 use serde_yaml::Value;
 
-use crate::nca::{Connectivity, Conns, Family, IpRange};
+use crate::nca::{Connectivity, Conns, Family, IcmpProbes, IpRange};
 
 /// Where an answer may change: port numbers (a range's start and the port
 /// after its end) and address starts per family (v4, v6).
@@ -183,7 +183,7 @@ fn allowed_conns(
     }
     // `union` merges adjacent ranges.
     conns = conns.union(&Conns::default());
-    conns.icmp = ask(&question(Transport::Icmp));
+    conns.icmp = IcmpProbes::from_fn(|m| ask(&question(Transport::Icmp(m))));
     conns
 }
 

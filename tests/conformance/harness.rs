@@ -550,7 +550,7 @@ pub fn run(case: &Case, flavours: &[Flavour]) -> Result<Report, String> {
     let ir = source.lower().ok_or_else(|| {
         fail(format!(
             "the program has errors:\n{}",
-            source.render(nplc_compiler::db::diagnostics(&source.db, source.program))
+            source.render(nplc_compiler::lint::diagnostics(&source.db, source.program))
         ))
     })?;
     let pods = read_pods(&case.namespaces, &case.pods).map_err(&fail)?;

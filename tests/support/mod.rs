@@ -23,7 +23,7 @@ pub mod schemas;
 pub mod sources;
 
 use nplc_compiler::ir::Ir;
-use nplc_compiler::{db, ir, render, Database, Diagnostic, Program};
+use nplc_compiler::{ir, lint, render, Database, Diagnostic, Program};
 use proptest::prelude::*;
 
 #[allow(unused_imports)]
@@ -38,7 +38,7 @@ pub struct Compiled {
 
 impl Compiled {
     pub fn diagnostics(&self) -> &[Diagnostic] {
-        db::diagnostics(&self.db, self.program)
+        lint::diagnostics(&self.db, self.program)
     }
 
     pub fn errors(&self) -> Vec<&Diagnostic> {

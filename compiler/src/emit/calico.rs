@@ -39,12 +39,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use self::crd::{
     Document, EntityRule, HttpMatch, HttpPath, IcmpMatch, PolicySpec, Port, Rule, ServiceMatch,
-    TierSpec,
-    API_VERSION,
+    TierSpec, API_VERSION,
 };
 use self::naming::ZoneNames;
+use super::common::protocol_name;
 use super::dedup_errors;
-use super::kubernetes::protocol_name;
 use super::selectors::pinned_names;
 use super::{metadata, target_error, Options, Resource, SourceLines, Target};
 use crate::algebra::fqdn::FqdnPattern;
@@ -52,13 +51,12 @@ use crate::algebra::icmp::{IcmpFamily, IcmpPart, IcmpSet};
 use crate::algebra::ipset::IpSet;
 use crate::algebra::labels::{Operator, Requirement, Term};
 use crate::algebra::ports::{PortSet, Protocol, FIRST_PORT, LAST_PORT};
-use crate::allow::Direction;
 use crate::db::{Db, Program};
 use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::ir::{Direction, Entity};
 use crate::ir::{
     Ir, PeerSet, PodSet, PodTerm, Rule as IrRule, RuleRole, Service, L7, NAMESPACE_NAME_LABEL,
 };
-use crate::names::Entity;
 use crate::syntax::ast::Action;
 
 /// The namespace label Calico gives every namespace with its own name.

@@ -24,9 +24,9 @@ mod selectors;
 mod sides;
 
 use super::{dedup_errors, Resource, SourceLines, Target};
-use crate::allow::Direction;
 use crate::db::{Db, Program};
 use crate::diagnostic::Diagnostic;
+use crate::ir::Direction;
 use crate::ir::Ir;
 
 pub use selectors::{NAMESPACE_LABELS_PREFIX, POD_NAMESPACE_LABEL};

@@ -40,33 +40,23 @@ use super::{metadata, target_error, Resource, SourceLines, Target};
 use crate::algebra::fqdn::FqdnPattern;
 use crate::algebra::labels::{Operator, Term};
 use crate::algebra::ports::{PortSet, Protocol};
-use crate::db::{Db, Program};
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::ir::{self, Ir, PeerSet, RuleRole, L7};
-use crate::names::{self, DefId, Resolved};
-use crate::syntax::ast::Action;
+use crate::ir::{self, Action, DefId, Ir, PeerSet, RuleRole, L7};
 
 const TARGET: Target = Target::Istio;
 
 /// The cluster's DNS domain in Service host names.
 const CLUSTER_DOMAIN: &str = "svc.cluster.local";
 
-pub fn emit(
-    db: &dyn Db,
-    program: Program,
-    ir: &Ir,
-    sources: &SourceLines<'_>,
-) -> Result<Vec<Resource>, Vec<Diagnostic>> {
-    let resolved = names::resolve(db, program);
+pub fn emit(ir: &Ir, sources: &SourceLines<'_>) -> Result<Vec<Resource>, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut routes: BTreeMap<(String, String), Route> = BTreeMap::new();
-    for rule in resolved.rules.iter() {
-        let Some(gateway) = rule.via else { continue };
+    for via in &ir.vias {
         // A `deny … via` closes paths; there is nothing to route.
-        if rule.action != Action::Allow {
+        if via.action != Action::Allow {
             continue;
         }
-        match via_rule(ir, resolved, rule.span, gateway) {
+        match via_rule(ir, via.span, via.gateway) {
             Ok(found) => {
                 for via in found {
                     add_route(&mut routes, via, &mut errors);
@@ -123,12 +113,7 @@ struct Route {
     spans: Vec<Span>,
 }
 
-fn via_rule(
-    ir: &Ir,
-    resolved: &Resolved,
-    span: Span,
-    gateway: DefId,
-) -> Result<Vec<Via>, Vec<Diagnostic>> {
+fn via_rule(ir: &Ir, span: Span, gateway: DefId) -> Result<Vec<Via>, Vec<Diagnostic>> {
     let gw = ir.gateways.iter().find(|g| g.def == gateway);
     let to = ir
         .rules()
@@ -140,7 +125,7 @@ fn via_rule(
         // Lowering always gives both halves of a resolved `via`.
         return Ok(Vec::new());
     };
-    let place = place(resolved, gw, span).map_err(|e| vec![e])?;
+    let place = place(gw, span).map_err(|e| vec![e])?;
     let mut errors = Vec::new();
     let sources = source_namespaces(&to.source, span).unwrap_or_else(|e| {
         errors.push(e);
@@ -187,19 +172,15 @@ fn via_rule(
 /// as `check` makes sure).
 /// Errors point at the gateway's definition (`rule`, the `via` rule, when it
 /// has none).
-fn place(resolved: &Resolved, gw: &ir::Gateway, rule: Span) -> Result<Place, Diagnostic> {
-    let def = resolved.def(gw.def);
-    let zone = gw
-        .zone
-        .map(|z| resolved.def(z).name.clone())
-        .unwrap_or_default();
+fn place(gw: &ir::Gateway, rule: Span) -> Result<Place, Diagnostic> {
+    let zone = gw.zone_name.clone().unwrap_or_default();
     let error = |why: String| {
-        let span = def.span.unwrap_or(rule);
+        let span = gw.span.unwrap_or(rule);
         target_error(
             Code::GatewayNotAddressable,
             span,
             TARGET,
-            format!("gateway `{}` cannot be addressed by Istio: {why}", def.name),
+            format!("gateway `{}` cannot be addressed by Istio: {why}", gw.name),
             "give the gateway its own zone with one `namespace \"NAME\"` line and `pods` labels written with `=`, named after the gateway's Service (std/k8s's `istio-egressgateway` is)",
         )
     };
@@ -229,14 +210,14 @@ fn place(resolved: &Resolved, gw: &ir::Gateway, rule: Span) -> Result<Place, Dia
         other => other,
     };
     Ok(Place {
-        name: def.name.clone(),
+        name: gw.name.clone(),
         service_host: format!("{zone}.{namespace}.{CLUSTER_DOMAIN}"),
         service: zone,
         namespace,
         selector,
         service_port,
         http: service_port == 80,
-        span: def.span,
+        span: gw.span,
     })
 }
 
@@ -710,36 +691,4 @@ fn gateway_routes(route: &Route, gateway_name: &str) -> serde_json::Value {
         }]);
     }
     super::to_json(&spec)
-}
-
-/// W0005 for every `allow … via` when the build's `targets` do not include
-/// `istio`: the network policy sends the source to the gateway, and nothing
-/// routes the host's traffic there.
-pub fn missing_routing(db: &dyn Db, program: Program, targets: &[Target]) -> Vec<Diagnostic> {
-    if targets.contains(&TARGET) {
-        return Vec::new();
-    }
-    let resolved = names::resolve(db, program);
-    resolved
-        .rules
-        .iter()
-        .filter(|r| r.action == Action::Allow)
-        .filter_map(|r| r.via.map(|g| (r, resolved.def(g))))
-        .map(|(rule, gateway)| {
-            let diag = Diagnostic::new(
-                Code::ViaWithoutIstio,
-                rule.span,
-                format!(
-                    "this `via` is built without the istio target: the network policy sends the source to gateway `{}` instead of the host, and nothing routes the host's traffic through the gateway",
-                    gateway.name
-                ),
-            )
-            .with_label("routed by the `istio` target")
-            .with_help("add `--target istio` to the build (or apply the output of a build that has it)");
-            match gateway.span {
-                Some(span) => diag.with_secondary(span, "the gateway"),
-                None => diag,
-            }
-        })
-        .collect()
 }

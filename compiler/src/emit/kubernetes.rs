@@ -30,6 +30,7 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::common::protocol_name;
 use super::names::resource_name;
 use super::selectors::{label_selector, label_selectors, namespaces_of};
 use super::{dedup_errors, metadata, target_error, Options, Resource, SourceLines, Target};
@@ -39,9 +40,8 @@ use crate::algebra::ports::{PortSet, Protocol, FIRST_PORT, LAST_PORT};
 use crate::allow::{zone_table, AllowError, Direction, ZoneEntry, ZoneTable};
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::inventory::{ApiPort, ApiServer, APISERVER_SERVICE_PORT};
+use crate::ir::{Action, Entity};
 use crate::ir::{Ir, PeerSet, PodSet, PodTerm, Service, NAMESPACE_NAME_LABEL};
-use crate::names::Entity;
-use crate::syntax::ast::Action;
 use crate::{Db, Program};
 
 const TARGET: Target = Target::Kubernetes;
@@ -549,14 +549,6 @@ fn ports(service: &Service) -> Result<Option<Option<Vec<NetworkPolicyPort>>>, Ta
         });
     }
     Ok(Some(Some(out)))
-}
-
-pub fn protocol_name(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Tcp => "TCP",
-        Protocol::Udp => "UDP",
-        Protocol::Sctp => "SCTP",
-    }
 }
 
 fn policies(

@@ -5,6 +5,7 @@
 
 pub mod calico;
 pub mod cilium;
+mod common;
 pub mod istio;
 pub mod kubernetes;
 pub mod log;
@@ -12,14 +13,19 @@ mod names;
 pub mod selectors;
 pub mod yaml;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-use crate::allow::{self, AllowError};
-use crate::db::{self, Db, Program};
+use crate::allow::AllowError;
+use crate::check;
+use crate::db::{Db, Program};
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::ir;
 
+pub use common::{
+    fqdn_list, metadata, origin_spans, target_error, to_json, SourceLines, MANAGED_BY,
+    SOURCE_ANNOTATION,
+};
 pub use names::resource_name;
+
+use common::dedup_errors;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Target {
@@ -46,11 +52,6 @@ impl Target {
         }
     }
 }
-
-/// Label every emitted resource carries.
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "nplc");
-/// Annotation naming the source lines a resource came from.
-pub const SOURCE_ANNOTATION: &str = "nplc.dev/source";
 
 /// One emitted resource: its identity and the typed value as JSON.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,7 +102,7 @@ pub fn build(
     target: Target,
     options: &Options,
 ) -> Result<Vec<Resource>, Vec<Diagnostic>> {
-    let diags = db::source_diagnostics(db, program);
+    let diags = check::source_diagnostics(db, program);
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags.clone());
     }
@@ -115,7 +116,7 @@ pub fn build(
         }
         Target::Cilium => cilium::emit(db, program, ir, &sources)?,
         Target::Calico => calico::emit(db, program, ir, options, &sources)?,
-        Target::Istio => istio::emit(db, program, ir, &sources)?,
+        Target::Istio => istio::emit(ir, &sources)?,
     };
     resources.sort_by_key(Resource::sort_key);
     Ok(resources)
@@ -164,142 +165,4 @@ fn first_span(db: &dyn Db, program: Program) -> Span {
             0,
         ),
     }
-}
-
-/// Renders spans as `file:line` for the source annotation.
-pub struct SourceLines<'db> {
-    db: &'db dyn Db,
-}
-
-impl<'db> SourceLines<'db> {
-    fn new(db: &'db dyn Db) -> SourceLines<'db> {
-        SourceLines { db }
-    }
-
-    /// `a.npl:3, a.npl:7-9, std/baseline:12`, sorted and deduplicated.
-    pub fn describe(&self, spans: &[Span]) -> String {
-        // Per file first: a file's path and line index are looked up once.
-        let mut by_file: HashMap<db::SourceFile, BTreeSet<(usize, usize)>> = HashMap::new();
-        for span in spans {
-            let index = db::line_index(self.db, span.file);
-            by_file.entry(span.file).or_default().insert((
-                index.line(span.start),
-                index.line(span.end.saturating_sub(1).max(span.start)),
-            ));
-        }
-        let mut by_path: BTreeMap<&str, BTreeSet<(usize, usize)>> = BTreeMap::new();
-        for (file, lines) in by_file {
-            by_path
-                .entry(file.path(self.db).as_str())
-                .or_default()
-                .extend(lines);
-        }
-        let mut parts = Vec::new();
-        for (file, lines) in by_path {
-            for (a, b) in lines {
-                parts.push(if a == b {
-                    format!("{file}:{a}")
-                } else {
-                    format!("{file}:{a}-{b}")
-                });
-            }
-        }
-        parts.join(", ")
-    }
-}
-
-/// What a policy with no allow rules of its own comes from: the zones that
-/// isolate `term` in `direction`, or else the denies that carve its
-/// defaults (a pod named by a deny is selected to enforce it).
-pub fn origin_spans(ir: &ir::Ir, term: &ir::PodTerm, direction: allow::Direction) -> Vec<Span> {
-    let meets = |pods: &ir::PodSet| pods.terms.iter().any(|t| !t.intersection(term).is_empty());
-    let isolating: Vec<Span> = ir
-        .zones
-        .iter()
-        .filter(|z| direction.isolates(z))
-        .filter(|z| meets(&z.pods))
-        .filter_map(|z| z.span)
-        .collect();
-    if !isolating.is_empty() {
-        return isolating;
-    }
-    ir.rules()
-        .filter(|r| r.action == crate::syntax::ast::Action::Deny)
-        .filter(|r| match direction {
-            allow::Direction::Ingress => meets(&r.destination.pods),
-            allow::Direction::Egress => meets(&r.source.pods),
-        })
-        .map(|r| r.span)
-        .collect()
-}
-
-/// The names of an FQDN set for a message: `api.example.com, *.example.org`,
-/// or `every name`.
-pub fn fqdn_list(set: &crate::algebra::fqdn::FqdnSet) -> String {
-    let names: Vec<String> = set.patterns().iter().map(|p| p.to_string()).collect();
-    if names.is_empty() {
-        "every name".to_string()
-    } else {
-        names.join(", ")
-    }
-}
-
-/// A typed document as JSON. The backends' serde structs have string keys
-/// and no fallible serializers, so this cannot fail; `Null` keeps it total.
-pub fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
-}
-
-/// Standard metadata: name, namespace, managed-by label, source annotation.
-pub fn metadata(
-    name: &str,
-    namespace: Option<&str>,
-    sources: &str,
-) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-    let mut annotations = BTreeMap::new();
-    if !sources.is_empty() {
-        annotations.insert(SOURCE_ANNOTATION.to_string(), sources.to_string());
-    }
-    k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-        name: Some(name.to_string()),
-        namespace: namespace.map(str::to_string),
-        labels: Some(BTreeMap::from([(
-            MANAGED_BY.0.to_string(),
-            MANAGED_BY.1.to_string(),
-        )])),
-        annotations: (!annotations.is_empty()).then_some(annotations),
-        ..Default::default()
-    }
-}
-
-/// A target error at a rule.
-pub fn target_error(
-    code: Code,
-    span: Span,
-    target: Target,
-    message: String,
-    help: &str,
-) -> Diagnostic {
-    Diagnostic::new(code, span, message)
-        .with_label(format!(
-            "cannot be expressed exactly on `{}`",
-            target.as_str()
-        ))
-        .with_help(help.to_string())
-}
-
-/// One error per place and message, for every backend. An FQDN allow also
-/// allows the DNS lookups of its names (an L7 rule); the name error already
-/// says what to do about that rule, so its L7 error is dropped.
-pub(super) fn dedup_errors(errors: &mut Vec<Diagnostic>) {
-    let mut seen = BTreeSet::new();
-    errors.retain(|d| seen.insert((d.span.start, d.span.end, d.code, d.message.clone())));
-    // An FQDN allow also allows the DNS lookups of its names (an L7 rule);
-    // the name error already says what to do about that rule.
-    let fqdn_rules: Vec<Span> = errors
-        .iter()
-        .filter(|d| d.code == Code::FqdnNeedsVia)
-        .map(|d| d.span)
-        .collect();
-    errors.retain(|d| !(d.code == Code::L7NotSupported && fqdn_rules.contains(&d.span)));
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use ipnet::IpNet;
 
 use super::sets::{HttpMatch, PeerSet, PodSet, Service, L7, NAMESPACE_NAME_LABEL};
-use super::{Gateway, Ir, Isolation, Rule, RuleRole, Tier, Zone, DEFAULT_GATEWAY_PORT};
+use super::{Gateway, Ir, Isolation, Rule, RuleRole, Tier, Via, Zone};
 use crate::algebra::fqdn::{FqdnPattern, FqdnSet};
 use crate::algebra::icmp::{self, IcmpSet};
 use crate::algebra::ipset::IpSet;
@@ -19,7 +19,7 @@ use crate::syntax::ast::{self, ConstraintOp, Isolate, PeerLiteral, PortValue, Zo
 /// The IR of a program, or `None` when the program has errors.
 #[salsa::tracked(returns(ref))]
 pub fn lower(db: &dyn Db, program: Program) -> Option<Ir> {
-    if crate::db::source_diagnostics(db, program)
+    if crate::check::source_diagnostics(db, program)
         .iter()
         .any(|d| d.is_error())
     {
@@ -64,11 +64,13 @@ pub fn lower_resolved(resolved: &Resolved) -> Ir {
             DefKind::Gateway { zone, port, .. } => Some(Gateway {
                 def: DefId(i as u32),
                 name: def.name.clone(),
+                span: def.span,
                 zone: *zone,
+                zone_name: zone.map(|z| resolved.def(z).name.clone()),
                 pods: zone.map(|z| lowering.zone_pods(z)).unwrap_or_default(),
                 port: port
                     .and_then(|p| u16::try_from(p).ok())
-                    .unwrap_or(DEFAULT_GATEWAY_PORT),
+                    .unwrap_or(Gateway::DEFAULT_PORT),
             }),
             _ => None,
         })
@@ -90,7 +92,15 @@ pub fn lower_resolved(resolved: &Resolved) -> Ir {
         logs: Vec::new(),
     });
     let default_index = tiers.len() - 1;
+    let mut vias = Vec::new();
     for rule in &resolved.rules {
+        if let Some(gateway) = rule.via {
+            vias.push(Via {
+                action: rule.action,
+                gateway,
+                span: rule.span,
+            });
+        }
         let index = rule
             .tier
             .and_then(|t| resolved.tiers.iter().position(|x| *x == t))
@@ -106,6 +116,7 @@ pub fn lower_resolved(resolved: &Resolved) -> Ir {
         zones,
         tiers,
         gateways,
+        vias,
     }
 }
 
@@ -236,11 +247,7 @@ impl Lowering<'_> {
 }
 
 fn zone_isolation(zone: &ast::Zone) -> Isolation {
-    let mode = zone.lines.iter().find_map(|l| match l {
-        ZoneLine::Isolate { mode, .. } => Some(*mode),
-        _ => None,
-    });
-    match mode.unwrap_or(Isolate::Both) {
+    match zone.isolate() {
         Isolate::Both => Isolation {
             ingress: true,
             egress: true,

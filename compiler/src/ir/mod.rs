@@ -9,8 +9,12 @@ pub mod term_index;
 
 use crate::algebra::ports::PortSet;
 use crate::diagnostic::Span;
-use crate::names::DefId;
-use crate::syntax::ast::Action;
+/// A rule's action, the built-in peers and definitions' ids, as the IR's
+/// readers (the evaluator, the allow table, the backends) name them.
+/// Defined where the parser and the resolver make them, which the IR comes
+/// after.
+pub use crate::names::{DefId, Entity};
+pub use crate::syntax::ast::Action;
 
 pub use lowering::{lower, lower_resolved, port_set, zone_selector};
 pub use sets::{HttpMatch, NotExact, PeerSet, PodSet, PodTerm, Service, L7, NAMESPACE_NAME_LABEL};
@@ -21,6 +25,9 @@ pub struct Ir {
     /// Declared tiers in order, then the implicit `default` tier last.
     pub tiers: Vec<Tier>,
     pub gateways: Vec<Gateway>,
+    /// Every rule written with `via`, in program order (each also lowered
+    /// to its two halves in its tier).
+    pub vias: Vec<Via>,
 }
 
 impl Ir {
@@ -49,6 +56,23 @@ impl Ir {
 
     pub fn rules(&self) -> impl Iterator<Item = &Rule> {
         self.tiers.iter().flat_map(|t| t.rules.iter())
+    }
+}
+
+/// Which way a connection is seen from a pod: arriving or leaving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    /// Whether the zone is default-deny in this direction.
+    pub fn isolates(self, zone: &Zone) -> bool {
+        match self {
+            Direction::Ingress => zone.isolation.ingress,
+            Direction::Egress => zone.isolation.egress,
+        }
     }
 }
 
@@ -109,14 +133,29 @@ pub enum RuleRole {
 pub struct Gateway {
     pub def: DefId,
     pub name: String,
+    /// The gateway's definition.
+    pub span: Option<Span>,
     pub zone: Option<DefId>,
+    /// The name of the zone of its pods (the name of its Service on Istio).
+    pub zone_name: Option<String>,
     pub pods: PodSet,
     /// The pod port the gateway listens on (network policies see pod ports).
     pub port: u16,
 }
 
-/// Istio's egress gateway serves TLS on pod port 8443 behind Service port 443.
-pub const DEFAULT_GATEWAY_PORT: u16 = 8443;
+/// A rule written `… via GATEWAY`: its action, its gateway and where it is
+/// written (the span its two halves, `ToGateway` and `FromGateway`, carry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via {
+    pub action: Action,
+    pub gateway: DefId,
+    pub span: Span,
+}
+
+impl Gateway {
+    /// Istio's egress gateway serves TLS on pod port 8443 behind Service port 443.
+    pub const DEFAULT_PORT: u16 = 8443;
+}
 
 impl Rule {
     pub fn ports(&self) -> &PortSet {

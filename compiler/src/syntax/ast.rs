@@ -76,6 +76,19 @@ pub struct Zone {
     pub span: Span,
 }
 
+impl Zone {
+    /// The zone's `isolate` line, or the default: isolated both ways.
+    pub fn isolate(&self) -> Isolate {
+        self.lines
+            .iter()
+            .find_map(|l| match l {
+                ZoneLine::Isolate { mode, .. } => Some(*mode),
+                _ => None,
+            })
+            .unwrap_or(Isolate::Both)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ZoneLine {
     Namespace {

@@ -21,10 +21,10 @@ pub struct Parsed {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-pub fn parse(file: SourceFile, text: &str) -> Parsed {
+pub fn parse_text(file: SourceFile, text: &str) -> Parsed {
     // Limits first (docs/limits.md): the parser and every pass after it
     // recurse once per brace, and pest's time grows with the text.
-    if text.len() > limits::MAX_SOURCE_BYTES {
+    if text.len() > crate::source::MAX_SOURCE_BYTES {
         return Parsed {
             module: Module::default(),
             diagnostics: vec![limits::too_large(file, "this file")],
@@ -938,7 +938,7 @@ mod tests {
     fn parse_text(text: &str) -> Parsed {
         let db = crate::db::Database::default();
         let file = SourceFile::new(&db, "test.npl".into(), text.to_string());
-        parse(file, text)
+        super::parse_text(file, text)
     }
 
     #[test]

@@ -17,8 +17,8 @@
 
 use std::collections::HashMap;
 
-use crate::allow::Direction;
 use crate::emit::names::{resource_name, short_hash};
+use crate::ir::Direction;
 use crate::ir::{Ir, PodTerm};
 
 /// The zone each pod term is named after: the zones whose pods are exactly

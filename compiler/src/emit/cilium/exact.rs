@@ -11,11 +11,11 @@ use crate::algebra::fqdn::{FqdnPattern, FqdnSet};
 use crate::algebra::icmp::IcmpFamily;
 use crate::algebra::ipset::IpSet;
 use crate::algebra::ports::{PortSet, Protocol};
-use crate::allow::Direction;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::emit::{fqdn_list, target_error};
+use crate::ir::Action;
+use crate::ir::Direction;
 use crate::ir::{Ir, PeerSet, PodSet, L7};
-use crate::syntax::ast::Action;
 
 /// The sides after the adjustments Cilium needs; refused ones are dropped
 /// with an error.

@@ -10,12 +10,10 @@ use super::crd::{DefaultDeny, Kind, Policy, Spec, API_VERSION};
 use super::rules::{egress_rule, ingress_rule, items, Item, ItemList};
 use super::selectors::{scope_of, subject_selectors, Scope};
 use super::sides::Side;
-use crate::allow::Direction;
 use crate::diagnostic::Span;
 use crate::emit::{metadata, resource_name, to_json, Resource, SourceLines};
 use crate::ir::term_index::TermIndex;
-use crate::ir::{Ir, PodSet, PodTerm};
-use crate::syntax::ast::Action;
+use crate::ir::{Action, Direction, Ir, PodSet, PodTerm};
 
 /// One policy in the making.
 #[derive(Default)]

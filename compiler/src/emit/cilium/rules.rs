@@ -13,8 +13,8 @@ use crate::algebra::fqdn::FqdnPattern;
 use crate::algebra::icmp::{IcmpFamily as NplFamily, IcmpPart, IcmpSet};
 use crate::algebra::ipset::IpSet;
 use crate::algebra::ports::{PortSet, Protocol};
+use crate::ir::Entity;
 use crate::ir::{PeerSet, L7};
-use crate::names::Entity;
 
 /// What a rule's peers are: one kind per rule.
 #[derive(Debug, Clone, PartialEq)]

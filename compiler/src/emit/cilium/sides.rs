@@ -7,11 +7,11 @@
 use std::collections::HashMap;
 
 use crate::algebra::ports::PortSet;
-use crate::allow::Direction;
 use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::ir::Action;
+use crate::ir::Direction;
 use crate::ir::{Ir, PeerSet, PodSet, Rule, RuleRole, L7};
 use crate::names::{DefId, PeerRef, Resolved, ResolvedRule};
-use crate::syntax::ast::Action;
 
 /// A narrowed deny may split into at most this many pieces; more is an
 /// error rather than a policy nobody can review.

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use nplc_compiler::algebra::fqdn::FqdnPattern;
-use nplc_compiler::algebra::icmp;
-use nplc_compiler::algebra::ports::Protocol;
-use nplc_compiler::eval::{ContainerPort, Endpoint, Pod, Request, Transport};
-use nplc_compiler::names::Entity;
+use crate::algebra::fqdn::FqdnPattern;
+use crate::algebra::icmp;
+use crate::algebra::ports::Protocol;
+use crate::eval::{ContainerPort, Endpoint, Pod, Request, Transport};
+use crate::names::Entity;
 
 /// The endpoint grammar, for `--help` and error messages (a macro so that
 /// help texts can `concat!` it).

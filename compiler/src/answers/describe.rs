@@ -2,11 +2,11 @@
 //! `namespace "shop", pods app = "web"`, addresses as `cidr 10.0.0.0/8 except
 //! 10.1.0.0/16`, names as `fqdn api.stripe.com`, ports as `tcp 80, 8000-8080`.
 
-use nplc_compiler::algebra::labels::{Operator, Requirement, Term};
-use nplc_compiler::algebra::ports::{PortSet, Protocol};
-use nplc_compiler::diagnostic::Span;
-use nplc_compiler::ir::{PeerSet, PodSet, PodTerm, Zone, L7};
-use nplc_compiler::{render, Db};
+use crate::algebra::labels::{Operator, Requirement, Term};
+use crate::algebra::ports::{PortSet, Protocol};
+use crate::diagnostic::Span;
+use crate::ir::{PeerSet, PodSet, PodTerm, Zone, L7};
+use crate::{render, Db};
 
 /// A union of pod terms; `no pods` when empty.
 pub fn pods(set: &PodSet) -> String {
@@ -151,7 +151,7 @@ pub fn peers(set: &PeerSet, zones: &[Zone]) -> String {
     if !set.pods.is_empty() {
         parts.push(pods_or_complement(&set.pods, zones));
     }
-    let every_address = set.ips == nplc_compiler::algebra::ipset::IpSet::all();
+    let every_address = set.ips == crate::algebra::ipset::IpSet::all();
     if every_address && set.fqdns.is_all() {
         parts.push("world".to_string());
     } else {

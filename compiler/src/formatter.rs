@@ -35,6 +35,7 @@ use std::fmt;
 
 use crate::db::{Database, SourceFile};
 use crate::diagnostic::{Code, Span};
+use crate::lines::LineIndex;
 use crate::syntax::ast::*;
 use crate::syntax::{self, Parsed};
 
@@ -100,7 +101,7 @@ impl std::error::Error for FormatError {}
 pub fn format_source(text: &str) -> Result<String, FormatError> {
     let db = Database::default();
     let file = SourceFile::new(&db, "<fmt>".to_string(), text.to_string());
-    let parsed = syntax::parse(file, text);
+    let parsed = syntax::parse_text(file, text);
     if !parsed.diagnostics.is_empty() {
         return Err(FormatError::Syntax(syntax_errors(text, &parsed)));
     }
@@ -115,7 +116,7 @@ fn syntax_errors(text: &str, parsed: &Parsed) -> Vec<SyntaxError> {
         .iter()
         .map(|d| {
             let start = d.span.start as usize;
-            let (line, column) = line_column(text, start);
+            let (line, column) = LineIndex::new(text).line_column(text, start);
             SyntaxError {
                 code: d.code,
                 message: d.message.clone(),
@@ -128,14 +129,6 @@ fn syntax_errors(text: &str, parsed: &Parsed) -> Vec<SyntaxError> {
         .collect();
     errors.sort_by_key(|e| (e.start, e.end));
     errors
-}
-
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset).unwrap_or(text);
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line = before.matches('\n').count() + 1;
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
 }
 
 // ---------------------------------------------------------------- comments
@@ -685,7 +678,7 @@ fn verify(
     formatted: &str,
 ) -> Result<(), FormatError> {
     let out_file = SourceFile::new(db, "<fmt-out>".to_string(), formatted.to_string());
-    let reparsed = syntax::parse(out_file, formatted);
+    let reparsed = syntax::parse_text(out_file, formatted);
     if let Some(d) = reparsed.diagnostics.first() {
         return Err(FormatError::Internal(format!(
             "the result does not parse: {}",
