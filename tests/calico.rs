@@ -42,8 +42,6 @@ const EXAMPLES_THAT_FAIL: &[(&str, &[&str])] = &[
     // toFQDNs without `via` (E0402; its `via` rules build); a `dns { }`
     // filter, which no Calico has.
     ("fqdn-egress-gateway", &["E0402", "E0403"]),
-    // `allow prometheus -> host`: Calico cannot select a pod's own node.
-    ("homelab", &["E0405"]),
     // `allow backend -> stripe : 443` matches a host name.
     ("three-tier", &["E0402"]),
 ];

@@ -7,9 +7,8 @@
 //! (`tests/cilium_oracle`, the Calico tier evaluator of `tests/calico_tiers`
 //! for tiered and `--calico-flat` output, nca for NetworkPolicy), so the
 //! table holds for the program and for what a cluster enforces. The example
-//! is judged on the targets it builds for ([`BUILDS`]); the example without
-//! its `kube-apiserver` rules on every target, so that the scheme itself is
-//! proven there before the API server builds everywhere.
+//! is judged on every target ([`BUILDS`]), and so is the example without its
+//! `kube-apiserver` rules, the scheme alone.
 //!
 //! Also: the escape hatch's alerts (examples/homelab/alerts.yaml) validate
 //! against the PrometheusRule schema and watch the label std/homelab reads.
@@ -280,11 +279,17 @@ enum Build {
     Kubernetes,
 }
 
-/// The builds the homelab example has. `CalicoTiered` and `CalicoFlat` join
-/// once `kube-apiserver` builds on calico (std/homelab's kube-api access
-/// rule, the platform rules); `Kubernetes` once NetworkPolicy can name the
-/// API server's addresses (then [`build_yaml`] passes them too).
-const BUILDS: &[Build] = &[Build::Cilium];
+/// The builds the homelab example has: every target, kubernetes with the
+/// namespaces, the API server's endpoints and the cluster's ranges of the
+/// example's nplc.toml. Calico writes `kube-apiserver` as a Service match and
+/// its tier evaluator reads it; nca has no API server, so that column is
+/// unjudged on kubernetes.
+const BUILDS: &[Build] = &[
+    Build::Cilium,
+    Build::CalicoTiered,
+    Build::CalicoFlat,
+    Build::Kubernetes,
+];
 
 /// Every build the judges below can read, whether the example builds for it
 /// or not: each judge is exercised on a small program by
@@ -307,6 +312,11 @@ fn build_yaml(source: &Source, build: Build, pods: &[Pod]) -> Result<String, Str
                         .map(|(name, labels)| Namespace { name, labels })
                         .collect(),
                 ),
+                apiserver: Some(apiserver()),
+                cluster_ranges: ["10.244.0.0/16", "10.96.0.0/12"]
+                    .iter()
+                    .filter_map(|r| r.parse().ok())
+                    .collect(),
                 ..Options::default()
             },
         ),
@@ -324,6 +334,18 @@ fn build_yaml(source: &Source, build: Build, pods: &[Pod]) -> Result<String, Str
         .build_with(target, &options)
         .map(|resources| yaml::stream(&resources))
         .map_err(|diags| format!("{build:?} does not build:\n{}", source.render(&diags)))
+}
+
+/// The API server's endpoints the example's nplc.toml names.
+fn apiserver() -> nplc_compiler::inventory::ApiServer {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/homelab/inventory/apiserver.yaml");
+    let text = std::fs::read_to_string(&path).expect("examples/homelab/inventory/apiserver.yaml");
+    nplc_compiler::inventory::load_apiserver(nplc_compiler::inventory::Source {
+        name: "apiserver.yaml",
+        text: &text,
+    })
+    .expect("the example's API server endpoints")
 }
 
 /// The namespaces of the pods, with their labels.

@@ -969,3 +969,52 @@ async fn formatting_when_the_formatter_is_there() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hover_icmp_messages_and_a_log_rule() {
+    let by_number = hover(
+        r#"
+zone api { namespace "api" }
+zone db { namespace "db" }
+allow api -> db : icmp/3/$04
+"#,
+    )
+    .await;
+    let by_name = hover(
+        r#"
+zone api { namespace "api" }
+zone db { namespace "db" }
+allow api -> db : icmpv6/echo-re$0quest
+"#,
+    )
+    .await;
+    let log = hover(
+        r#"
+zone api { namespace "api" }
+zone db { namespace "db" }
+l$0og api -> db : 5432
+allow api -> db : 5432
+"#,
+    )
+    .await;
+    insta::assert_snapshot!(format!("{by_number}\n---\n{by_name}\n---\n{log}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_of_icmp_types_and_after_log() {
+    let types = completion(
+        r#"
+zone web { namespace "web" }
+allow web -> web : icmp/$0
+"#,
+    )
+    .await;
+    let peers = completion(
+        r#"
+zone web { namespace "web" }
+log $0
+"#,
+    )
+    .await;
+    insta::assert_snapshot!(format!("{types}\n---\n{peers}"));
+}

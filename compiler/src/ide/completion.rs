@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
+use crate::algebra::icmp::{self, IcmpFamily};
 use crate::db::{Db, Program, SourceFile};
 use crate::diagnostic::Span;
 use crate::names::{self, DefId, DefKind, Resolved};
@@ -100,7 +101,7 @@ pub fn completions(
                     (Some("zone"), _) => Block::Zone,
                     (Some("tier"), _) => Block::Tier,
                     (Some("gateway"), _) => Block::Gateway,
-                    (Some("allow" | "deny"), _) => Block::PeerSet,
+                    (Some("allow" | "deny" | "log"), _) => Block::PeerSet,
                     _ => Block::Other,
                 };
                 stack.push((block, std::mem::take(&mut stmt)));
@@ -252,6 +253,7 @@ pub fn completions(
                     &[
                         ("allow", "allow SOURCE -> DESTINATION : PORTS"),
                         ("deny", "deny SOURCE -> DESTINATION : PORTS"),
+                        (LOG_KEYWORD, LOG_DETAIL),
                         (
                             "zone",
                             "zone NAME { namespace \"...\" pods KEY = \"VALUE\" }",
@@ -270,6 +272,7 @@ pub fn completions(
                     &[
                         ("allow", "allow SOURCE -> DESTINATION : PORTS"),
                         ("deny", "deny SOURCE -> DESTINATION : PORTS"),
+                        (LOG_KEYWORD, LOG_DETAIL),
                     ],
                 ),
                 Some("import") if words.len() == 1 => {
@@ -296,7 +299,7 @@ pub fn completions(
                 Some("gateway") if prev == Some("=") => {
                     keywords(&mut out, &[("istio", "an Istio egress gateway")])
                 }
-                Some("allow" | "deny") => {
+                Some("allow" | "deny" | "log") => {
                     rule_completions(db, &scope, &words, typed, replace, &mut out)
                 }
                 _ => {}
@@ -345,7 +348,7 @@ fn rule_completions(
     let prev = words.last().copied();
     let after_colon = words.contains(&":");
     match prev {
-        Some("allow" | "deny" | "->") => {
+        Some("allow" | "deny" | "log" | "->") => {
             scope.items(db, out, replace, Want::Peer);
             peer_literal_keywords(out, replace);
         }
@@ -366,8 +369,30 @@ fn rule_completions(
     }
 }
 
+const LOG_KEYWORD: &str = "log";
+const LOG_DETAIL: &str =
+    "log SOURCE -> DESTINATION : PORTS: records connections (calico), decides nothing";
+
 fn port_items(typed: &str, replace: Span, out: &mut Vec<Completion>) {
     if let Some((proto, _)) = typed.split_once('/') {
+        let family = match proto {
+            "icmp" | "icmpv4" => Some(IcmpFamily::V4),
+            "icmpv6" => Some(IcmpFamily::V6),
+            _ => None,
+        };
+        if let Some(family) = family {
+            for (name, number) in icmp::type_names(family) {
+                out.push(Completion {
+                    label: format!("{proto}/{name}"),
+                    kind: CompletionKind::Port,
+                    detail: Some(format!("{} type {number}", family.title())),
+                    documentation: None,
+                    insert: format!("{proto}/{name}"),
+                    replace,
+                });
+            }
+            return;
+        }
         let protocol = match proto {
             "tcp" => Some(ast::Protocol::Tcp),
             "udp" => Some(ast::Protocol::Udp),
@@ -392,7 +417,15 @@ fn port_items(typed: &str, replace: Span, out: &mut Vec<Completion>) {
         ("tcp/", "tcp/PORT, tcp/LOW-HIGH or tcp/NAME"),
         ("udp/", "udp/PORT"),
         ("sctp/", "sctp/PORT"),
-        ("icmp", "every ICMP type"),
+        (
+            "icmp",
+            "every ICMP message; icmp/TYPE, icmp/TYPE/CODE, icmp/echo-request",
+        ),
+        ("icmpv4", "every ICMPv4 message"),
+        (
+            "icmpv6",
+            "every ICMPv6 message; icmpv6/TYPE, icmpv6/echo-request",
+        ),
     ] {
         out.push(Completion {
             label: proto.to_string(),

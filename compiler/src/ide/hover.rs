@@ -1,6 +1,7 @@
 //! Hover: what the thing under the cursor is and means, in words; and the
 //! inlay hints after names.
 
+use crate::algebra::icmp;
 use crate::db::{Db, Program, SourceFile};
 use crate::diagnostic::Span;
 use crate::names::{self, DefId, DefKind, Resolved};
@@ -136,7 +137,7 @@ fn hover_rule(
         if let Some(port) = ports.iter().find(|p| touches(p.span, file, offset)) {
             return Some(Hover {
                 span: port.span,
-                markdown: describe_port(&port.value),
+                markdown: describe_port(port),
             });
         }
     }
@@ -411,7 +412,7 @@ pub fn ports_in_words(ports: &Option<Vec<ast::Port>>) -> String {
     match ports {
         None => "on every port".to_string(),
         Some(list) => {
-            let words: Vec<String> = list.iter().map(|p| port_words(&p.value)).collect();
+            let words: Vec<String> = list.iter().map(port_words).collect();
             format!("on {}", join_and(&words))
         }
     }
@@ -425,8 +426,39 @@ fn protocol_upper(p: ast::Protocol) -> &'static str {
     }
 }
 
-fn port_words(port: &PortValue) -> String {
-    match port {
+/// The ICMP messages a port names, in words: `every ICMP message`,
+/// `ICMPv4 echo-request (type 8)`, `ICMPv4 type 3 (destination-unreachable), code 4`.
+fn icmp_words(spec: Option<&ast::IcmpSpec>) -> String {
+    let Some(spec) = spec else {
+        return "every ICMP message (ICMPv4 and ICMPv6)".to_string();
+    };
+    let title = spec.family.title();
+    let mut words = match &spec.icmp_type {
+        None => format!("every {title} message"),
+        Some(ast::IcmpType::Number(n, _)) => {
+            let name = u8::try_from(*n)
+                .ok()
+                .and_then(|t| icmp::type_name(spec.family, t));
+            match name {
+                Some(name) => format!("{title} type {n} ({name})"),
+                None => format!("{title} type {n}"),
+            }
+        }
+        Some(ast::IcmpType::Name(name, _)) => match icmp::type_by_name(spec.family, name) {
+            Some(n) => format!("{title} {name} (type {n})"),
+            None => format!("{title} `{name}`"),
+        },
+    };
+    match spec.code {
+        Some((code, _)) => words.push_str(&format!(", code {code}")),
+        None if spec.icmp_type.is_some() => words.push_str(", every code"),
+        None => {}
+    }
+    words
+}
+
+fn port_words(port: &ast::Port) -> String {
+    match &port.value {
         PortValue::Number { protocol, port } => format!("{} {port}", protocol_upper(*protocol)),
         PortValue::Range {
             protocol,
@@ -436,12 +468,12 @@ fn port_words(port: &PortValue) -> String {
         PortValue::Named { protocol, name } => {
             format!("the {} port named `{name}`", protocol_upper(*protocol))
         }
-        PortValue::Icmp => "ICMP".to_string(),
+        PortValue::Icmp => icmp_words(port.icmp.as_ref()),
     }
 }
 
-fn describe_port(port: &PortValue) -> String {
-    match port {
+fn describe_port(port: &ast::Port) -> String {
+    match &port.value {
         PortValue::Number { protocol, port } => {
             let mut md = format!("**{} port {port}**", protocol_upper(*protocol));
             let known = well_known_ports(*protocol)
@@ -471,7 +503,7 @@ fn describe_port(port: &PortValue) -> String {
             "**{} port named `{name}`** — in each destination pod, the container port its spec names `{name}`",
             protocol_upper(*protocol)
         ),
-        PortValue::Icmp => "**ICMP** — every ICMP type and code".to_string(),
+        PortValue::Icmp => format!("**{}**", icmp_words(port.icmp.as_ref())),
     }
 }
 
@@ -481,6 +513,12 @@ fn describe_rule(resolved: &Resolved, rule: &ast::Rule, tier: Option<&ast::Ident
     let destination = peer_in_words(&rule.destination);
     let ports = ports_in_words(&rule.ports);
     let mut md = format!("**{action}** {source} → {destination} {ports}");
+    if rule.action == ast::Action::Log {
+        md.push_str(
+            "\n\nRecords these connections (Calico's `Log` action, before the tier's denies) and decides nothing: every verdict is the same without it. Targets without a log action (kubernetes, cilium) leave it out (W0013).",
+        );
+        return md;
+    }
     if let Some(l7) = &rule.l7 {
         md.push_str(&format!(", {}", l7_in_words(l7)));
     }

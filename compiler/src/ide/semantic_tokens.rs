@@ -127,15 +127,20 @@ pub fn semantic_tokens(db: &dyn Db, program: Program, file: SourceFile) -> Vec<S
                 Some((proto, rest)) => {
                     let at = start + proto.len();
                     push(Span::new(file, start, at), TokenKind::Protocol, 0);
-                    if rest.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-                        push(
-                            Span::new(file, at + 1, port.span.end as usize),
-                            TokenKind::Number,
-                            0,
-                        );
+                    // `tcp/8080`, `icmp/3/4`: numbers; `icmp/echo-request`: a
+                    // well-known name, coloured like a built-in.
+                    let kind = if rest.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+                        Some(TokenKind::Number)
+                    } else if port.icmp.is_some() {
+                        Some(TokenKind::Builtin)
+                    } else {
+                        None
+                    };
+                    if let Some(kind) = kind {
+                        push(Span::new(file, at + 1, port.span.end as usize), kind, 0);
                     }
                 }
-                None if written == "icmp" => push(port.span, TokenKind::Protocol, 0),
+                None if written.starts_with("icmp") => push(port.span, TokenKind::Protocol, 0),
                 None => push(port.span, TokenKind::Number, 0),
             }
         }

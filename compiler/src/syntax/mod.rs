@@ -22,6 +22,7 @@ pub const KEYWORDS: &[&str] = &[
     "external",
     "allow",
     "deny",
+    "log",
     "tier",
     "gateway",
     "via",
