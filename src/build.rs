@@ -166,11 +166,11 @@ pub fn build(args: &BuildArgs) -> Outcome {
         &db, program, &targets,
     ));
     if targets.contains(&Target::Kubernetes) && errors.is_empty() {
-        let platform = emit::kubernetes::warnings(&db, program, &options);
+        let platform = nplc_compiler::targets::kubernetes_warnings(&db, program, &options);
         warnings.extend(platform.into_iter().filter(|d| !allowed(d)));
     }
     // `log` decides nothing: targets without a log action leave it out.
-    warnings.extend(emit::log::dropped_logs(&db, program, &targets));
+    warnings.extend(nplc_compiler::targets::dropped_logs(&db, program, &targets));
     // The YAML owns standard output: diagnostics go to standard error.
     let report = |diags: &[Diagnostic]| {
         report_diagnostics_to(&db, diags, &args.diagnostics, program, JsonStream::Stderr)

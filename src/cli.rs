@@ -134,10 +134,10 @@ fn check(
             &db, program, targets,
         ));
         if targets.contains(&Target::Kubernetes) {
-            let platform = emit::kubernetes::warnings(&db, program, &options);
+            let platform = nplc_compiler::targets::kubernetes_warnings(&db, program, &options);
             diags.extend(config.apply(&platform));
         }
-        diags.extend(emit::log::dropped_logs(&db, program, targets));
+        diags.extend(nplc_compiler::targets::dropped_logs(&db, program, targets));
     }
     report_diagnostics(&db, &diags, output, program)
 }

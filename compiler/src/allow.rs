@@ -783,8 +783,7 @@ mod tests {
     use super::*;
     use crate::algebra::labels::{KeySet, Term};
     use crate::ir::sets::tests::pod_set;
-    use crate::ir::NAMESPACE_NAME_LABEL;
-    use crate::{Database, Program};
+    use crate::ir::{lower_text as ir_of, NAMESPACE_NAME_LABEL};
     use proptest::prelude::*;
 
     /// Big sets too, past the size where normalising stops pruning.
@@ -820,13 +819,6 @@ mod tests {
         }
     }
 
-    fn ir_of(text: &str) -> Ir {
-        let mut db = Database::default();
-        let file = db.set_file("test.npl", text.to_string());
-        let program = Program::new(&db, vec![file]);
-        let ir = crate::ir::lower(&db, program).clone();
-        ir.unwrap_or_else(|| panic!("the program has errors:\n{text}"))
-    }
 
     #[test]
     fn a_rule_split_into_too_many_pieces_is_refused() {

@@ -308,15 +308,7 @@ pub fn role_note(role: RuleRole) -> Option<&'static str> {
 mod tests {
     use super::*;
     use crate::algebra::ports::Protocol;
-    use crate::db::{Database, Program};
-
-    fn ir_of(text: &str) -> Ir {
-        let mut db = Database::default();
-        let file = db.set_file("test.npl", text.to_string());
-        let program = Program::new(&db, vec![file]);
-        let ir = crate::ir::lower(&db, program).clone();
-        ir.unwrap_or_else(|| panic!("the program has errors:\n{text}"))
-    }
+    use crate::ir::lower_text as ir_of;
 
     fn pod(namespace: &str) -> Endpoint {
         Endpoint::Pod(Pod {

@@ -6,10 +6,13 @@
 //! Builds go through the public `emit::build` only; the resources are
 //! dropped, the diagnostics kept. A program with errors of its own has no
 //! target diagnostics: its fast diagnostics already say what is wrong.
+//!
+//! Also the warnings a set of targets adds to a build, read from the
+//! program (the backends below `emit::build` see only the IR).
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::emit::{self, Options, Target};
-use crate::syntax::ast::Action;
+use crate::ir::{self, Action};
 use crate::{check, names, Db, Program};
 
 /// The diagnostics of building `program` for `target` (errors and the
@@ -58,6 +61,56 @@ pub fn missing_routing(db: &dyn Db, program: Program, targets: &[Target]) -> Vec
                 Some(span) => diag.with_secondary(span, "the gateway"),
                 None => diag,
             }
+        })
+        .collect()
+}
+
+/// The warnings of a kubernetes build (W0014, W0015; see
+/// `emit::kubernetes::warnings`), none for a program with errors.
+pub fn kubernetes_warnings(db: &dyn Db, program: Program, options: &Options) -> Vec<Diagnostic> {
+    match ir::lower(db, program) {
+        Some(ir) => emit::kubernetes::warnings(ir, options),
+        None => Vec::new(),
+    }
+}
+
+/// W0013 for every `log` rule when `targets` include kubernetes or cilium,
+/// which have no log action. A `log` decides nothing, so leaving it out
+/// keeps every verdict: the build goes on, with the warning naming the
+/// targets that drop it and what to observe with instead. Calico writes
+/// them (its `Log` action); the istio target only routes `via`.
+pub fn dropped_logs(db: &dyn Db, program: Program, targets: &[Target]) -> Vec<Diagnostic> {
+    let without: Vec<Target> = targets
+        .iter()
+        .copied()
+        .filter(|t| matches!(t, Target::Kubernetes | Target::Cilium))
+        .collect();
+    if without.is_empty() {
+        return Vec::new();
+    }
+    let names: Vec<&str> = without.iter().map(|t| t.as_str()).collect();
+    let help = if without == [Target::Kubernetes] {
+        "NetworkPolicy has no log action: build for `--target calico` to log, or observe with your CNI's flow logs"
+    } else {
+        "Cilium has no log rule: observe a rollout with its policy audit mode (agent-wide `policy-audit-mode: \"true\"` or per endpoint `cilium-dbg endpoint config ID PolicyAuditMode=Enabled`) and `hubble observe --verdict AUDIT` (docs/targets.md, Rollout); to log per rule, build for `--target calico`"
+    };
+    // From the resolved rules, not the IR's `Tier::logs`: the warning also
+    // goes with the errors of a program that has some.
+    names::resolve(db, program)
+        .rules
+        .iter()
+        .filter(|r| r.action == Action::Log)
+        .map(|rule| {
+            Diagnostic::new(
+                Code::LogNotSupported,
+                rule.span,
+                format!(
+                    "this `log` is left out of the {} output, which has no log action",
+                    names.join(" and ")
+                ),
+            )
+            .with_label("records nothing there")
+            .with_help(help)
         })
         .collect()
 }

@@ -152,6 +152,7 @@ fn reduce(ir: &Ir, src: &Endpoint, dst: &Endpoint) -> Ir {
         .map(|t| Tier {
             def: t.def,
             name: t.name.clone(),
+            name_span: t.name_span,
             rules: t
                 .rules
                 .iter()

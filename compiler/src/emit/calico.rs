@@ -51,13 +51,11 @@ use crate::algebra::icmp::{IcmpFamily, IcmpPart, IcmpSet};
 use crate::algebra::ipset::IpSet;
 use crate::algebra::labels::{Operator, Requirement, Term};
 use crate::algebra::ports::{PortSet, Protocol, FIRST_PORT, LAST_PORT};
-use crate::db::{Db, Program};
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::ir::{Direction, Entity};
+use crate::ir::{Action, Direction, Entity};
 use crate::ir::{
     Ir, PeerSet, PodSet, PodTerm, Rule as IrRule, RuleRole, Service, L7, NAMESPACE_NAME_LABEL,
 };
-use crate::syntax::ast::Action;
 
 /// The namespace label Calico gives every namespace with its own name.
 pub const CALICO_NAMESPACE_NAME: &str = "projectcalico.org/name";
@@ -133,8 +131,6 @@ struct Policy {
 type Problem = (Code, String, &'static str);
 
 pub fn emit(
-    db: &dyn Db,
-    program: Program,
     ir: &Ir,
     options: &Options,
     sources: &SourceLines<'_>,
@@ -162,20 +158,8 @@ pub fn emit(
         dedup_errors(&mut errors);
         return Err(errors);
     }
-    let resolved = crate::names::resolve(db, program);
-    let tier_lines = ir
-        .tiers
-        .iter()
-        .map(|t| {
-            t.def
-                .and_then(|id| resolved.def(id).name_span)
-                .into_iter()
-                .collect()
-        })
-        .collect();
     let writer = Writer {
         ir,
-        tier_lines,
         default_tier: ir.tiers.len().saturating_sub(1),
         flat: options.calico_flat,
         staged: options.calico_staged,
@@ -792,9 +776,6 @@ fn requirement(key: &str, op: &Operator) -> String {
 
 struct Writer<'a, 'db> {
     ir: &'a Ir,
-    /// Per tier, the line declaring it (`tier NAME {`): what its Tier and
-    /// Pass policy come from.
-    tier_lines: Vec<Vec<Span>>,
     /// The index of the program's `default` tier: the last one.
     default_tier: usize,
     flat: bool,
@@ -818,7 +799,9 @@ impl Writer<'_, '_> {
                 // Written even without rules (it then only passes), so that
                 // removing a tier's last rule changes no other file.
                 let order = (index as u32 + 1) * TIER_ORDER_STEP;
-                let declared: Vec<Span> = self.tier_lines.get(index).cloned().unwrap_or_default();
+                // The line declaring it (`tier NAME {`): what its Tier and
+                // Pass policy come from.
+                let declared: Vec<Span> = tier.name_span.into_iter().collect();
                 let document = Document {
                     api_version: API_VERSION,
                     kind: "Tier",

@@ -24,7 +24,6 @@ mod selectors;
 mod sides;
 
 use super::{dedup_errors, Resource, SourceLines, Target};
-use crate::db::{Db, Program};
 use crate::diagnostic::Diagnostic;
 use crate::ir::Direction;
 use crate::ir::Ir;
@@ -33,14 +32,8 @@ pub use selectors::{NAMESPACE_LABELS_PREFIX, POD_NAMESPACE_LABEL};
 
 const TARGET: Target = Target::Cilium;
 
-pub fn emit(
-    db: &dyn Db,
-    program: Program,
-    ir: &Ir,
-    sources: &SourceLines<'_>,
-) -> Result<Vec<Resource>, Vec<Diagnostic>> {
-    let resolved = crate::names::resolve(db, program);
-    let zones = sides::RuleZones::new(ir, resolved);
+pub fn emit(ir: &Ir, sources: &SourceLines<'_>) -> Result<Vec<Resource>, Vec<Diagnostic>> {
+    let zones = sides::RuleZones::new(ir);
     let mut errors = Vec::new();
     let (all, denies) = sides::sides(ir, &zones, &mut errors);
     let adjusted = exact::adjust(ir, all, &mut errors);

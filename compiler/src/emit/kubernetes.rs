@@ -42,7 +42,6 @@ use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::inventory::{ApiPort, ApiServer, APISERVER_SERVICE_PORT};
 use crate::ir::{Action, Entity};
 use crate::ir::{Ir, PeerSet, PodSet, PodTerm, Service, NAMESPACE_NAME_LABEL};
-use crate::{Db, Program};
 
 const TARGET: Target = Target::Kubernetes;
 
@@ -665,9 +664,9 @@ const PRIVATE_RANGES: [&str; 5] = [
 
 /// The warnings of a kubernetes build: W0014 (address blocks without the
 /// cluster's ranges) and W0015 (`host` egress left to the platform).
-pub fn warnings(db: &dyn Db, program: Program, options: &Options) -> Vec<Diagnostic> {
-    let mut out = unranged_blocks(db, program, options);
-    out.extend(host_egress(db, program));
+pub fn warnings(ir: &Ir, options: &Options) -> Vec<Diagnostic> {
+    let mut out = unranged_blocks(ir, options);
+    out.extend(host_egress(ir));
     out
 }
 
@@ -675,10 +674,7 @@ pub fn warnings(db: &dyn Db, program: Program, options: &Options) -> Vec<Diagnos
 /// allows a pod its own node, so nothing is written; CNIs that apply egress
 /// policy to node traffic anyway (Calico, Cilium) then block it, and the
 /// other nodes' health endpoints are not reached.
-fn host_egress(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
-    let Some(ir) = crate::ir::lower(db, program) else {
-        return Vec::new();
-    };
+fn host_egress(ir: &Ir) -> Vec<Diagnostic> {
     let mut out: Vec<Diagnostic> = Vec::new();
     for rule in ir.rules().filter(|r| r.action == Action::Allow) {
         let entity = [Entity::Host, Entity::Health]
@@ -712,13 +708,10 @@ fn host_egress(db: &dyn Db, program: Program) -> Vec<Diagnostic> {
 /// build does not know those ranges (`options.cluster_ranges`). Some CNIs
 /// (Calico among them) match pods with ipBlocks, so there such a block
 /// also lets pods through that the program does not allow.
-fn unranged_blocks(db: &dyn Db, program: Program, options: &Options) -> Vec<Diagnostic> {
+fn unranged_blocks(ir: &Ir, options: &Options) -> Vec<Diagnostic> {
     if !options.cluster_ranges.is_empty() {
         return Vec::new();
     }
-    let Some(ir) = crate::ir::lower(db, program) else {
-        return Vec::new();
-    };
     let private = PRIVATE_RANGES
         .iter()
         .filter_map(|r| r.parse::<IpNet>().ok())

@@ -8,7 +8,6 @@ pub mod cilium;
 mod common;
 pub mod istio;
 pub mod kubernetes;
-pub mod log;
 mod names;
 pub mod selectors;
 pub mod yaml;
@@ -112,21 +111,21 @@ pub fn build(
     let sources = SourceLines::new(db);
     let mut resources = match target {
         Target::Kubernetes => {
-            kubernetes::emit(ir, options, &sources, &|e| allow_error(db, program, e))?
+            kubernetes::emit(ir, options, &sources, &|e| allow_error(db, program, ir, e))?
         }
-        Target::Cilium => cilium::emit(db, program, ir, &sources)?,
-        Target::Calico => calico::emit(db, program, ir, options, &sources)?,
+        Target::Cilium => cilium::emit(ir, &sources)?,
+        Target::Calico => calico::emit(ir, options, &sources)?,
         Target::Istio => istio::emit(ir, &sources)?,
     };
     resources.sort_by_key(Resource::sort_key);
     Ok(resources)
 }
 
-fn allow_error(db: &dyn Db, program: Program, err: &AllowError) -> Diagnostic {
+fn allow_error(db: &dyn Db, program: Program, ir: &ir::Ir, err: &AllowError) -> Diagnostic {
     let anchor = err
         .rule
         .or(err.deny)
-        .unwrap_or_else(|| first_span(db, program));
+        .unwrap_or_else(|| first_span(db, program, ir));
     let mut diag = Diagnostic::new(
         Code::NotExact,
         anchor,
@@ -150,12 +149,12 @@ fn allow_error(db: &dyn Db, program: Program, err: &AllowError) -> Diagnostic {
     })
 }
 
-fn first_span(db: &dyn Db, program: Program) -> Span {
+fn first_span(db: &dyn Db, program: Program, ir: &ir::Ir) -> Span {
     let file = program
         .roots(db)
         .first()
         .copied()
-        .or_else(|| crate::names::resolve(db, program).files.first().copied());
+        .or_else(|| ir.zones.iter().find_map(|z| z.span).map(|s| s.file));
     match file {
         Some(f) => Span::new(f, 0, 0),
         // A program always has a root; this only keeps the type total.

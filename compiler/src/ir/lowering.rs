@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use ipnet::IpNet;
 
 use super::sets::{HttpMatch, PeerSet, PodSet, Service, L7, NAMESPACE_NAME_LABEL};
-use super::{Gateway, Ir, Isolation, Rule, RuleRole, Tier, Via, Zone};
+use super::{Gateway, Ir, Isolation, Rule, RuleRole, Tier, Via, WrittenZones, Zone};
 use crate::algebra::fqdn::{FqdnPattern, FqdnSet};
 use crate::algebra::icmp::{self, IcmpSet};
 use crate::algebra::ipset::IpSet;
@@ -81,6 +81,7 @@ pub fn lower_resolved(resolved: &Resolved) -> Ir {
         .map(|&id| Tier {
             def: Some(id),
             name: resolved.def(id).name.clone(),
+            name_span: resolved.def(id).name_span,
             rules: Vec::new(),
             logs: Vec::new(),
         })
@@ -88,6 +89,7 @@ pub fn lower_resolved(resolved: &Resolved) -> Ir {
     tiers.push(Tier {
         def: None,
         name: "default".to_string(),
+        name_span: None,
         rules: Vec::new(),
         logs: Vec::new(),
     });
@@ -172,9 +174,13 @@ impl Lowering<'_> {
         let gateway = rule
             .via
             .and_then(|g| gateways.iter().find(|gw| gw.def == g));
+        let written = WrittenZones {
+            source: self.named_zones(&rule.source),
+            destination: self.named_zones(&rule.destination),
+        };
         match gateway {
             None => {
-                let dns = self.dns_for_fqdn(rule, &source, &destination);
+                let dns = self.dns_for_fqdn(rule, &source, &destination, &written);
                 let mut rules = vec![Rule {
                     action: rule.action,
                     source,
@@ -182,6 +188,7 @@ impl Lowering<'_> {
                     service,
                     span: rule.span,
                     role: RuleRole::Direct,
+                    zones: written,
                 }];
                 rules.extend(dns);
                 rules
@@ -199,6 +206,10 @@ impl Lowering<'_> {
                     },
                     span: rule.span,
                     role: RuleRole::ToGateway,
+                    zones: WrittenZones {
+                        source: written.source,
+                        destination: gw.zone.into_iter().collect(),
+                    },
                 },
                 Rule {
                     action: rule.action,
@@ -207,6 +218,10 @@ impl Lowering<'_> {
                     service,
                     span: rule.span,
                     role: RuleRole::FromGateway,
+                    zones: WrittenZones {
+                        source: gw.zone.into_iter().collect(),
+                        destination: written.destination,
+                    },
                 },
             ],
         }
@@ -223,6 +238,7 @@ impl Lowering<'_> {
         rule: &names::ResolvedRule,
         source: &PeerSet,
         destination: &PeerSet,
+        written: &WrittenZones,
     ) -> Option<Rule> {
         let names = &destination.fqdns;
         if rule.action != ast::Action::Allow || names.is_empty() || names.is_all() {
@@ -242,7 +258,33 @@ impl Lowering<'_> {
             },
             span: rule.span,
             role: RuleRole::DnsForFqdn,
+            zones: WrittenZones {
+                source: written.source.clone(),
+                destination: vec![kube_dns],
+            },
         })
+    }
+
+    /// The zones and zone unions a peer names as written, sets flattened,
+    /// in definition order.
+    fn named_zones(&self, peer: &PeerRef) -> Vec<DefId> {
+        let mut out: Vec<DefId> = peer
+            .leaves()
+            .into_iter()
+            .filter_map(|leaf| match leaf {
+                PeerRef::Def { def, .. } => Some(*def),
+                _ => None,
+            })
+            .filter(|def| {
+                matches!(
+                    self.resolved.def(*def).kind,
+                    DefKind::Zone(_) | DefKind::ZoneUnion(_)
+                )
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 }
 

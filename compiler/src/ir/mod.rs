@@ -97,6 +97,9 @@ pub struct Tier {
     /// `None` for the implicit `default` tier.
     pub def: Option<DefId>,
     pub name: String,
+    /// Where the tier's name is written (`None` for the implicit `default`
+    /// tier): the line Calico's Tier resource is annotated with.
+    pub name_span: Option<Span>,
     /// The `allow` and `deny` rules: what decides connections.
     pub rules: Vec<Rule>,
     /// The `log` rules, which decide nothing: apart, so that the evaluator,
@@ -114,6 +117,20 @@ pub struct Rule {
     pub span: Span,
     /// What part of the source rule this is, for explanations.
     pub role: RuleRole,
+    /// The zones its source and destination name as written.
+    pub zones: WrittenZones,
+}
+
+/// The zones (and zone unions) a rule's two sides name as written, each a
+/// `Zone::def`, in definition order: `allow {a, b} -> c` names `a` and `b`
+/// as source and `c` as destination; a peer that is not a zone (`world`, a
+/// CIDR, an FQDN) names none. Cilium places a rule in the policies of
+/// exactly these zones. A `via` half names the gateway's zone on its gateway
+/// side; the DNS lookups of an FQDN allow name `kube-dns` as destination.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WrittenZones {
+    pub source: Vec<DefId>,
+    pub destination: Vec<DefId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -161,4 +178,15 @@ impl Rule {
     pub fn ports(&self) -> &PortSet {
         &self.service.ports
     }
+}
+
+/// The IR of one file's text, for unit tests (panics when it has errors).
+#[cfg(test)]
+pub(crate) fn lower_text(text: &str) -> Ir {
+    use crate::db::{Database, Program};
+    let mut db = Database::default();
+    let file = db.set_file("test.npl", text.to_string());
+    let program = Program::new(&db, vec![file]);
+    let ir = lower(&db, program).clone();
+    ir.unwrap_or_else(|| panic!("the program has errors:\n{text}"))
 }

@@ -10,8 +10,7 @@ use crate::algebra::ports::PortSet;
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::ir::Action;
 use crate::ir::Direction;
-use crate::ir::{Ir, PeerSet, PodSet, Rule, RuleRole, L7};
-use crate::names::{DefId, PeerRef, Resolved, ResolvedRule};
+use crate::ir::{DefId, Ir, PeerSet, PodSet, Rule, L7};
 
 /// A narrowed deny may split into at most this many pieces; more is an
 /// error rather than a policy nobody can review.
@@ -43,88 +42,46 @@ pub(super) struct Piece {
     pub span: Span,
 }
 
-/// Which zones each rule names, from the resolved program.
-pub(super) struct RuleZones<'a> {
-    ir: &'a Ir,
-    resolved: &'a Resolved,
+/// Which zones each rule names as written, as indices into `Ir::zones`.
+pub(super) struct RuleZones {
     by_def: HashMap<DefId, usize>,
-    by_span: HashMap<Span, &'a ResolvedRule>,
 }
 
-impl<'a> RuleZones<'a> {
-    pub fn new(ir: &'a Ir, resolved: &'a Resolved) -> RuleZones<'a> {
+impl RuleZones {
+    pub fn new(ir: &Ir) -> RuleZones {
         RuleZones {
-            ir,
-            resolved,
             by_def: ir
                 .zones
                 .iter()
                 .enumerate()
                 .map(|(i, z)| (z.def, i))
                 .collect(),
-            by_span: resolved.rules.iter().map(|r| (r.span, r)).collect(),
         }
     }
 
-    fn named(&self, peer: &PeerRef) -> Vec<usize> {
-        let mut out: Vec<usize> = peer
-            .leaves()
-            .into_iter()
-            .filter_map(|leaf| match leaf {
-                PeerRef::Def { def, .. } => self.by_def.get(def).copied(),
-                _ => None,
-            })
+    fn indices(&self, defs: &[DefId]) -> Vec<usize> {
+        let mut out: Vec<usize> = defs
+            .iter()
+            .filter_map(|d| self.by_def.get(d).copied())
             .collect();
         out.sort_unstable();
         out.dedup();
         out
     }
 
-    fn zone(&self, def: Option<DefId>) -> Vec<usize> {
-        def.and_then(|d| self.by_def.get(&d).copied())
-            .into_iter()
-            .collect()
-    }
-
     /// The zones of the rule's source and of its destination.
     pub fn of(&self, rule: &Rule) -> (Vec<usize>, Vec<usize>) {
-        let Some(written) = self.by_span.get(&rule.span) else {
-            // Every IR rule comes from a resolved rule; this keeps it total:
-            // the zones whose pods are exactly a side's.
-            let exact = |pods: &PodSet| -> Vec<usize> {
-                (0..self.ir.zones.len())
-                    .filter(|&i| !pods.is_empty() && self.ir.zones[i].pods == *pods)
-                    .take(1)
-                    .collect()
-            };
-            return (exact(&rule.source.pods), exact(&rule.destination.pods));
-        };
-        let gateway = || {
-            let zone = written
-                .via
-                .and_then(|g| self.ir.gateways.iter().find(|gw| gw.def == g))
-                .and_then(|gw| gw.zone);
-            self.zone(zone)
-        };
-        match rule.role {
-            RuleRole::Direct => (
-                self.named(&written.source),
-                self.named(&written.destination),
-            ),
-            RuleRole::ToGateway => (self.named(&written.source), gateway()),
-            RuleRole::FromGateway => (gateway(), self.named(&written.destination)),
-            RuleRole::DnsForFqdn => (
-                self.named(&written.source),
-                self.zone(self.resolved.lookup("kube-dns")),
-            ),
-        }
+        (
+            self.indices(&rule.zones.source),
+            self.indices(&rule.zones.destination),
+        )
     }
 }
 
 /// Every side of every rule, and the (narrowed) denies as pieces.
 pub(super) fn sides(
     ir: &Ir,
-    zones: &RuleZones<'_>,
+    zones: &RuleZones,
     errors: &mut Vec<Diagnostic>,
 ) -> (Vec<Side>, Vec<Piece>) {
     let mut out = Vec::new();
