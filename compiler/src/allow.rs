@@ -819,7 +819,6 @@ mod tests {
         }
     }
 
-
     #[test]
     fn a_rule_split_into_too_many_pieces_is_refused() {
         // Each deny cuts every piece of the allow in three (outside its

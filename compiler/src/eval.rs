@@ -17,7 +17,7 @@ use regex::Regex;
 use crate::algebra::icmp::IcmpMessage;
 use crate::algebra::ports::Protocol;
 use crate::diagnostic::Span;
-use crate::ir::{Ir, PeerSet, Rule, RuleRole, Service, L7, NAMESPACE_NAME_LABEL};
+use crate::ir::{dns_matches, Ir, PeerSet, Rule, RuleRole, Service, L7, NAMESPACE_NAME_LABEL};
 use crate::names::Entity;
 use crate::syntax::ast::Action;
 
@@ -277,21 +277,6 @@ fn l7_matches(l7: &L7, action: Action, conn: &Connection) -> bool {
 /// Cilium reads HTTP paths as extended regular expressions over the whole path.
 pub fn path_matches(pattern: &str, path: &str) -> bool {
     Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(path))
-}
-
-/// DNS patterns: `*` alone matches every name; `*.x` one label before `x`.
-pub fn dns_matches(pattern: &str, name: &str) -> bool {
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
-    if pattern == "*" {
-        return true;
-    }
-    match pattern.strip_prefix("*.") {
-        Some(suffix) => name
-            .strip_suffix(suffix)
-            .and_then(|head| head.strip_suffix('.'))
-            .is_some_and(|label| !label.is_empty() && !label.contains('.')),
-        None => name == pattern.trim_end_matches('.'),
-    }
 }
 
 /// Which part of a `via` rule an IR rule is, in words.

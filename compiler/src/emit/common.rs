@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::algebra::ports::Protocol;
 use crate::db::{self, Db};
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::ir::{self, Action, Direction};
 
 use super::Target;
 
@@ -56,31 +55,6 @@ impl<'db> SourceLines<'db> {
         }
         parts.join(", ")
     }
-}
-
-/// What a policy with no allow rules of its own comes from: the zones that
-/// isolate `term` in `direction`, or else the denies that carve its
-/// defaults (a pod named by a deny is selected to enforce it).
-pub fn origin_spans(ir: &ir::Ir, term: &ir::PodTerm, direction: Direction) -> Vec<Span> {
-    let meets = |pods: &ir::PodSet| pods.terms.iter().any(|t| !t.intersection(term).is_empty());
-    let isolating: Vec<Span> = ir
-        .zones
-        .iter()
-        .filter(|z| direction.isolates(z))
-        .filter(|z| meets(&z.pods))
-        .filter_map(|z| z.span)
-        .collect();
-    if !isolating.is_empty() {
-        return isolating;
-    }
-    ir.rules()
-        .filter(|r| r.action == Action::Deny)
-        .filter(|r| match direction {
-            Direction::Ingress => meets(&r.destination.pods),
-            Direction::Egress => meets(&r.source.pods),
-        })
-        .map(|r| r.span)
-        .collect()
 }
 
 /// The names of an FQDN set for a message: `api.example.com, *.example.org`,

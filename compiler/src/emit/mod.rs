@@ -13,14 +13,12 @@ pub mod selectors;
 pub mod yaml;
 
 use crate::allow::AllowError;
-use crate::check;
 use crate::db::{Db, Program};
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::ir;
 
 pub use common::{
-    fqdn_list, metadata, origin_spans, target_error, to_json, SourceLines, MANAGED_BY,
-    SOURCE_ANNOTATION,
+    fqdn_list, metadata, target_error, to_json, SourceLines, MANAGED_BY, SOURCE_ANNOTATION,
 };
 pub use names::resource_name;
 
@@ -101,13 +99,7 @@ pub fn build(
     target: Target,
     options: &Options,
 ) -> Result<Vec<Resource>, Vec<Diagnostic>> {
-    let diags = check::source_diagnostics(db, program);
-    if diags.iter().any(Diagnostic::is_error) {
-        return Err(diags.clone());
-    }
-    let Some(ir) = ir::lower(db, program) else {
-        return Err(diags.clone());
-    };
+    let ir = ir::lowered(db, program).map_err(<[Diagnostic]>::to_vec)?;
     let sources = SourceLines::new(db);
     let mut resources = match target {
         Target::Kubernetes => {

@@ -13,6 +13,7 @@ use crate::algebra::ipset::IpSet;
 use crate::algebra::labels::{KeySet, Term};
 use crate::algebra::ports::{PortSet, Protocol};
 use crate::db::{Db, Program};
+use crate::diagnostic::Diagnostic;
 use crate::names::{self, DefId, DefKind, PeerRef, Resolved};
 use crate::syntax::ast::{self, ConstraintOp, Isolate, PeerLiteral, PortValue, ZoneLine};
 
@@ -26,6 +27,15 @@ pub fn lower(db: &dyn Db, program: Program) -> Option<Ir> {
         return None;
     }
     Some(lower_resolved(names::resolve(db, program)))
+}
+
+/// The IR of a program, or the program's own diagnostics (syntax, names,
+/// validation) when it has errors: what a build starts from.
+pub fn lowered(db: &dyn Db, program: Program) -> Result<&Ir, &[Diagnostic]> {
+    match lower(db, program) {
+        Some(ir) => Ok(ir),
+        None => Err(crate::check::source_diagnostics(db, program)),
+    }
 }
 
 pub fn lower_resolved(resolved: &Resolved) -> Ir {

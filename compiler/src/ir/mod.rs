@@ -16,8 +16,10 @@ use crate::diagnostic::Span;
 pub use crate::names::{DefId, Entity};
 pub use crate::syntax::ast::Action;
 
-pub use lowering::{lower, lower_resolved, port_set, zone_selector};
-pub use sets::{HttpMatch, NotExact, PeerSet, PodSet, PodTerm, Service, L7, NAMESPACE_NAME_LABEL};
+pub use lowering::{lower, lower_resolved, lowered, port_set, zone_selector};
+pub use sets::{
+    dns_matches, HttpMatch, NotExact, PeerSet, PodSet, PodTerm, Service, L7, NAMESPACE_NAME_LABEL,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ir {

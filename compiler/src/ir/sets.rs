@@ -442,6 +442,22 @@ pub struct HttpMatch {
     pub path: Option<String>,
 }
 
+/// Whether a `dns` filter's name pattern matches a name: `*` alone matches
+/// every name; `*.x` one label before `x`.
+pub fn dns_matches(pattern: &str, name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    if pattern == "*" {
+        return true;
+    }
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => name
+            .strip_suffix(suffix)
+            .and_then(|head| head.strip_suffix('.'))
+            .is_some_and(|label| !label.is_empty() && !label.contains('.')),
+        None => name == pattern.trim_end_matches('.'),
+    }
+}
+
 /// What a rule says about the application layer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum L7 {

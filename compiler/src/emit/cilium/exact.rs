@@ -475,5 +475,5 @@ fn looked_up(side: &Side, denies: &[Piece]) -> PodSet {
 fn lookup_covers(rule: &str, pattern: &FqdnPattern) -> bool {
     rule == "*"
         || rule == pattern.to_string()
-        || matches!(pattern, FqdnPattern::Name(name) if crate::eval::dns_matches(rule, name))
+        || matches!(pattern, FqdnPattern::Name(name) if crate::ir::dns_matches(rule, name))
 }
