@@ -37,10 +37,10 @@ use super::{dedup_errors, metadata, target_error, Options, Resource, SourceLines
 use crate::algebra::ipset::IpSet;
 use crate::algebra::labels::{Requirement, Term, ValueSet};
 use crate::algebra::ports::{PortSet, Protocol, FIRST_PORT, LAST_PORT};
-use crate::allow::{zone_table, AllowError, Direction, ZoneEntry, ZoneTable};
+use crate::allow::{zone_table, AllowError, ZoneEntry, ZoneTable};
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::inventory::{ApiPort, ApiServer, APISERVER_SERVICE_PORT};
-use crate::ir::{Action, Entity};
+use crate::ir::{Action, Direction, Entity};
 use crate::ir::{Ir, PeerSet, PodSet, PodTerm, Service, NAMESPACE_NAME_LABEL};
 
 const TARGET: Target = Target::Kubernetes;
