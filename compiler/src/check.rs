@@ -407,29 +407,30 @@ fn check_label_value(v: &Str, out: &mut Vec<Diagnostic>) {
         } else {
             "label values are empty or start and end with a letter or digit, with only letters, digits, `-`, `_` and `.`"
         };
-        out.push(
-            Diagnostic::new(
-                Code::InvalidLabelValue,
-                v.span,
-                format!("\"{}\" is not a valid label value", v.value),
-            )
-            .with_label("invalid value")
-            .with_help(why),
-        );
+        out.push(not_valid(
+            Code::InvalidLabelValue,
+            v,
+            "label value",
+            "invalid value",
+            why,
+        ));
     }
+}
+
+/// `"VALUE" is not a valid WHAT`, at the string, with a label and help.
+fn not_valid(code: Code, value: &Str, what: &str, label: &str, help: &str) -> Diagnostic {
+    Diagnostic::new(
+        code,
+        value.span,
+        format!("\"{}\" is not a valid {what}", value.value),
+    )
+    .with_label(label)
+    .with_help(help)
 }
 
 fn check_namespace_name(name: &Str, out: &mut Vec<Diagnostic>) {
     if !dns_label_ok(&name.value) {
-        out.push(
-            Diagnostic::new(
-                Code::InvalidNamespaceName,
-                name.span,
-                format!("\"{}\" is not a valid namespace name", name.value),
-            )
-            .with_label("invalid namespace")
-            .with_help("namespace names are DNS labels: lowercase letters, digits and `-`, at most 63 characters, starting and ending with a letter or digit"),
-        );
+        out.push(not_valid(Code::InvalidNamespaceName, name, "namespace name", "invalid namespace", "namespace names are DNS labels: lowercase letters, digits and `-`, at most 63 characters, starting and ending with a letter or digit"));
     }
 }
 
@@ -542,15 +543,13 @@ fn check_fqdn(name: &Str, out: &mut Vec<Diagnostic>) {
         } else {
             "an FQDN is dot-separated labels of letters, digits and `-`, like `api.stripe.com`"
         };
-        out.push(
-            Diagnostic::new(
-                Code::InvalidFqdn,
-                name.span,
-                format!("\"{}\" is not a valid FQDN", name.value),
-            )
-            .with_label("invalid FQDN")
-            .with_help(help),
-        );
+        out.push(not_valid(
+            Code::InvalidFqdn,
+            name,
+            "FQDN",
+            "invalid FQDN",
+            help,
+        ));
     }
 }
 
