@@ -7,7 +7,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use nplc_compiler::emit::{self, yaml, Resource, Target};
-use nplc_compiler::inventory;
 use nplc_compiler::{Database, Diagnostic};
 
 use crate::inputs;
@@ -124,7 +123,7 @@ pub fn build(args: &BuildArgs) -> Outcome {
     if let Some(file) = &args.apiserver_endpoints {
         config.apiserver_endpoints = Some(file.clone());
     }
-    let mut options = match target_options(args.namespaces.as_deref(), &config) {
+    let mut options = match config.build_options(args.namespaces.as_deref()) {
         Ok(o) => o,
         Err(message) => return Outcome::Misuse(message),
     };
@@ -227,55 +226,6 @@ fn print_stream(built: &[(Target, Vec<Resource>)]) {
             out.write_all(yaml::document(r).as_bytes())
         })
         .and_then(|()| out.flush());
-}
-
-/// The build options a configuration and `--namespaces` give: the
-/// inventories the kubernetes target reads.
-pub(crate) fn target_options(
-    namespaces: Option<&Path>,
-    config: &nplc_compiler::config::Config,
-) -> Result<emit::Options, String> {
-    let mut options = namespaces_option(namespaces)?;
-    options.cluster_ranges = config
-        .cluster
-        .pods
-        .iter()
-        .chain(&config.cluster.services)
-        .copied()
-        .collect();
-    if let Some(path) = &config.apiserver_endpoints {
-        let text = fs::read_to_string(path)
-            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-        let name = path.display().to_string();
-        let source = inventory::Source {
-            name: &name,
-            text: &text,
-        };
-        options.apiserver = Some(inventory::load_apiserver(source).map_err(|e| e.to_string())?);
-    }
-    Ok(options)
-}
-
-fn namespaces_option(path: Option<&Path>) -> Result<emit::Options, String> {
-    let Some(path) = path else {
-        return Ok(emit::Options::default());
-    };
-    let text =
-        fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    let name = path.display().to_string();
-    let source = inventory::Source {
-        name: &name,
-        text: &text,
-    };
-    let empty = inventory::Source {
-        name: &name,
-        text: "",
-    };
-    let found = inventory::load(source, empty).map_err(|e| e.to_string())?;
-    Ok(emit::Options {
-        namespaces: Some(found.namespaces),
-        ..emit::Options::default()
-    })
 }
 
 /// `built 7 resources (kubernetes: 7 NetworkPolicy) → deploy/`; a staged

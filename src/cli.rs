@@ -108,7 +108,7 @@ fn check(
         Ok(c) => c,
         Err(message) => return Outcome::Misuse(message),
     };
-    let options = match crate::build::target_options(namespaces, &config) {
+    let options = match config.build_options(namespaces) {
         Ok(o) => o,
         Err(message) => return Outcome::Misuse(message),
     };

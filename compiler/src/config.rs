@@ -25,6 +25,8 @@ use serde::Deserialize;
 
 use crate::db::{Db, Program};
 use crate::diagnostic::{sort_diagnostics, Code, Diagnostic, Severity};
+use crate::emit::Options;
+use crate::inventory;
 use crate::lint::{self, ClusterRanges};
 
 pub const FILE_NAME: &str = "nplc.toml";
@@ -210,4 +212,55 @@ pub fn diagnostics(db: &dyn Db, program: Program, config: &Config) -> Vec<Diagno
         });
     }
     config.apply(&all)
+}
+
+impl Config {
+    /// What a build knows beyond the program: the cluster's namespaces
+    /// (`--namespaces NS.yaml`), pod and Service ranges, and the API
+    /// server's endpoints (`apiserver-endpoints`, read from its file). The
+    /// CLI's builds and the language server's target checks read the same.
+    pub fn build_options(&self, namespaces: Option<&Path>) -> Result<Options, String> {
+        let mut options = match namespaces {
+            Some(path) => Options {
+                namespaces: Some(read_namespaces(path)?),
+                ..Options::default()
+            },
+            None => Options::default(),
+        };
+        options.cluster_ranges = self
+            .cluster
+            .pods
+            .iter()
+            .chain(&self.cluster.services)
+            .copied()
+            .collect();
+        if let Some(path) = &self.apiserver_endpoints {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            let name = path.display().to_string();
+            let source = inventory::Source {
+                name: &name,
+                text: &text,
+            };
+            options.apiserver = Some(inventory::load_apiserver(source).map_err(|e| e.to_string())?);
+        }
+        Ok(options)
+    }
+}
+
+/// The namespaces of a `kubectl get ns -o yaml` file.
+fn read_namespaces(path: &Path) -> Result<Vec<inventory::Namespace>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let name = path.display().to_string();
+    let source = inventory::Source {
+        name: &name,
+        text: &text,
+    };
+    let empty = inventory::Source {
+        name: &name,
+        text: "",
+    };
+    let found = inventory::load(source, empty).map_err(|e| e.to_string())?;
+    Ok(found.namespaces)
 }

@@ -19,13 +19,38 @@ use crate::{check, names, Db, Program};
 /// warnings the build adds), or none when the program has errors of its own.
 #[salsa::tracked(returns(ref))]
 pub fn diagnostics(db: &dyn Db, program: Program, target: Target) -> Vec<Diagnostic> {
+    build_diagnostics(db, program, target, &Options::default())
+}
+
+/// [`diagnostics`] for a build that knows more than the program (the
+/// inventories of a project's nplc.toml: the API server's endpoints, the
+/// cluster's ranges). Options are not database inputs, so only the default
+/// build is tracked.
+pub fn diagnostics_with(
+    db: &dyn Db,
+    program: Program,
+    target: Target,
+    options: &Options,
+) -> Vec<Diagnostic> {
+    if *options == Options::default() {
+        return diagnostics(db, program, target).clone();
+    }
+    build_diagnostics(db, program, target, options)
+}
+
+fn build_diagnostics(
+    db: &dyn Db,
+    program: Program,
+    target: Target,
+    options: &Options,
+) -> Vec<Diagnostic> {
     if check::source_diagnostics(db, program)
         .iter()
         .any(Diagnostic::is_error)
     {
         return Vec::new();
     }
-    match emit::build(db, program, target, &Options::default()) {
+    match emit::build(db, program, target, options) {
         Ok(_) => Vec::new(),
         Err(diags) => diags,
     }

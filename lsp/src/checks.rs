@@ -17,8 +17,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::panic::AssertUnwindSafe;
+use std::path::Path;
 use std::sync::mpsc;
 
+use nplc_compiler::config::Config;
 use nplc_compiler::emit::Target;
 use nplc_compiler::{targets, Database, Diagnostic, Program};
 
@@ -276,7 +278,15 @@ impl Mirror {
 fn check_target(db: &Database, programs: &[Program], target: Target) -> Vec<Found> {
     let mut found = Vec::new();
     for &program in programs {
-        for diag in targets::diagnostics(db, program, target) {
+        // The project's nplc.toml (API server endpoints, cluster ranges), as
+        // `nplc build` reads it.
+        let options = program
+            .roots(db)
+            .first()
+            .and_then(|f| Config::discover(Path::new(f.path(db))).ok())
+            .and_then(|config| config.build_options(None).ok())
+            .unwrap_or_default();
+        for diag in targets::diagnostics_with(db, program, target, &options) {
             if diag.span.file.is_std(db) {
                 continue;
             }

@@ -244,3 +244,44 @@ async fn a_via_without_the_istio_target_warns_until_istio_is_configured() {
     assert!(!codes(&routed).contains(&"W0005".to_string()), "{routed}");
     server.shutdown().await;
 }
+
+/// The project's nplc.toml reaches the target checks as it reaches `nplc
+/// build`: with the API server's endpoints named there, `kube-apiserver`
+/// builds for kubernetes in the editor too. (The FQDN rule always fails on
+/// kubernetes: its E0402 says the target check has run.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_checks_read_the_projects_inventories() {
+    let program = "zone app { namespace \"app\" }\nallow app -> kube-apiserver : 443\nallow app -> fqdn \"api.example.com\" : 443\n";
+    let checked = |p: &Value| codes(p).contains(&"E0402".to_string());
+
+    let server = TestServer::start_with(json!({"targets": ["kubernetes"]})).await;
+    let (mut server, uri, _, _) = server.load_fixture(program).await;
+    let without = server.diagnostics_where(&uri, checked).await;
+    assert!(codes(&without).contains(&"E0405".to_string()), "{without}");
+    server.shutdown().await;
+
+    let endpoints = concat!(
+        "apiVersion: discovery.k8s.io/v1\n",
+        "kind: EndpointSlice\n",
+        "metadata:\n",
+        "  name: kubernetes\n",
+        "  namespace: default\n",
+        "  labels:\n",
+        "    kubernetes.io/service-name: kubernetes\n",
+        "addressType: IPv4\n",
+        "endpoints:\n",
+        "- addresses: [\"10.0.0.10\"]\n",
+        "ports:\n",
+        "- name: https\n",
+        "  port: 6443\n",
+        "  protocol: TCP\n",
+    );
+    let fixture = format!(
+        "//- /main.npl\n{program}//- /nplc.toml (disk)\n[cluster]\napiserver-endpoints = \"apiserver.yaml\"\ncluster-cidr = [\"10.244.0.0/16\"]\nservice-cidr = [\"10.96.0.0/12\"]\n//- /apiserver.yaml (disk)\n{endpoints}"
+    );
+    let server = TestServer::start_with(json!({"targets": ["kubernetes"]})).await;
+    let (mut server, uri, _, _) = server.load_fixture(&fixture).await;
+    let with = server.diagnostics_where(&uri, checked).await;
+    assert!(!codes(&with).contains(&"E0405".to_string()), "{with}");
+    server.shutdown().await;
+}

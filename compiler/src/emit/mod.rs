@@ -72,7 +72,7 @@ impl Resource {
 }
 
 /// What a build may know beyond the program.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Options {
     /// The cluster's namespaces with their labels (`--namespaces`), needed by
     /// the kubernetes target for zones that select namespaces by label.
