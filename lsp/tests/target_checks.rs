@@ -255,7 +255,7 @@ async fn target_checks_read_the_projects_inventories() {
     let checked = |p: &Value| codes(p).contains(&"E0402".to_string());
 
     let server = TestServer::start_with(json!({"targets": ["kubernetes"]})).await;
-    let (mut server, uri, _, _) = server.load_fixture(program).await;
+    let (server, uri, _, _) = server.load_fixture(program).await;
     let without = server.diagnostics_where(&uri, checked).await;
     assert!(codes(&without).contains(&"E0405".to_string()), "{without}");
     server.shutdown().await;
@@ -280,7 +280,7 @@ async fn target_checks_read_the_projects_inventories() {
         "//- /main.npl\n{program}//- /nplc.toml (disk)\n[cluster]\napiserver-endpoints = \"apiserver.yaml\"\ncluster-cidr = [\"10.244.0.0/16\"]\nservice-cidr = [\"10.96.0.0/12\"]\n//- /apiserver.yaml (disk)\n{endpoints}"
     );
     let server = TestServer::start_with(json!({"targets": ["kubernetes"]})).await;
-    let (mut server, uri, _, _) = server.load_fixture(&fixture).await;
+    let (server, uri, _, _) = server.load_fixture(&fixture).await;
     let with = server.diagnostics_where(&uri, checked).await;
     assert!(!codes(&with).contains(&"E0405".to_string()), "{with}");
     server.shutdown().await;
