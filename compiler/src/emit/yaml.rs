@@ -235,6 +235,15 @@ fn looks_special_in_yaml_1_1(token: &str) -> bool {
         })
 }
 
+/// For the backends' tests: `document` written straight from its struct
+/// reads the same as written from a `serde_json::Value`, whose keys are
+/// sorted; so every struct declares its fields in serialised-name order.
+#[cfg(test)]
+pub(crate) fn assert_fields_sorted<T: serde::Serialize>(document: &T) {
+    let value = serde_json::to_value(document).unwrap_or_default();
+    assert_eq!(render(document), render(&value));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -206,3 +206,64 @@ impl Serialize for HttpPath {
         map.end()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field set, so a field out of order shows.
+    #[test]
+    fn fields_are_declared_in_serialised_order() {
+        let entity = EntityRule {
+            domains: vec!["a.example".to_string()],
+            namespace_selector: Some("all()".to_string()),
+            nets: vec!["10.0.0.0/8".to_string()],
+            not_nets: vec!["10.1.0.0/16".to_string()],
+            not_selector: Some("app == 'x'".to_string()),
+            ports: vec![Port::Number(80), Port::Text("1:2".to_string())],
+            selector: Some("app == 'y'".to_string()),
+            services: Some(ServiceMatch {
+                name: "kubernetes",
+                namespace: "default",
+            }),
+        };
+        let rule = Rule {
+            action: "Allow",
+            destination: Some(entity.clone()),
+            http: Some(HttpMatch {
+                methods: vec!["GET".to_string()],
+                paths: vec![
+                    HttpPath::Exact("/a".to_string()),
+                    HttpPath::Prefix("/b".to_string()),
+                ],
+            }),
+            icmp: Some(IcmpMatch {
+                code: Some(0),
+                icmp_type: 8,
+            }),
+            protocol: Some("TCP"),
+            source: Some(entity),
+        };
+        crate::emit::yaml::assert_fields_sorted(&Document {
+            api_version: API_VERSION,
+            kind: "NetworkPolicy",
+            metadata: crate::emit::metadata("n", Some("ns"), "a.npl:1"),
+            spec: PolicySpec {
+                egress: vec![rule.clone()],
+                ingress: vec![rule],
+                namespace_selector: Some("all()".to_string()),
+                order: 100,
+                selector: "all()".to_string(),
+                staged_action: Some("Set"),
+                tier: Some("security".to_string()),
+                types: vec!["Ingress", "Egress"],
+            },
+        });
+        crate::emit::yaml::assert_fields_sorted(&Document {
+            api_version: API_VERSION,
+            kind: "Tier",
+            metadata: crate::emit::metadata("t", None, ""),
+            spec: TierSpec { order: 100 },
+        });
+    }
+}

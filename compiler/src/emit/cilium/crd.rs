@@ -232,3 +232,77 @@ pub enum IcmpFamily {
     /// The one family written: IPv4 is the CRD's default.
     IPv6,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field set, so a field out of order shows.
+    #[test]
+    fn fields_are_declared_in_serialised_order() {
+        let ports = vec![PortRule {
+            ports: vec![PortProtocol {
+                end_port: Some(90),
+                port: "80".to_string(),
+                protocol: L4Proto::Tcp,
+            }],
+            rules: Some(L7Rules {
+                dns: Some(vec![NameMatch {
+                    match_name: Some("a.example".to_string()),
+                    match_pattern: Some("*.example".to_string()),
+                }]),
+                http: Some(vec![HttpRule {
+                    method: Some("GET".to_string()),
+                    path: Some("/".to_string()),
+                }]),
+            }),
+        }];
+        let cidrs = vec![CidrRule {
+            cidr: "10.0.0.0/8".to_string(),
+            except: Some(vec!["10.1.0.0/16".to_string()]),
+        }];
+        let icmps = vec![IcmpRule {
+            fields: vec![IcmpField {
+                family: Some(IcmpFamily::IPv6),
+                icmp_type: 128,
+            }],
+        }];
+        let egress = EgressRule {
+            icmps: Some(icmps.clone()),
+            to_cidr_set: Some(cidrs.clone()),
+            to_endpoints: Some(vec![LabelSelector::default()]),
+            to_entities: Some(vec![Entity::World]),
+            to_fqdns: Some(vec![NameMatch {
+                match_name: Some("a.example".to_string()),
+                match_pattern: None,
+            }]),
+            to_ports: Some(ports.clone()),
+        };
+        let ingress = IngressRule {
+            from_cidr_set: Some(cidrs),
+            from_endpoints: Some(vec![LabelSelector::default()]),
+            from_entities: Some(vec![Entity::Host]),
+            icmps: Some(icmps),
+            to_ports: Some(ports),
+        };
+        let spec = Spec {
+            description: Some("d".to_string()),
+            egress: Some(vec![egress.clone()]),
+            egress_deny: Some(vec![egress]),
+            enable_default_deny: Some(DefaultDeny {
+                egress: Some(true),
+                ingress: Some(false),
+            }),
+            endpoint_selector: LabelSelector::default(),
+            ingress: Some(vec![ingress.clone()]),
+            ingress_deny: Some(vec![ingress]),
+        };
+        crate::emit::yaml::assert_fields_sorted(&Policy {
+            api_version: API_VERSION,
+            kind: Kind::CiliumNetworkPolicy.as_str(),
+            metadata: crate::emit::metadata("n", Some("ns"), "a.npl:1"),
+            spec: Some(spec.clone()),
+            specs: Some(vec![spec]),
+        });
+    }
+}
