@@ -211,7 +211,7 @@ pub fn build(args: &BuildArgs) -> Outcome {
 }
 
 /// Every resource of every target as one YAML stream, `---` between
-/// documents, written as each is rendered.
+/// documents.
 fn print_stream(built: &[(Target, Vec<Resource>)]) {
     use std::io::Write as _;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -265,8 +265,8 @@ fn summary(built: &[(Target, Vec<Resource>)], dir: Option<&Path>, staged: bool) 
 }
 
 /// Every file of the output directory, rendered one at a time and handed to
-/// `each` as (relative path, content); a resource is dropped once its file
-/// is handed on, so the documents and their YAML are never all held at once.
+/// `each` as (relative path, content); a resource (its YAML, rendered by the
+/// backend) is handed on and dropped one at a time.
 fn for_each_file(
     built: Vec<(Target, Vec<Resource>)>,
     mut each: impl FnMut(String, String) -> Result<(), String>,
@@ -284,7 +284,7 @@ fn for_each_file(
                 Some(ns) => format!("{}.{ns}.{}.yaml", r.kind.to_ascii_lowercase(), r.name),
                 None => format!("{}.{}.yaml", r.kind.to_ascii_lowercase(), r.name),
             };
-            each(format!("{prefix}{name}"), yaml::document(&r))?;
+            each(format!("{prefix}{name}"), r.document)?;
             names.push(name);
         }
         each(

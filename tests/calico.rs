@@ -83,7 +83,8 @@ fn validate_enterprise(origin: &str, resources: &[Resource]) -> usize {
     let mut found = 0;
     let mut stripped = resources.to_vec();
     for resource in &mut stripped {
-        let spec = &mut resource.document["spec"];
+        let mut document = resource.value();
+        let spec = &mut document["spec"];
         if let Some(rules) = spec["ingress"].as_array() {
             for rule in rules {
                 for side in ["source", "destination"] {
@@ -117,6 +118,7 @@ fn validate_enterprise(origin: &str, resources: &[Resource]) -> usize {
                 found += 1;
             }
         }
+        *resource = resource.with_value(&document);
     }
     validate(origin, &stripped);
     found
@@ -448,8 +450,9 @@ const NO_POD: &str = "has(nplc.dev/kube-apiserver)";
 fn for_nca(resources: &[Resource]) -> Vec<Resource> {
     let mut out = resources.to_vec();
     for resource in &mut out {
+        let mut document = resource.value();
         // `get_mut`, not indexing, which would add the missing keys.
-        let Some(spec) = resource.document.get_mut("spec") else {
+        let Some(spec) = document.get_mut("spec") else {
             continue;
         };
         for direction in ["ingress", "egress"] {
@@ -470,6 +473,7 @@ fn for_nca(resources: &[Resource]) -> Vec<Resource> {
                 }
             }
         }
+        *resource = resource.with_value(&document);
     }
     out
 }
@@ -494,7 +498,7 @@ fn service_matches_and_http_are_rewritten_for_nca_and_nothing_else() {
         .unwrap_or_else(|diags| panic!("{}", render::human(&source.db, &diags, false)));
     let after = for_nca(&resources);
     for (before, after) in resources.iter().zip(&after) {
-        let mut before = before.document.clone();
+        let mut before = before.value();
         if let Some(rules) = before["spec"]
             .get_mut("ingress")
             .and_then(|r| r.as_array_mut())
@@ -503,7 +507,7 @@ fn service_matches_and_http_are_rewritten_for_nca_and_nothing_else() {
                 rule.remove("http");
             }
         }
-        assert_eq!(before, after.document);
+        assert_eq!(before, after.value());
     }
     assert!(yaml::stream(&resources).contains("http:"));
     assert!(!yaml::stream(&after).contains("http:"));

@@ -1384,7 +1384,7 @@ fn changing_one_rule_changes_only_the_policies_of_its_zones() {
         let documents = |resources: &[Resource]| -> BTreeMap<String, serde_json::Value> {
             resources
                 .iter()
-                .map(|r| (r.name.clone(), r.document.clone()))
+                .map(|r| (r.name.clone(), r.value()))
                 .collect()
         };
         let before = documents(&base);

@@ -167,7 +167,8 @@ fn routing_applies_to_the_source_namespaces_only() {
     let sources = ["web", "reports", "audit"];
     for r in &resources {
         let ns = r.namespace.as_deref().unwrap_or_default();
-        let spec = &r.document["spec"];
+        let document = r.value();
+        let spec = &document["spec"];
         if r.kind != "Gateway" {
             assert_eq!(
                 spec["exportTo"],
@@ -214,7 +215,7 @@ fn routing_applies_to_the_source_namespaces_only() {
         ))
         .expect("the web namespace's route to api.stripe.com");
     assert_eq!(
-        stripe.document["spec"]["tls"][0]["match"][0]["sourceLabels"],
+        stripe.value()["spec"]["tls"][0]["match"][0]["sourceLabels"],
         serde_json::json!({"app": "web"})
     );
     for ns in ["reports", "audit"] {
@@ -238,7 +239,7 @@ fn routing_applies_to_the_source_namespaces_only() {
         ))
         .expect("the web namespace's DestinationRule");
     assert_eq!(
-        web_rule.document["spec"]["subsets"],
+        web_rule.value()["spec"]["subsets"],
         serde_json::json!([{"name": "api-stripe-com"}, {"name": "uploads-example-com"}])
     );
     // The gateway side: out to the host on its port.
@@ -250,7 +251,7 @@ fn routing_applies_to_the_source_namespaces_only() {
         ))
         .expect("the gateway's route to api.stripe.com");
     assert_eq!(
-        out.document["spec"]["tls"][0]["route"][0]["destination"],
+        out.value()["spec"]["tls"][0]["route"][0]["destination"],
         serde_json::json!({"host": "api.stripe.com", "port": {"number": 443}})
     );
 }

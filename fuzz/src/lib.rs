@@ -106,7 +106,7 @@ pub fn check_output(target: Target, resources: &[Resource]) {
     );
     let mut keys = Vec::new();
     for (document, resource) in documents.iter().zip(resources) {
-        assert_eq!(document, &resource.document, "YAML reads back differently");
+        assert_eq!(document, &resource.value(), "YAML reads back differently");
         assert_eq!(document["kind"].as_str(), Some(resource.kind.as_str()));
         assert_eq!(
             document["apiVersion"].as_str(),

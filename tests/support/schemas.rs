@@ -58,7 +58,8 @@ pub fn validate(
         let Some(schema) = schema_of(&resource.kind) else {
             panic!("{origin}: no schema for kind {}", resource.kind);
         };
-        let meta = &resource.document["metadata"];
+        let document = resource.value();
+        let meta = &document["metadata"];
         assert_eq!(
             meta["labels"]["app.kubernetes.io/managed-by"].as_str(),
             Some("nplc"),

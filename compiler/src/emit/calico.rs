@@ -1024,7 +1024,7 @@ fn resource<S: serde::Serialize>(
         kind: kind.to_string(),
         namespace: namespace.map(str::to_string),
         name: name.to_string(),
-        document: super::to_json(document),
+        document: super::to_yaml(document),
     }
 }
 

@@ -511,7 +511,7 @@ fn resources(
     out.into_iter()
         .map(|((kind, ns, name), (spec, spans))| {
             let annotation = sources.describe(&spans);
-            let document = super::to_json(&crd::Resource {
+            let document = super::to_yaml(&crd::Resource {
                 api_version: API_VERSION,
                 kind,
                 metadata: metadata(&name, Some(&ns), &annotation),

@@ -648,7 +648,7 @@ fn policy(
         kind: "NetworkPolicy".to_string(),
         namespace: Some(namespace.to_string()),
         name: name.to_string(),
-        document: super::to_json(&policy),
+        document: super::to_yaml(&policy),
     }
 }
 

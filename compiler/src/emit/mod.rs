@@ -21,6 +21,7 @@ pub use common::{
     fqdn_list, metadata, target_error, to_json, SourceLines, MANAGED_BY, SOURCE_ANNOTATION,
 };
 pub use names::resource_name;
+pub use yaml::render as to_yaml;
 
 use common::dedup_errors;
 
@@ -50,17 +51,35 @@ impl Target {
     }
 }
 
-/// One emitted resource: its identity and the typed value as JSON.
+/// One emitted resource: its identity and its document, rendered as YAML
+/// once, when the backend builds it ([`to_yaml`]). Holding the text, not a
+/// `serde_json::Value`, keeps a build's memory near the size of its output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resource {
     pub api_version: String,
     pub kind: String,
     pub namespace: Option<String>,
     pub name: String,
-    pub document: serde_json::Value,
+    /// The YAML document, without the `---` separator.
+    pub document: String,
 }
 
 impl Resource {
+    /// The document read back as a value, for tests and tools that inspect
+    /// or rewrite it: a YAML parse, so slow on a whole build.
+    pub fn value(&self) -> serde_json::Value {
+        serde_yaml::from_str(&self.document).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The same resource with another document (re-rendered), for tests
+    /// that rewrite what a backend built.
+    pub fn with_value(&self, value: &serde_json::Value) -> Resource {
+        Resource {
+            document: to_yaml(value),
+            ..self.clone()
+        }
+    }
+
     /// The deterministic output order: kind, namespace, name.
     pub fn sort_key(&self) -> (String, String, String) {
         (

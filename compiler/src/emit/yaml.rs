@@ -1,5 +1,8 @@
 //! The one module that writes YAML (serde_yaml). Output is deterministic:
-//! JSON objects are ordered maps, so keys come out sorted.
+//! keys come out sorted. The backends' typed documents are serialised
+//! directly, without a `serde_json::Value` in between, so their structs
+//! declare fields in the order of their serialised names (as k8s-openapi's
+//! do); `serde_json::Value` objects are ordered maps and sort by themselves.
 //!
 //! Every reader must read the output the same. serde_yaml quotes the strings
 //! that YAML 1.2 would read as something else (`'80'`, `'true'`), but leaves
@@ -10,21 +13,31 @@
 
 use super::Resource;
 
-/// One document.
-pub fn document(resource: &Resource) -> String {
-    match serde_yaml::to_string(&resource.document) {
+/// A typed document as YAML. The backends' serde structs have string keys
+/// and no fallible serializers, so this does not fail; if it did, the
+/// document says so rather than vanish.
+pub fn render<T: serde::Serialize + ?Sized>(document: &T) -> String {
+    match serde_yaml::to_string(document) {
         Ok(text) => quote_ambiguous(&text),
         Err(e) => format!("# nplc could not serialise this resource: {e}\n"),
     }
 }
 
+/// One document (rendered when the resource was built).
+pub fn document(resource: &Resource) -> &str {
+    &resource.document
+}
+
 /// All resources as one stream, `---` between documents.
 pub fn stream(resources: &[Resource]) -> String {
-    resources
-        .iter()
-        .map(document)
-        .collect::<Vec<_>>()
-        .join("---\n")
+    let mut out = String::with_capacity(resources.iter().map(|r| r.document.len() + 4).sum());
+    for (i, resource) in resources.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        out.push_str(&resource.document);
+    }
+    out
 }
 
 /// A `kustomization.yaml` listing `files`, so `kubectl apply -k`, Argo CD and
@@ -220,6 +233,15 @@ fn looks_special_in_yaml_1_1(token: &str) -> bool {
                         | ' '
                 )
         })
+}
+
+/// For the backends' tests: `document` written straight from its struct
+/// reads the same as written from a `serde_json::Value`, whose keys are
+/// sorted; so every struct declares its fields in serialised-name order.
+#[cfg(test)]
+pub(crate) fn assert_fields_sorted<T: serde::Serialize>(document: &T) {
+    let value = serde_json::to_value(document).unwrap_or_default();
+    assert_eq!(render(document), render(&value));
 }
 
 #[cfg(test)]

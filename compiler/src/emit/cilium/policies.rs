@@ -11,7 +11,7 @@ use super::rules::{egress_rule, ingress_rule, items, Item, ItemList};
 use super::selectors::{scope_of, subject_selectors, Scope};
 use super::sides::Side;
 use crate::diagnostic::Span;
-use crate::emit::{metadata, resource_name, to_json, Resource, SourceLines};
+use crate::emit::{metadata, resource_name, to_yaml, Resource, SourceLines};
 use crate::ir::term_index::TermIndex;
 use crate::ir::{Action, Direction, Ir, PodSet, PodTerm};
 
@@ -237,7 +237,7 @@ fn policy(
         kind: kind.as_str().to_string(),
         namespace,
         name,
-        document: to_json(&policy),
+        document: to_yaml(&policy),
     })
 }
 

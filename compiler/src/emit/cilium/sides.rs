@@ -89,6 +89,8 @@ pub(super) fn sides(
     let mut allows: Vec<(usize, Side)> = Vec::new();
     let mut carves = Vec::new();
     let mut pieces = Vec::new();
+    // Once, not per deny: a union of every isolated zone's terms.
+    let isolated_ingress = ir.isolated_ingress();
     for (index, tier) in ir.tiers.iter().enumerate() {
         for rule in &tier.rules {
             let (sources, destinations) = zones.of(rule);
@@ -104,7 +106,8 @@ pub(super) fn sides(
                 }
                 continue;
             }
-            let Some((narrowed, carved)) = narrow(ir, index, rule, errors) else {
+            let Some((narrowed, carved)) = narrow(ir, &isolated_ingress, index, rule, errors)
+            else {
                 continue;
             };
             for piece in narrowed {
@@ -223,6 +226,7 @@ type Minus = (Vec<Piece>, bool);
 /// written exactly.
 fn narrow(
     ir: &Ir,
+    isolated_ingress: &PodSet,
     tier: usize,
     deny: &Rule,
     errors: &mut Vec<Diagnostic>,
@@ -235,7 +239,6 @@ fn narrow(
     };
     let mut pieces = vec![whole];
     let mut carves = Vec::new();
-    let isolated_ingress = ir.isolated_ingress();
     let higher = ir.tiers[..tier]
         .iter()
         .flat_map(|t| t.rules.iter())
@@ -252,14 +255,14 @@ fn narrow(
         }
         let mut next = Vec::new();
         for piece in pieces {
-            match minus(&piece, allow, &isolated_ingress) {
+            match minus(&piece, allow, isolated_ingress) {
                 Ok((rest, carved)) => {
                     next.extend(rest);
                     if carved {
                         // The whole overlap of the two rules: where the
                         // allow does not decide, the deny's pieces do.
                         let destination = deny.destination.intersection(&allow.destination).pods;
-                        if !destination.difference(&isolated_ingress).is_empty() {
+                        if !destination.difference(isolated_ingress).is_empty() {
                             errors.push(fail(
                                 "the allow's named port cannot be left out of the deny's ports, and some pods both reach are not isolated for ingress (where their default deny could stand for the deny)".to_string(),
                                 false,
