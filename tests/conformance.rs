@@ -478,34 +478,37 @@ fn conformance_catches_a_planted_mistake() {
     let _ = std::fs::remove_dir_all(&work);
 }
 
-/// What nca is given of the flat calico output: Allow rules without their
-/// `http` match (nca cannot read it; the matrix judges at L4), the rest
-/// byte for byte.
+/// What nca is given of the flat calico output (`nca::calico_for_nca`):
+/// Allow rules without their `http` match (nca cannot read it; the matrix
+/// judges at L4), the API server's Service match as a selector no pod has
+/// (nca refuses `services`; among what is compared it matches nothing), the
+/// rest byte for byte.
 #[test]
-fn conformance_calico_http_is_dropped_for_nca_only_from_allows() {
+fn conformance_calico_for_nca_drops_http_from_allows_and_service_matches() {
     let policy = |action: &str| {
         format!(
             "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: p\n  namespace: ns-a\n\
              spec:\n  selector: all()\n  ingress:\n  - action: {action}\n    protocol: TCP\n    http:\n      methods: [GET]\n\
-             \x20   destination:\n      ports: [80]\n"
+             \x20   destination:\n      ports: [80]\n  egress:\n  - action: Allow\n    protocol: TCP\n\
+             \x20   destination:\n      services:\n        name: kubernetes\n        namespace: default\n"
         )
     };
     let plain =
         "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata:\n  name: t\nspec:\n  order: 100\n";
     let stream = format!("{plain}---\n{}", policy("Allow"));
-    let seen = harness::calico_without_http(&stream).expect("an Allow loses its http");
+    let seen = nca::calico_for_nca(&stream).expect("an Allow loses its http");
     let docs = connectivity::split_documents(&seen);
     assert_eq!(docs[0], plain);
-    let rule: serde_yaml::Value = serde_yaml::from_str(&docs[1]).expect("YAML");
-    let rule = &rule["spec"]["ingress"][0];
+    let doc: serde_yaml::Value = serde_yaml::from_str(&docs[1]).expect("YAML");
+    let rule = &doc["spec"]["ingress"][0];
     assert!(rule.get("http").is_none(), "{seen}");
     assert_eq!(rule["destination"]["ports"][0].as_u64(), Some(80));
     assert_eq!(rule["protocol"].as_str(), Some("TCP"));
-    assert!(
-        !docs[1].contains("egress"),
-        "no direction is added:\n{seen}"
-    );
-    assert!(harness::calico_without_http(&policy("Deny")).is_err());
+    let egress = &doc["spec"]["egress"][0]["destination"];
+    assert!(egress.get("services").is_none(), "{seen}");
+    assert_eq!(egress["selector"].as_str(), Some(nca::NO_POD), "{seen}");
+    assert_eq!(doc["spec"]["egress"][0]["action"].as_str(), Some("Allow"));
+    assert!(nca::calico_for_nca(&policy("Deny")).is_err());
 }
 
 #[test]

@@ -17,6 +17,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nplc_compiler::algebra::icmp::{self, IcmpFamily, IcmpMessage, IcmpSet};
+use nplc_compiler::algebra::ports::Protocol;
+use nplc_compiler::eval::{self, Connection, Endpoint, Transport};
+use nplc_compiler::inventory::{ApiServer, NamedPod, APISERVER_SERVICE_PORT};
+use nplc_compiler::ir::Ir;
+use nplc_compiler::names::Entity;
 use serde_json::{json, Value};
 
 use crate::support::inventory::Inventory;
@@ -180,6 +185,95 @@ pub fn matrix_connectivity(
         ));
     }
     parse_matrix_json(&String::from_utf8_lossy(&output.stdout))
+}
+
+// ------------------------------------------------------------------ Calico for nca
+
+/// A label no pod carries: what a Calico Service match becomes for nca.
+pub const NO_POD: &str = "has(nplc.dev/kube-apiserver)";
+
+/// Calico output (flat: nca reads no tiers) as network-config-analyzer
+/// 2.1.0 can read it, meaning the same on everything nca and `nplc matrix`
+/// compare. Two constructs nca refuses (exit 7) are rewritten:
+///
+/// - `services` (a Service match; "services is not a valid entry in the
+///   specification of network policy peer"). The only one nplc writes is
+///   `default/kubernetes`, the API server (`kube-apiserver`), which is not
+///   a pod and not one of the addresses compared (the program's addresses
+///   are outside the cluster; the API server is the entity): among what is
+///   compared it matches nothing, and so does a `selector` no pod satisfies
+///   ([`NO_POD`]). The API server's own connections are proved by the tier
+///   evaluator (`tests/calico_tiers.rs`, the conformance suite's calico
+///   flavour), which reads `services`.
+/// - `http` ("http is not yet supported inside ingress/egress rule"). The
+///   matrix judges at L4, where an L7-filtered allow allows (some requests
+///   pass), and Calico writes `http` only on Allow rules: without it the
+///   rule is that L4 answer. An `http` match on any other action is an
+///   error here. The requests themselves are proved by the tier evaluator.
+///
+/// Documents without either are kept as they are (line numbers in nca's
+/// errors stay those of the output).
+pub fn calico_for_nca(yaml: &str) -> Result<String, String> {
+    let mut out = String::new();
+    for text in yaml_documents(yaml) {
+        let mut doc: serde_yaml::Value =
+            serde_yaml::from_str(&text).map_err(|e| format!("calico YAML: {e}"))?;
+        let mut changed = false;
+        for direction in ["ingress", "egress"] {
+            // `get_mut`: indexing would insert a null `egress`.
+            let rules = doc
+                .get_mut("spec")
+                .and_then(|spec| spec.get_mut(direction))
+                .and_then(|rules| rules.as_sequence_mut());
+            for rule in rules.into_iter().flatten() {
+                let Some(map) = rule.as_mapping_mut() else {
+                    continue;
+                };
+                if map.contains_key("http") {
+                    if map.get("action").and_then(|a| a.as_str()) != Some("Allow") {
+                        return Err(format!(
+                            "an `http` match on a rule that is not Allow:\n{text}"
+                        ));
+                    }
+                    map.remove("http");
+                    changed = true;
+                }
+                for side in ["source", "destination"] {
+                    let Some(entity) = map.get_mut(side).and_then(|e| e.as_mapping_mut()) else {
+                        continue;
+                    };
+                    if entity.remove("services").is_some() {
+                        entity.insert("selector".into(), NO_POD.into());
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !out.is_empty() {
+            out.push_str("---\n");
+        }
+        if changed {
+            out.push_str(&serde_yaml::to_string(&doc).map_err(|e| e.to_string())?);
+        } else {
+            out.push_str(&text);
+        }
+    }
+    Ok(out)
+}
+
+/// The documents of a YAML stream as nplc writes it (`---` lines between).
+fn yaml_documents(stream: &str) -> Vec<String> {
+    let mut docs = vec![String::new()];
+    for line in stream.lines() {
+        if line == "---" {
+            docs.push(String::new());
+        } else if let Some(last) = docs.last_mut() {
+            last.push_str(line);
+            last.push('\n');
+        }
+    }
+    docs.retain(|d| !d.trim().is_empty());
+    docs
 }
 
 // ------------------------------------------------------------------ model
@@ -988,6 +1082,183 @@ impl Conns {
         }
         out
     }
+}
+
+// ------------------------------------------------------------------ the cluster's inventories
+
+/// What a kubernetes build knows of the cluster beyond its pods
+/// (`--cluster-cidr`, `--service-cidr`, `--apiserver-endpoints`, or
+/// nplc.toml's `[cluster]`); the other targets read none of it.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterInventory {
+    /// The pod and Service ranges, as CIDR text.
+    pub ranges: Vec<String>,
+    pub apiserver: Option<ApiServer>,
+}
+
+impl ClusterInventory {
+    /// What nplc reads for a program in `dir`: the nplc.toml it discovers.
+    pub fn configured(dir: &Path) -> Result<ClusterInventory, String> {
+        let config = nplc_compiler::config::Config::discover(dir)?;
+        let ranges = config
+            .cluster
+            .pods
+            .iter()
+            .chain(&config.cluster.services)
+            .map(|n| n.to_string())
+            .collect();
+        let apiserver = config
+            .apiserver_endpoints
+            .as_deref()
+            .map(load_apiserver)
+            .transpose()?;
+        Ok(ClusterInventory { ranges, apiserver })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty() && self.apiserver.is_none()
+    }
+
+    /// The addresses a build given this inventory does not treat as
+    /// addresses outside the cluster: the ranges (no endpoint outside the
+    /// pod network has them) and the API server's endpoints (they are
+    /// `kube-apiserver`).
+    pub fn cuts(&self) -> Result<Vec<IpRange>, String> {
+        let mut out: Vec<IpRange> = self
+            .ranges
+            .iter()
+            .map(|cidr| parse_ip_range(cidr).ok_or(format!("range {cidr}")))
+            .collect::<Result<_, _>>()?;
+        for ip in self.apiserver.iter().flat_map(|a| a.endpoints.keys()) {
+            let (family, n) = address_number(*ip);
+            out.push(IpRange {
+                family,
+                lo: n,
+                hi: n,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The API server's endpoints from a file, as `--apiserver-endpoints` reads it.
+pub fn load_apiserver(file: &Path) -> Result<ApiServer, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let name = file.display().to_string();
+    nplc_compiler::inventory::load_apiserver(nplc_compiler::inventory::Source {
+        name: &name,
+        text: &text,
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// nca's view of a kubernetes build given the cluster's inventory, and the
+/// matrix's view, made comparable (what is mapped, and why):
+///
+/// - The pod and Service ranges hold no endpoint outside the pod network
+///   (the build excepts them from every block; the matrix's `world` holds
+///   them): neither view is read there.
+/// - The API server's endpoint addresses are `kube-apiserver`, not `world`
+///   (the build writes the entity as them and excepts them from every other
+///   block): the evaluator's verdict for the entity is put at each of them —
+///   towards them on the ports they serve on, from them on the ports any
+///   rule or pod names — and nca's view is read on those ports only. The
+///   endpoints' other ports are their node's (`host`), which the kubernetes
+///   target leaves to the platform (W0015), as it does `health`: nothing is
+///   written for them, so nothing is compared there.
+pub fn with_cluster(
+    cluster: &ClusterInventory,
+    ir: &Ir,
+    pods: &[NamedPod],
+    nca_view: Connectivity,
+    matrix_view: Connectivity,
+) -> Result<(Connectivity, Connectivity), String> {
+    if cluster.is_empty() {
+        return Ok((nca_view, matrix_view));
+    }
+    let ranges: Vec<IpRange> = cluster
+        .ranges
+        .iter()
+        .map(|cidr| parse_ip_range(cidr).ok_or(format!("range {cidr}")))
+        .collect::<Result<_, _>>()?;
+    let mut nca_view = nca_view.without_addresses(&ranges);
+    let mut matrix_view = matrix_view.without_addresses(&ranges);
+    let Some(api) = &cluster.apiserver else {
+        return Ok((nca_view, matrix_view));
+    };
+    const INDEX: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
+    let index = |p: Protocol| INDEX.iter().position(|x| *x == p).unwrap_or(0);
+    // Ports where some rule's verdict may change, and every pod's.
+    let mut probes: [BTreeSet<u32>; 3] = Default::default();
+    for (i, protocol) in INDEX.iter().enumerate() {
+        probes[i].extend([1, 65535]);
+        for rule in ir.rules() {
+            for &(lo, hi) in rule.service.ports.ranges(*protocol).ranges() {
+                let (lo, hi) = (u32::from(lo), u32::from(hi));
+                probes[i].extend([lo, hi, lo.saturating_sub(1).max(1), (hi + 1).min(65535)]);
+            }
+        }
+        for pod in pods {
+            for port in pod.pod.ports.iter().filter(|p| p.protocol == *protocol) {
+                probes[i].insert(u32::from(port.number));
+            }
+        }
+    }
+    let allowed = |source: Endpoint, destination: Endpoint, protocol: Protocol, port: u16| {
+        let conn = Connection {
+            source,
+            destination,
+            transport: Transport::Port(protocol, port),
+            request: None,
+        };
+        eval::evaluate(ir, &conn).allowed
+    };
+    let apiserver = || Endpoint::Entity(Entity::KubeApiserver);
+    for (ip, served) in &api.endpoints {
+        let mut served_ports: [BTreeSet<u32>; 3] = Default::default();
+        for p in served {
+            served_ports[index(p.protocol)].insert(u32::from(p.number));
+        }
+        for named in pods {
+            let pod = || Endpoint::Pod(named.pod.clone());
+            let name = named.qualified_name();
+            // Towards the API server. The evaluator answers for the
+            // listener (443 and 6443 are one); an `https` endpoint port of
+            // another number is the one the Service's 443 is rewritten to.
+            let mut towards = Conns::default();
+            for p in served {
+                let by_service = api.is_service_target(p)
+                    && allowed(pod(), apiserver(), Protocol::Tcp, APISERVER_SERVICE_PORT);
+                if by_service || allowed(pod(), apiserver(), p.protocol, p.number) {
+                    towards.ports[index(p.protocol)]
+                        .push((u32::from(p.number), u32::from(p.number)));
+                }
+            }
+            let seen = nca_view
+                .at_address(&name, true, *ip)
+                .restricted_to(&served_ports);
+            nca_view.set_address(&name, true, *ip, seen);
+            matrix_view.set_address(&name, true, *ip, towards.restricted_to(&served_ports));
+            // From the API server.
+            let mut from = Conns::default();
+            for (i, protocol) in INDEX.iter().enumerate() {
+                for &port in &probes[i] {
+                    let Ok(port16) = u16::try_from(port) else {
+                        continue;
+                    };
+                    if allowed(apiserver(), pod(), *protocol, port16) {
+                        from.ports[i].push((port, port));
+                    }
+                }
+            }
+            let seen = nca_view
+                .at_address(&name, false, *ip)
+                .restricted_to(&probes);
+            nca_view.set_address(&name, false, *ip, seen);
+            matrix_view.set_address(&name, false, *ip, from.restricted_to(&probes));
+        }
+    }
+    Ok((nca_view, matrix_view))
 }
 
 // ------------------------------------------------------------------ inventories

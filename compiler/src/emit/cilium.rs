@@ -39,6 +39,10 @@ pub fn emit(
     ir: &Ir,
     sources: &SourceLines<'_>,
 ) -> Result<Vec<Resource>, Vec<Diagnostic>> {
+    // 443 and 6443 are one listener towards the API server, and Cilium sees
+    // a connection through the `kubernetes` Service on the endpoint's port.
+    let with_listener = crate::eval::with_apiserver_listener(ir);
+    let ir: &Ir = &with_listener;
     let resolved = crate::names::resolve(db, program);
     let zones = sides::RuleZones::new(ir, resolved);
     let mut errors = Vec::new();

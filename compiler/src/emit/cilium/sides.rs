@@ -142,7 +142,12 @@ pub(super) fn sides(
                         side(ir, z, Direction::Egress, rule, &rule.destination),
                     ));
                 }
-                for &z in &destinations {
+                // A rule towards no pods has no ingress side, though its
+                // source rule names zones (`eval::with_apiserver_listener`).
+                for &z in destinations
+                    .iter()
+                    .filter(|_| !rule.destination.pods.is_empty())
+                {
                     allows.push((index, side(ir, z, Direction::Ingress, rule, &rule.source)));
                 }
                 continue;
