@@ -80,7 +80,7 @@ pub fn kubernetes_validate(files: &[PathBuf], version: &str) {
     }
 }
 
-/// nca's command line, run by the venv's Python with two corrections
+/// nca's command line, run by the venv's Python with three corrections
 /// (network-config-analyzer 2.1.0):
 ///
 /// - "Live simulation" off. When a policy's `matchLabels` selects no pod of
@@ -97,6 +97,11 @@ pub fn kubernetes_validate(files: &[PathBuf], version: &str) {
 ///   reaches every pod with an `app` label. `In` / `NotIn` look at every
 ///   namespace, and both callers intersect the result with the right
 ///   namespaces afterwards, so looking everywhere is exact.
+/// - ICMP type 0 and code 0 in Calico rules are numbers. nca's
+///   `CalicoPolicyYamlParser._parse_icmp` tests them for truth (`if
+///   icmp_type:`), so `icmp: {type: 0}` (echo reply) reads as every ICMP
+///   message and `{type: 3, code: 0}` as every code of type 3; the values
+///   are handed to it as an `int` that is always true.
 const NCA_CORRECTED: &str = concat!(
     "import sys\n",
     "from nca.NetworkConfig.ResourcesHandler import ResourcesHandler\n",
@@ -111,6 +116,18 @@ const NCA_CORRECTED: &str = concat!(
     "    finally:\n",
     "        self.namespace = saved\n",
     "K8sPolicyYamlParser.parse_label_selector_requirement = requirement_in_every_namespace\n",
+    "from nca.Parsers.CalicoPolicyYamlParser import CalicoPolicyYamlParser\n",
+    "class _Number(int):\n",
+    "    def __bool__(self):\n",
+    "        return True\n",
+    "def _numbers(data):\n",
+    "    if not isinstance(data, dict):\n",
+    "        return data\n",
+    "    return {k: _Number(v) if type(v) is int else v for k, v in data.items()}\n",
+    "_icmp = CalicoPolicyYamlParser._parse_icmp\n",
+    "def icmp_zero_is_a_number(self, icmp_data, not_icmp_data, *rest):\n",
+    "    return _icmp(self, _numbers(icmp_data), _numbers(not_icmp_data), *rest)\n",
+    "CalicoPolicyYamlParser._parse_icmp = icmp_zero_is_a_number\n",
     "from nca.nca_cli import nca_main\n",
     "sys.exit(nca_main(sys.argv[1:]))\n",
 );
@@ -637,8 +654,9 @@ impl Connectivity {
 // ------------------------------------------------------------------ parsing
 
 /// A protocol list as nca prints it: `TCP, UDP`, `all but ICMP, TCP`, or a
-/// number. Returns which of TCP/UDP/SCTP and ICMP it holds.
-fn parse_protocols(text: &str) -> Result<([bool; 3], bool), String> {
+/// number. Returns which of TCP/UDP/SCTP and of ICMP (IPv4) and ICMPv6 it
+/// holds.
+fn parse_protocols(text: &str) -> Result<([bool; 3], [bool; 2]), String> {
     let text = text.trim();
     let (negated, list) = match text.strip_prefix("all but ") {
         Some(rest) => (true, rest),
@@ -650,7 +668,7 @@ fn parse_protocols(text: &str) -> Result<([bool; 3], bool), String> {
         .filter(|s| !s.is_empty())
         .collect();
     if list == "*" {
-        return Ok(([true; 3], true));
+        return Ok(([true; 3], [true; 2]));
     }
     if let Some(bad) = names.iter().find(|n| {
         !n.chars()
@@ -664,12 +682,11 @@ fn parse_protocols(text: &str) -> Result<([bool; 3], bool), String> {
             .any(|n| n.eq_ignore_ascii_case(name) || *n == number)
     };
     let mut ports = [has("TCP", "6"), has("UDP", "17"), has("SCTP", "132")];
-    let mut icmp = has("ICMP", "1");
+    let mut icmp = [has("ICMP", "1"), has("ICMPv6", "58")];
     if negated {
-        for p in &mut ports {
+        for p in ports.iter_mut().chain(icmp.iter_mut()) {
             *p = !*p;
         }
-        icmp = !icmp;
     }
     Ok((ports, icmp))
 }
@@ -689,7 +706,8 @@ fn parse_ports(text: &str) -> Result<Vec<(u32, u32)>, String> {
     Ok(out)
 }
 
-/// One `{protocols:...,dst_ports:...}` cube.
+/// One `{protocols:...,dst_ports:...}` cube; ICMP ones may carry
+/// `icmp_type` and `icmp_code` (nca's domains: types 0-254, codes 0-255).
 fn parse_cube(cube: &str) -> Result<Conns, String> {
     let inner = cube
         .trim()
@@ -697,7 +715,7 @@ fn parse_cube(cube: &str) -> Result<Conns, String> {
         .and_then(|c| c.strip_suffix('}'))
         .ok_or_else(|| format!("not a cube: `{cube}`"))?;
     // Values hold commas, keys never do: split at `,key:`.
-    const KEYS: [&str; 2] = ["protocols", "dst_ports"];
+    const KEYS: [&str; 4] = ["protocols", "dst_ports", "icmp_type", "icmp_code"];
     let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
     let mut rest = inner;
     while !rest.is_empty() {
@@ -722,27 +740,72 @@ fn parse_cube(cube: &str) -> Result<Conns, String> {
     }
     let (protocols, icmp) = match fields.get("protocols") {
         Some(p) => parse_protocols(p)?,
-        None => ([true; 3], true),
+        None => ([true; 3], [true; 2]),
     };
     let ports = match fields.get("dst_ports") {
         Some(p) => parse_ports(p)?,
         None => vec![ALL_PORTS],
     };
-    if icmp && fields.contains_key("dst_ports") {
+    let icmp_fields = fields.contains_key("icmp_type") || fields.contains_key("icmp_code");
+    if icmp.contains(&true) && fields.contains_key("dst_ports") {
         return Err(format!("ICMP with destination ports in `{cube}`"));
     }
+    if icmp_fields && protocols.contains(&true) {
+        return Err(format!(
+            "ICMP types with ports of other protocols in `{cube}`"
+        ));
+    }
+    let within = |key: &str, value: u8| -> Result<bool, String> {
+        Ok(match fields.get(key) {
+            Some(text) => parse_ports_or_zero(text)?
+                .iter()
+                .any(|&(lo, hi)| lo <= u32::from(value) && u32::from(value) <= hi),
+            None => true,
+        })
+    };
+    let mut failed = None;
+    let icmp = IcmpProbes::from_fn(|m| {
+        let family = match m.family {
+            IcmpFamily::V4 => icmp[0],
+            IcmpFamily::V6 => icmp[1],
+        };
+        match (
+            within("icmp_type", m.icmp_type),
+            within("icmp_code", m.code),
+        ) {
+            (Ok(t), Ok(c)) => family && t && c,
+            (Err(e), _) | (_, Err(e)) => {
+                failed = Some(e);
+                false
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
     let mut out = Conns {
-        icmp: if icmp {
-            IcmpProbes::all()
-        } else {
-            IcmpProbes::default()
-        },
+        icmp,
         ..Conns::default()
     };
     for (i, on) in protocols.iter().enumerate() {
         if *on {
             out.ports[i] = ports.clone();
         }
+    }
+    Ok(out)
+}
+
+/// Interval lists as nca prints them (`0-2,4,8`), where 0 is a value too.
+fn parse_ports_or_zero(text: &str) -> Result<Vec<(u32, u32)>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let number = |s: &str| {
+            s.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("not a number: `{part}`"))
+        };
+        out.push((number(lo)?, number(hi)?));
     }
     Ok(out)
 }
