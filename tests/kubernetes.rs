@@ -920,7 +920,8 @@ fn nca_lines_parse_exactly() {
 ns/a => ns/b[Pod] : {protocols:TCP, UDP,dst_ports:80,443,8000-8999}
 ns/a => ns/b : {protocols:SCTP}
 ns/b => fd00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff : All but {protocols:TCP,dst_ports:22}
-ns/b => 10.0.0.1 : {protocols:all but TCP, UDP, SCTP, ICMP}
+ns/b => 10.0.0.1 : {protocols:all but TCP, UDP, SCTP, ICMP, ICMPv6}
+ns/a => ns/c : {protocols:ICMP,icmp_type:0},{protocols:ICMPv6,icmp_type:1,icmp_code:4-255}
 ";
     let c = nca::parse_nca(text).expect("parses");
     let ab = &c.pods[&("ns/a".to_string(), "ns/b".to_string())];
@@ -933,8 +934,17 @@ ns/b => 10.0.0.1 : {protocols:all but TCP, UDP, SCTP, ICMP}
         b_out[0].1.to_string(),
         "TCP 1-21,23-65535; UDP 1-65535; SCTP 1-65535; ICMP"
     );
-    // Every protocol but the four: nothing this model holds.
+    // Every protocol but the five: nothing this model holds.
     assert_eq!(b_out.len(), 1, "{b_out:?}");
+    // ICMP per family, by type and code (Calico's ICMP matches).
+    let ac = &c.pods[&("ns/a".to_string(), "ns/c".to_string())];
+    assert!(ac.ports.iter().all(Vec::is_empty), "{ac}");
+    let expected = nca::IcmpProbes::from_fn(|m| match m.family {
+        nplc_compiler::algebra::icmp::IcmpFamily::V4 => m.icmp_type == 0,
+        nplc_compiler::algebra::icmp::IcmpFamily::V6 => m.icmp_type == 1 && m.code >= 4,
+    });
+    assert_eq!(ac.icmp, expected, "{ac}");
+    assert!(nca::parse_nca("ns/a => ns/b : {protocols:TCP,icmp_type:3}").is_err());
     assert_eq!(
         c.addresses[&("ns/a".to_string(), false)][0].0.to_string(),
         "0.0.0.0-9.255.255.255"
