@@ -432,85 +432,53 @@ fn with_calico_names(namespaces: &Path, dir: &Path) -> PathBuf {
     path
 }
 
-/// A label no pod carries: what a Service match becomes for nca.
-const NO_POD: &str = "has(nplc.dev/kube-apiserver)";
-
-/// nca does not read a rule's `services` (a Service match). The only one
-/// nplc writes is `default/kubernetes`, the API server, which is not a pod
-/// and not one of the addresses the comparison asks about (nplc's addresses
-/// are outside the cluster; the API server is the `kube-apiserver` entity):
-/// among what nca and `nplc matrix` compare it matches nothing, and so does
-/// a selector no pod satisfies. The API server's own connections are proved
-/// by the tier evaluator (`tests/calico_tiers.rs`), which reads `services`.
-///
-/// nca does not read `http` either. `nplc matrix` answers at L4, where an
-/// HTTP allow allows (some requests pass), and Calico writes `http` only on
-/// ingress Allow rules: without it the rule is that L4 answer. The requests
-/// themselves are proved by the tier evaluator.
-fn for_nca(resources: &[Resource]) -> Vec<Resource> {
-    let mut out = resources.to_vec();
-    for resource in &mut out {
-        let mut document = resource.value();
-        // `get_mut`, not indexing, which would add the missing keys.
-        let Some(spec) = document.get_mut("spec") else {
-            continue;
-        };
-        for direction in ["ingress", "egress"] {
-            let Some(rules) = spec.get_mut(direction).and_then(|r| r.as_array_mut()) else {
-                continue;
-            };
-            for rule in rules {
-                if let Some(rule) = rule.as_object_mut() {
-                    rule.remove("http");
-                }
-                for side in ["source", "destination"] {
-                    let Some(entity) = rule.get_mut(side).and_then(|e| e.as_object_mut()) else {
-                        continue;
-                    };
-                    if entity.remove("services").is_some() {
-                        entity.insert("selector".into(), NO_POD.into());
-                    }
-                }
-            }
-        }
-        *resource = resource.with_value(&document);
-    }
-    out
-}
-
 #[test]
 fn service_matches_and_http_are_rewritten_for_nca_and_nothing_else() {
+    let parse = |text: &str| -> Vec<serde_yaml::Value> {
+        text.split("\n---\n")
+            .map(|doc| serde_yaml::from_str(doc).expect("YAML"))
+            .collect()
+    };
+    // A Service match becomes a selector no pod has; nothing else changes.
     let source = Source::text(VIA_API_SERVER_LOG);
     let resources = source
         .build_with(Target::Calico, &options(true, false))
         .unwrap_or_else(|diags| panic!("{}", render::human(&source.db, &diags, false)));
     let before = yaml::stream(&resources);
-    let after = yaml::stream(&for_nca(&resources));
+    let after = nca::calico_for_nca(&before).unwrap_or_else(|e| panic!("{e}"));
     let service = "services:\n        name: kubernetes\n        namespace: default\n";
     assert_eq!(before.matches(service).count(), 2, "{before}");
-    let selector = format!("selector: {NO_POD}\n");
-    assert_eq!(after, before.replace(service, &selector));
     assert!(!after.contains("services:"));
+    let selector = format!("selector: {}\n", nca::NO_POD);
+    assert_eq!(
+        parse(&after),
+        parse(&before.replace(service, &selector)),
+        "{after}"
+    );
     // `http` goes, and only it.
     let source = Source::text(HTTP);
     let resources = source
         .build_with(Target::Calico, &options(true, false))
         .unwrap_or_else(|diags| panic!("{}", render::human(&source.db, &diags, false)));
-    let after = for_nca(&resources);
-    for (before, after) in resources.iter().zip(&after) {
-        let mut before = before.value();
-        if let Some(rules) = before["spec"]
-            .get_mut("ingress")
-            .and_then(|r| r.as_array_mut())
-        {
-            for rule in rules.iter_mut().filter_map(|r| r.as_object_mut()) {
+    let before = yaml::stream(&resources);
+    let after = nca::calico_for_nca(&before).unwrap_or_else(|e| panic!("{e}"));
+    assert!(before.contains("http:") && !after.contains("http:"));
+    let mut expected = parse(&before);
+    for doc in &mut expected {
+        let rules = doc
+            .get_mut("spec")
+            .and_then(|spec| spec.get_mut("ingress"))
+            .and_then(|rules| rules.as_sequence_mut());
+        for rule in rules.into_iter().flatten() {
+            if let Some(rule) = rule.as_mapping_mut() {
                 rule.remove("http");
             }
         }
-        assert_eq!(before, after.value());
     }
-    assert!(yaml::stream(&resources).contains("http:"));
-    assert!(!yaml::stream(&after).contains("http:"));
+    assert_eq!(parse(&after), expected);
+    // Calico has `http` on Allow rules only: elsewhere it is an error.
+    let deny = before.replacen("action: Allow", "action: Deny", usize::MAX);
+    assert!(nca::calico_for_nca(&deny).is_err());
 }
 
 /// nca on the flat output equals `nplc matrix`; `Err` with the differences.
@@ -523,8 +491,8 @@ fn compare_flat(
     dir: &Path,
 ) -> Result<(), String> {
     let policies = dir.join("calico-flat.yaml");
-    let resources = for_nca(resources);
-    std::fs::write(&policies, yaml::stream(&resources)).map_err(|e| e.to_string())?;
+    std::fs::write(&policies, nca::calico_for_nca(&yaml::stream(resources))?)
+        .map_err(|e| e.to_string())?;
     let calico_namespaces = with_calico_names(namespaces, dir);
     let nca_view = nca::nca_connectivity(&policies, &calico_namespaces, pods)?;
     let matrix_view = nca::matrix_connectivity(Path::new(NPLC), paths, namespaces, pods)?;
@@ -574,7 +542,7 @@ fn flat_output_of_the_examples_matches_nca() {
 }
 
 /// `log` rules (nca reads Calico's `Log`: it goes on) and the API server's
-/// Service match (rewritten, see [`for_nca`]), flat, on the `lab` inventory.
+/// Service match (rewritten, see [`nca::calico_for_nca`]), flat, on the `lab` inventory.
 const LOGS_AND_API_SERVER: &str = r#"
 zone shop { namespace "shop"; isolate both }
 zone payments { namespace "payments"; isolate ingress }

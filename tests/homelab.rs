@@ -478,8 +478,8 @@ fn every_target_enforces_the_seeds_table() {
 }
 
 /// The example with every rule that names `kube-apiserver` left out (the
-/// library's kube-api access rule too, from a copy of std/homelab): what
-/// every target but cilium refuses today. The rest of the scheme is judged
+/// library's kube-api access rule too, from a copy of std/homelab): the
+/// scheme alone, which needs no inventory of the API server. It is judged
 /// on every target, without the kube-api column.
 fn homelab_without_the_api_server() -> Source {
     let (_, files) = sources::examples()

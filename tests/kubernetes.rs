@@ -394,14 +394,9 @@ fn compare_scenario(
     Ok((policies, stats))
 }
 
-/// The two views as the cluster's inventories make them comparable. The
-/// pod and Service ranges hold no endpoint outside the pod network, so
-/// neither view is read there. The API server's endpoint addresses are
-/// `kube-apiserver`, not `world`: the evaluator's verdict for the entity is
-/// put at each of them — towards them on the ports they serve on (the
-/// Service's 443 reaching the `https` endpoint port), from them on the
-/// ports any rule or pod names — and nca's view is read on those ports only
-/// (the endpoints' other ports are the node's, `host`).
+/// The two views as the cluster's inventories make them comparable
+/// ([`nca::with_cluster`]: the ranges are not read, the API server's
+/// endpoint addresses are `kube-apiserver`).
 fn with_cluster(
     s: &Scenario<'_>,
     nca_view: nca::Connectivity,
@@ -410,26 +405,18 @@ fn with_cluster(
     if s.cluster.is_empty() {
         return Ok((nca_view, matrix_view));
     }
-    let cuts: Vec<nca::IpRange> = s
-        .cluster
-        .all_ranges()
-        .iter()
-        .map(|cidr| nca::parse_ip_range(cidr).ok_or(format!("range {cidr}")))
-        .collect::<Result<_, _>>()?;
-    let mut nca_view = nca_view.without_addresses(&cuts);
-    let mut matrix_view = matrix_view.without_addresses(&cuts);
-    let Some(file) = s.cluster.apiserver_file() else {
-        return Ok((nca_view, matrix_view));
+    let cluster = nca::ClusterInventory {
+        ranges: s.cluster.all_ranges(),
+        apiserver: s
+            .cluster
+            .apiserver_file()
+            .map(nca::load_apiserver)
+            .transpose()?,
     };
-    use nplc_compiler::algebra::ports::Protocol;
-    use nplc_compiler::eval::{self, Connection, Endpoint, Transport};
-    use nplc_compiler::names::Entity;
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
-    let (api_text, ns_text, pods_text) = (read(file)?, read(s.namespaces)?, read(s.pods)?);
+    let (ns_text, pods_text) = (read(s.namespaces)?, read(s.pods)?);
     use nplc_compiler::inventory::{self, Source};
     let source = |name, text| Source { name, text };
-    let api =
-        inventory::load_apiserver(source("apiserver", &api_text)).map_err(|e| e.to_string())?;
     let inventory = inventory::load(source("namespaces", &ns_text), source("pods", &pods_text))
         .map_err(|e| e.to_string())?;
     let mut db = nplc_compiler::Database::default();
@@ -453,81 +440,7 @@ fn with_cluster(
     let ir = nplc_compiler::ir::lower(&db, program)
         .as_ref()
         .ok_or("the program has errors")?;
-    const INDEX: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
-    // Ports where some rule's verdict may change, and every pod's.
-    let mut probes: [BTreeSet<u32>; 3] = Default::default();
-    for (i, protocol) in INDEX.iter().enumerate() {
-        probes[i].extend([1, 65535]);
-        for rule in ir.rules() {
-            for &(lo, hi) in rule.service.ports.ranges(*protocol).ranges() {
-                let (lo, hi) = (u32::from(lo), u32::from(hi));
-                probes[i].extend([lo, hi, lo.saturating_sub(1).max(1), (hi + 1).min(65535)]);
-            }
-        }
-        for pod in &inventory.pods {
-            for port in pod.pod.ports.iter().filter(|p| p.protocol == *protocol) {
-                probes[i].insert(u32::from(port.number));
-            }
-        }
-    }
-    let allowed = |src: Endpoint, dst: Endpoint, protocol: Protocol, port: u16| {
-        let conn = Connection {
-            source: src,
-            destination: dst,
-            transport: Transport::Port(protocol, port),
-            request: None,
-        };
-        eval::evaluate(ir, &conn).allowed
-    };
-    let apiserver = || Endpoint::Entity(Entity::KubeApiserver);
-    for (ip, served) in &api.endpoints {
-        let mut served_ports: [BTreeSet<u32>; 3] = Default::default();
-        for p in served {
-            let i = INDEX
-                .iter()
-                .position(|x| *x == p.protocol)
-                .expect("a protocol");
-            served_ports[i].insert(u32::from(p.number));
-        }
-        for named in &inventory.pods {
-            let pod = || Endpoint::Pod(named.pod.clone());
-            let name = named.qualified_name();
-            // Towards the API server.
-            let mut towards = nca::Conns::default();
-            for p in served {
-                let i = INDEX
-                    .iter()
-                    .position(|x| *x == p.protocol)
-                    .expect("a protocol");
-                let by_service =
-                    api.is_service_target(p) && allowed(pod(), apiserver(), Protocol::Tcp, 443);
-                if by_service || allowed(pod(), apiserver(), p.protocol, p.number) {
-                    towards.ports[i].push((u32::from(p.number), u32::from(p.number)));
-                }
-            }
-            let seen = nca_view
-                .at_address(&name, true, *ip)
-                .restricted_to(&served_ports);
-            nca_view.set_address(&name, true, *ip, seen);
-            matrix_view.set_address(&name, true, *ip, towards.restricted_to(&served_ports));
-            // From the API server.
-            let mut from = nca::Conns::default();
-            for (i, protocol) in INDEX.iter().enumerate() {
-                for &port in &probes[i] {
-                    let port16 = u16::try_from(port).expect("a port");
-                    if allowed(apiserver(), pod(), *protocol, port16) {
-                        from.ports[i].push((port, port));
-                    }
-                }
-            }
-            let seen = nca_view
-                .at_address(&name, false, *ip)
-                .restricted_to(&probes);
-            nca_view.set_address(&name, false, *ip, seen);
-            matrix_view.set_address(&name, false, *ip, from.restricted_to(&probes));
-        }
-    }
-    Ok((nca_view, matrix_view))
+    nca::with_cluster(&cluster, ir, &inventory.pods, nca_view, matrix_view)
 }
 
 /// Every ipBlock of a build given the cluster's ranges leaves them out:
@@ -1007,7 +920,8 @@ fn nca_lines_parse_exactly() {
 ns/a => ns/b[Pod] : {protocols:TCP, UDP,dst_ports:80,443,8000-8999}
 ns/a => ns/b : {protocols:SCTP}
 ns/b => fd00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff : All but {protocols:TCP,dst_ports:22}
-ns/b => 10.0.0.1 : {protocols:all but TCP, UDP, SCTP, ICMP}
+ns/b => 10.0.0.1 : {protocols:all but TCP, UDP, SCTP, ICMP, ICMPv6}
+ns/a => ns/c : {protocols:ICMP,icmp_type:0},{protocols:ICMPv6,icmp_type:1,icmp_code:4-255}
 ";
     let c = nca::parse_nca(text).expect("parses");
     let ab = &c.pods[&("ns/a".to_string(), "ns/b".to_string())];
@@ -1020,8 +934,17 @@ ns/b => 10.0.0.1 : {protocols:all but TCP, UDP, SCTP, ICMP}
         b_out[0].1.to_string(),
         "TCP 1-21,23-65535; UDP 1-65535; SCTP 1-65535; ICMP"
     );
-    // Every protocol but the four: nothing this model holds.
+    // Every protocol but the five: nothing this model holds.
     assert_eq!(b_out.len(), 1, "{b_out:?}");
+    // ICMP per family, by type and code (Calico's ICMP matches).
+    let ac = &c.pods[&("ns/a".to_string(), "ns/c".to_string())];
+    assert!(ac.ports.iter().all(Vec::is_empty), "{ac}");
+    let expected = nca::IcmpProbes::from_fn(|m| match m.family {
+        nplc_compiler::algebra::icmp::IcmpFamily::V4 => m.icmp_type == 0,
+        nplc_compiler::algebra::icmp::IcmpFamily::V6 => m.icmp_type == 1 && m.code >= 4,
+    });
+    assert_eq!(ac.icmp, expected, "{ac}");
+    assert!(nca::parse_nca("ns/a => ns/b : {protocols:TCP,icmp_type:3}").is_err());
     assert_eq!(
         c.addresses[&("ns/a".to_string(), false)][0].0.to_string(),
         "0.0.0.0-9.255.255.255"

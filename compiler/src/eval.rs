@@ -8,6 +8,9 @@
 //!
 //! `log` rules decide nothing: the IR keeps them apart (`Tier::logs`), so
 //! they never reach this evaluation.
+//!
+//! Towards `kube-apiserver`, TCP 443 and 6443 are one listener
+//! ([`apiserver_port_matches`]).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -15,8 +18,9 @@ use std::net::IpAddr;
 use regex::Regex;
 
 use crate::algebra::icmp::IcmpMessage;
-use crate::algebra::ports::Protocol;
+use crate::algebra::ports::{PortSet, Protocol};
 use crate::diagnostic::Span;
+use crate::ir::listener::APISERVER_LISTENER_PORTS;
 use crate::ir::{dns_matches, Ir, PeerSet, Rule, RuleRole, Service, L7, NAMESPACE_NAME_LABEL};
 use crate::names::Entity;
 use crate::syntax::ast::Action;
@@ -244,12 +248,32 @@ pub fn peer_contains(peers: &PeerSet, endpoint: &Endpoint) -> bool {
 fn transport_matches(service: &Service, conn: &Connection) -> bool {
     match conn.transport {
         Transport::Icmp(message) => service.ports.contains_icmp(message),
+        Transport::Port(protocol, number)
+            if conn.destination == Endpoint::Entity(Entity::KubeApiserver) =>
+        {
+            apiserver_port_matches(&service.ports, protocol, number)
+        }
         Transport::Port(protocol, number) => {
             service
                 .ports
                 .contains(protocol, number, conn.destination_port_name())
         }
     }
+}
+
+/// Whether a rule's `ports` towards `kube-apiserver` take a connection to it
+/// on `protocol`/`number`: as for any peer, except that the two ports of
+/// [`APISERVER_LISTENER_PORTS`] name one listener, so ports holding either
+/// take both (`allow a -> kube-apiserver : 443` reaches it on 6443 too, as a
+/// client of the Service does). The backends write the same (cilium both
+/// ports, kubernetes the endpoints' port, calico the Service match).
+pub fn apiserver_port_matches(ports: &PortSet, protocol: Protocol, number: u16) -> bool {
+    let on_listener = protocol == Protocol::Tcp && APISERVER_LISTENER_PORTS.contains(&number);
+    ports.contains(protocol, number, None)
+        || (on_listener
+            && APISERVER_LISTENER_PORTS
+                .iter()
+                .any(|&p| ports.contains(Protocol::Tcp, p, None)))
 }
 
 fn l7_matches(l7: &L7, action: Action, conn: &Connection) -> bool {
@@ -293,7 +317,9 @@ pub fn role_note(role: RuleRole) -> Option<&'static str> {
 mod tests {
     use super::*;
     use crate::algebra::ports::Protocol;
+    use crate::ir::listener::with_apiserver_listener;
     use crate::ir::lower_text as ir_of;
+    use std::borrow::Cow;
 
     fn pod(namespace: &str) -> Endpoint {
         Endpoint::Pod(Pod {
@@ -302,6 +328,82 @@ mod tests {
             labels: BTreeMap::new(),
             ports: Vec::new(),
         })
+    }
+
+    #[test]
+    fn tcp_443_and_6443_are_one_listener_towards_the_api_server() {
+        let ir = ir_of(
+            "zone a { namespace \"a\" }\nzone b { namespace \"b\" }\n\
+             allow a -> kube-apiserver : 443, udp/6443\nallow b -> kube-apiserver : 6443, 8080\n\
+             allow kube-apiserver -> a : 443\n",
+        );
+        let api = Endpoint::Entity(Entity::KubeApiserver);
+        let allowed = |source: &Endpoint, destination: &Endpoint, protocol, port| {
+            let conn = Connection {
+                source: source.clone(),
+                destination: destination.clone(),
+                transport: Transport::Port(protocol, port),
+                request: None,
+            };
+            evaluate(&ir, &conn).allowed
+        };
+        let (a, b) = (pod("a"), pod("b"));
+        for source in [&a, &b] {
+            assert!(allowed(source, &api, Protocol::Tcp, 443));
+            assert!(allowed(source, &api, Protocol::Tcp, 6443));
+            assert!(!allowed(source, &api, Protocol::Tcp, 6444));
+            assert!(!allowed(source, &api, Protocol::Udp, 443));
+        }
+        assert!(allowed(&a, &api, Protocol::Udp, 6443));
+        assert!(!allowed(&a, &api, Protocol::Tcp, 8080));
+        assert!(allowed(&b, &api, Protocol::Tcp, 8080));
+        // From the API server the ports are the pod's: nothing is rewritten.
+        assert!(allowed(&api, &a, Protocol::Tcp, 443));
+        assert!(!allowed(&api, &a, Protocol::Tcp, 6443));
+    }
+
+    #[test]
+    fn the_listener_spelled_out_means_the_same() {
+        let ir = ir_of(
+            "zone a { namespace \"a\" }\nzone b { namespace \"b\" }\n\
+             tier t {\n  allow a -> kube-apiserver : 6443\n}\n\
+             deny a -> {kube-apiserver, cidr 10.0.0.0/8} : 1-1000\n\
+             allow b -> {kube-apiserver, a, cidr 10.0.0.0/8} : 443\nallow a -> b : 6443\n",
+        );
+        let spelled = with_apiserver_listener(&ir);
+        assert!(matches!(spelled, Cow::Owned(_)));
+        let towards_api: Vec<&Rule> = spelled
+            .rules()
+            .filter(|r| r.destination.entities.contains(&Entity::KubeApiserver))
+            .collect();
+        assert_eq!(towards_api.len(), 3);
+        for rule in &towards_api {
+            assert_eq!(rule.destination, PeerSet::entity(Entity::KubeApiserver));
+            assert!(APISERVER_LISTENER_PORTS
+                .iter()
+                .all(|&p| rule.service.ports.contains(Protocol::Tcp, p, None)));
+        }
+        let ends = [
+            pod("a"),
+            pod("b"),
+            Endpoint::Entity(Entity::KubeApiserver),
+            Endpoint::Ip("10.0.0.1".parse().unwrap()),
+        ];
+        for source in &ends {
+            for destination in &ends {
+                for port in [442, 443, 444, 1000, 6443, 8080] {
+                    let conn = Connection {
+                        source: source.clone(),
+                        destination: destination.clone(),
+                        transport: Transport::Port(Protocol::Tcp, port),
+                        request: None,
+                    };
+                    assert_eq!(evaluate(&ir, &conn), evaluate(&spelled, &conn), "{conn:?}");
+                }
+            }
+        }
+        let plain = ir_of("zone a { namespace \"a\" }\nallow a -> kube-apiserver : 443, 6443\n");
+        assert!(matches!(with_apiserver_listener(&plain), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -490,7 +490,12 @@ pub fn meaning_without(space: &Space, ir: &Ir, skip: Option<usize>, view: View) 
                 if rule.action != action || !decides {
                     continue;
                 }
-                let mut base = vec![space.rule_region(rule)];
+                // Towards the API server, 443 and 6443 are one listener.
+                let mut base: Vec<Region> =
+                    match crate::ir::listener::apiserver_listener_parts(rule) {
+                        Some(parts) => parts.iter().map(|r| space.rule_region(r)).collect(),
+                        None => vec![space.rule_region(rule)],
+                    };
                 if !rule.service.l7.is_any() {
                     for (_, denied) in l7_denies.iter().filter(|(l7, _)| **l7 == rule.service.l7) {
                         base = subtract(base, denied);

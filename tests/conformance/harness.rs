@@ -284,51 +284,6 @@ fn with_calico_names(namespaces: &Path, dir: &Path) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// nca 2.1.0 reads no `http` match in Calico rules ("http is not yet
-/// supported inside ingress/egress rule", exit 7). The matrix judges at L4:
-/// a connection an L7-filtered allow lets through counts as allowed. So an
-/// Allow rule without its `http` match is exactly what the matrix compares
-/// with; an `http` match on any other action is an error (Calico has none).
-pub fn calico_without_http(yaml: &str) -> Result<String, String> {
-    let mut out = String::new();
-    for text in split_documents(yaml) {
-        let mut doc: serde_yaml::Value =
-            serde_yaml::from_str(&text).map_err(|e| format!("calico YAML: {e}"))?;
-        let mut changed = false;
-        for direction in ["ingress", "egress"] {
-            // `get_mut`: indexing would insert a null `egress`.
-            let rules = doc
-                .get_mut("spec")
-                .and_then(|spec| spec.get_mut(direction))
-                .and_then(|rules| rules.as_sequence_mut());
-            for rule in rules.into_iter().flatten() {
-                let Some(map) = rule.as_mapping_mut() else {
-                    continue;
-                };
-                if !map.contains_key("http") {
-                    continue;
-                }
-                if map.get("action").and_then(|a| a.as_str()) != Some("Allow") {
-                    return Err(format!(
-                        "an `http` match on a rule that is not Allow:\n{text}"
-                    ));
-                }
-                map.remove("http");
-                changed = true;
-            }
-        }
-        if !out.is_empty() {
-            out.push_str("---\n");
-        }
-        if changed {
-            out.push_str(&serde_yaml::to_string(&doc).map_err(|e| e.to_string())?);
-        } else {
-            out.push_str(&text);
-        }
-    }
-    Ok(out)
-}
-
 /// The connectivity one target's output has on the case's inventory,
 /// through its oracle.
 fn target_connectivity(
@@ -342,8 +297,10 @@ fn target_connectivity(
     match flavour {
         Flavour::Kubernetes | Flavour::CalicoFlat => {
             let file = out_dir.join(format!("{}.yaml", flavour.name()));
+            // nca reads neither Calico's Service match nor `http`: both
+            // rewritten to what they mean among what is compared.
             let for_nca = if flavour == Flavour::CalicoFlat {
-                calico_without_http(yaml)?
+                nca::calico_for_nca(yaml)?
             } else {
                 yaml.to_string()
             };
@@ -554,6 +511,14 @@ pub fn run(case: &Case, flavours: &[Flavour]) -> Result<Report, String> {
         ))
     })?;
     let pods = read_pods(&case.namespaces, &case.pods).map_err(&fail)?;
+    // What the kubernetes build reads of the cluster (the program's
+    // nplc.toml: pod and Service ranges, the API server's endpoints). Only
+    // it reads them, so its view and the matrix's are made comparable
+    // (`nca::with_cluster`), and no view is compared with another at those
+    // addresses: the ranges hold no endpoint outside the pod network, and
+    // the endpoints are `kube-apiserver` there, `world` on the other targets.
+    let cluster = nca::ClusterInventory::configured(&case.dir).map_err(&fail)?;
+    let cluster_cuts = cluster.cuts().map_err(&fail)?;
     // The exact hosts of `via` rules whose source selects some pod: istio
     // must route them. A `via` from no pod has no mesh side.
     let mut routed_hosts = Vec::new();
@@ -625,8 +590,17 @@ pub fn run(case: &Case, flavours: &[Flavour]) -> Result<Report, String> {
         let mine = target_connectivity(case, flavour, &yaml, &pods, &out_dir)
             .map_err(|e| fail(format!("{}: {e}\n--- emitted ---\n{yaml}", flavour.name())))?;
         report.timings.insert(flavour.name(), started.elapsed());
+        let mapped;
+        let (mine, against) = if flavour == Flavour::Kubernetes && !cluster.is_empty() {
+            let (mine, matrix) =
+                nca::with_cluster(&cluster, &ir, &pods, mine, matrix.clone()).map_err(&fail)?;
+            mapped = matrix;
+            (mine, &mapped)
+        } else {
+            (mine, &matrix)
+        };
         let mut unexplained = Vec::new();
-        for d in compare(&mine, &matrix) {
+        for d in compare(&mine, against) {
             if flavour == Flavour::Cilium && egress_named_port(&ir, &pods, &d) {
                 narrowed_pairs
                     .entry(flavour)
@@ -647,6 +621,11 @@ pub fn run(case: &Case, flavours: &[Flavour]) -> Result<Report, String> {
             )));
         }
         report.compared.push(flavour);
+        let mine = if cluster_cuts.is_empty() {
+            mine
+        } else {
+            mine.without_addresses(&cluster_cuts)
+        };
         seen.insert(flavour, mine);
     }
     // One program, one matrix: the targets agree with each other, up to the

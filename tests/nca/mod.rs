@@ -17,6 +17,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nplc_compiler::algebra::icmp::{self, IcmpFamily, IcmpMessage, IcmpSet};
+use nplc_compiler::algebra::ports::Protocol;
+use nplc_compiler::eval::{self, Connection, Endpoint, Transport};
+use nplc_compiler::inventory::{ApiServer, NamedPod, APISERVER_SERVICE_PORT};
+use nplc_compiler::ir::Ir;
+use nplc_compiler::names::Entity;
 use serde_json::{json, Value};
 
 use crate::support::inventory::Inventory;
@@ -75,7 +80,7 @@ pub fn kubernetes_validate(files: &[PathBuf], version: &str) {
     }
 }
 
-/// nca's command line, run by the venv's Python with two corrections
+/// nca's command line, run by the venv's Python with three corrections
 /// (network-config-analyzer 2.1.0):
 ///
 /// - "Live simulation" off. When a policy's `matchLabels` selects no pod of
@@ -92,6 +97,11 @@ pub fn kubernetes_validate(files: &[PathBuf], version: &str) {
 ///   reaches every pod with an `app` label. `In` / `NotIn` look at every
 ///   namespace, and both callers intersect the result with the right
 ///   namespaces afterwards, so looking everywhere is exact.
+/// - ICMP type 0 and code 0 in Calico rules are numbers. nca's
+///   `CalicoPolicyYamlParser._parse_icmp` tests them for truth (`if
+///   icmp_type:`), so `icmp: {type: 0}` (echo reply) reads as every ICMP
+///   message and `{type: 3, code: 0}` as every code of type 3; the values
+///   are handed to it as an `int` that is always true.
 const NCA_CORRECTED: &str = concat!(
     "import sys\n",
     "from nca.NetworkConfig.ResourcesHandler import ResourcesHandler\n",
@@ -106,6 +116,18 @@ const NCA_CORRECTED: &str = concat!(
     "    finally:\n",
     "        self.namespace = saved\n",
     "K8sPolicyYamlParser.parse_label_selector_requirement = requirement_in_every_namespace\n",
+    "from nca.Parsers.CalicoPolicyYamlParser import CalicoPolicyYamlParser\n",
+    "class _Number(int):\n",
+    "    def __bool__(self):\n",
+    "        return True\n",
+    "def _numbers(data):\n",
+    "    if not isinstance(data, dict):\n",
+    "        return data\n",
+    "    return {k: _Number(v) if type(v) is int else v for k, v in data.items()}\n",
+    "_icmp = CalicoPolicyYamlParser._parse_icmp\n",
+    "def icmp_zero_is_a_number(self, icmp_data, not_icmp_data, *rest):\n",
+    "    return _icmp(self, _numbers(icmp_data), _numbers(not_icmp_data), *rest)\n",
+    "CalicoPolicyYamlParser._parse_icmp = icmp_zero_is_a_number\n",
     "from nca.nca_cli import nca_main\n",
     "sys.exit(nca_main(sys.argv[1:]))\n",
 );
@@ -180,6 +202,95 @@ pub fn matrix_connectivity(
         ));
     }
     parse_matrix_json(&String::from_utf8_lossy(&output.stdout))
+}
+
+// ------------------------------------------------------------------ Calico for nca
+
+/// A label no pod carries: what a Calico Service match becomes for nca.
+pub const NO_POD: &str = "has(nplc.dev/kube-apiserver)";
+
+/// Calico output (flat: nca reads no tiers) as network-config-analyzer
+/// 2.1.0 can read it, meaning the same on everything nca and `nplc matrix`
+/// compare. Two constructs nca refuses (exit 7) are rewritten:
+///
+/// - `services` (a Service match; "services is not a valid entry in the
+///   specification of network policy peer"). The only one nplc writes is
+///   `default/kubernetes`, the API server (`kube-apiserver`), which is not
+///   a pod and not one of the addresses compared (the program's addresses
+///   are outside the cluster; the API server is the entity): among what is
+///   compared it matches nothing, and so does a `selector` no pod satisfies
+///   ([`NO_POD`]). The API server's own connections are proved by the tier
+///   evaluator (`tests/calico_tiers.rs`, the conformance suite's calico
+///   flavour), which reads `services`.
+/// - `http` ("http is not yet supported inside ingress/egress rule"). The
+///   matrix judges at L4, where an L7-filtered allow allows (some requests
+///   pass), and Calico writes `http` only on Allow rules: without it the
+///   rule is that L4 answer. An `http` match on any other action is an
+///   error here. The requests themselves are proved by the tier evaluator.
+///
+/// Documents without either are kept as they are (line numbers in nca's
+/// errors stay those of the output).
+pub fn calico_for_nca(yaml: &str) -> Result<String, String> {
+    let mut out = String::new();
+    for text in yaml_documents(yaml) {
+        let mut doc: serde_yaml::Value =
+            serde_yaml::from_str(&text).map_err(|e| format!("calico YAML: {e}"))?;
+        let mut changed = false;
+        for direction in ["ingress", "egress"] {
+            // `get_mut`: indexing would insert a null `egress`.
+            let rules = doc
+                .get_mut("spec")
+                .and_then(|spec| spec.get_mut(direction))
+                .and_then(|rules| rules.as_sequence_mut());
+            for rule in rules.into_iter().flatten() {
+                let Some(map) = rule.as_mapping_mut() else {
+                    continue;
+                };
+                if map.contains_key("http") {
+                    if map.get("action").and_then(|a| a.as_str()) != Some("Allow") {
+                        return Err(format!(
+                            "an `http` match on a rule that is not Allow:\n{text}"
+                        ));
+                    }
+                    map.remove("http");
+                    changed = true;
+                }
+                for side in ["source", "destination"] {
+                    let Some(entity) = map.get_mut(side).and_then(|e| e.as_mapping_mut()) else {
+                        continue;
+                    };
+                    if entity.remove("services").is_some() {
+                        entity.insert("selector".into(), NO_POD.into());
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !out.is_empty() {
+            out.push_str("---\n");
+        }
+        if changed {
+            out.push_str(&serde_yaml::to_string(&doc).map_err(|e| e.to_string())?);
+        } else {
+            out.push_str(&text);
+        }
+    }
+    Ok(out)
+}
+
+/// The documents of a YAML stream as nplc writes it (`---` lines between).
+fn yaml_documents(stream: &str) -> Vec<String> {
+    let mut docs = vec![String::new()];
+    for line in stream.lines() {
+        if line == "---" {
+            docs.push(String::new());
+        } else if let Some(last) = docs.last_mut() {
+            last.push_str(line);
+            last.push('\n');
+        }
+    }
+    docs.retain(|d| !d.trim().is_empty());
+    docs
 }
 
 // ------------------------------------------------------------------ model
@@ -543,8 +654,9 @@ impl Connectivity {
 // ------------------------------------------------------------------ parsing
 
 /// A protocol list as nca prints it: `TCP, UDP`, `all but ICMP, TCP`, or a
-/// number. Returns which of TCP/UDP/SCTP and ICMP it holds.
-fn parse_protocols(text: &str) -> Result<([bool; 3], bool), String> {
+/// number. Returns which of TCP/UDP/SCTP and of ICMP (IPv4) and ICMPv6 it
+/// holds.
+fn parse_protocols(text: &str) -> Result<([bool; 3], [bool; 2]), String> {
     let text = text.trim();
     let (negated, list) = match text.strip_prefix("all but ") {
         Some(rest) => (true, rest),
@@ -556,7 +668,7 @@ fn parse_protocols(text: &str) -> Result<([bool; 3], bool), String> {
         .filter(|s| !s.is_empty())
         .collect();
     if list == "*" {
-        return Ok(([true; 3], true));
+        return Ok(([true; 3], [true; 2]));
     }
     if let Some(bad) = names.iter().find(|n| {
         !n.chars()
@@ -570,12 +682,11 @@ fn parse_protocols(text: &str) -> Result<([bool; 3], bool), String> {
             .any(|n| n.eq_ignore_ascii_case(name) || *n == number)
     };
     let mut ports = [has("TCP", "6"), has("UDP", "17"), has("SCTP", "132")];
-    let mut icmp = has("ICMP", "1");
+    let mut icmp = [has("ICMP", "1"), has("ICMPv6", "58")];
     if negated {
-        for p in &mut ports {
+        for p in ports.iter_mut().chain(icmp.iter_mut()) {
             *p = !*p;
         }
-        icmp = !icmp;
     }
     Ok((ports, icmp))
 }
@@ -595,7 +706,8 @@ fn parse_ports(text: &str) -> Result<Vec<(u32, u32)>, String> {
     Ok(out)
 }
 
-/// One `{protocols:...,dst_ports:...}` cube.
+/// One `{protocols:...,dst_ports:...}` cube; ICMP ones may carry
+/// `icmp_type` and `icmp_code` (nca's domains: types 0-254, codes 0-255).
 fn parse_cube(cube: &str) -> Result<Conns, String> {
     let inner = cube
         .trim()
@@ -603,7 +715,7 @@ fn parse_cube(cube: &str) -> Result<Conns, String> {
         .and_then(|c| c.strip_suffix('}'))
         .ok_or_else(|| format!("not a cube: `{cube}`"))?;
     // Values hold commas, keys never do: split at `,key:`.
-    const KEYS: [&str; 2] = ["protocols", "dst_ports"];
+    const KEYS: [&str; 4] = ["protocols", "dst_ports", "icmp_type", "icmp_code"];
     let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
     let mut rest = inner;
     while !rest.is_empty() {
@@ -628,27 +740,72 @@ fn parse_cube(cube: &str) -> Result<Conns, String> {
     }
     let (protocols, icmp) = match fields.get("protocols") {
         Some(p) => parse_protocols(p)?,
-        None => ([true; 3], true),
+        None => ([true; 3], [true; 2]),
     };
     let ports = match fields.get("dst_ports") {
         Some(p) => parse_ports(p)?,
         None => vec![ALL_PORTS],
     };
-    if icmp && fields.contains_key("dst_ports") {
+    let icmp_fields = fields.contains_key("icmp_type") || fields.contains_key("icmp_code");
+    if icmp.contains(&true) && fields.contains_key("dst_ports") {
         return Err(format!("ICMP with destination ports in `{cube}`"));
     }
+    if icmp_fields && protocols.contains(&true) {
+        return Err(format!(
+            "ICMP types with ports of other protocols in `{cube}`"
+        ));
+    }
+    let within = |key: &str, value: u8| -> Result<bool, String> {
+        Ok(match fields.get(key) {
+            Some(text) => parse_ports_or_zero(text)?
+                .iter()
+                .any(|&(lo, hi)| lo <= u32::from(value) && u32::from(value) <= hi),
+            None => true,
+        })
+    };
+    let mut failed = None;
+    let icmp = IcmpProbes::from_fn(|m| {
+        let family = match m.family {
+            IcmpFamily::V4 => icmp[0],
+            IcmpFamily::V6 => icmp[1],
+        };
+        match (
+            within("icmp_type", m.icmp_type),
+            within("icmp_code", m.code),
+        ) {
+            (Ok(t), Ok(c)) => family && t && c,
+            (Err(e), _) | (_, Err(e)) => {
+                failed = Some(e);
+                false
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
     let mut out = Conns {
-        icmp: if icmp {
-            IcmpProbes::all()
-        } else {
-            IcmpProbes::default()
-        },
+        icmp,
         ..Conns::default()
     };
     for (i, on) in protocols.iter().enumerate() {
         if *on {
             out.ports[i] = ports.clone();
         }
+    }
+    Ok(out)
+}
+
+/// Interval lists as nca prints them (`0-2,4,8`), where 0 is a value too.
+fn parse_ports_or_zero(text: &str) -> Result<Vec<(u32, u32)>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let number = |s: &str| {
+            s.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("not a number: `{part}`"))
+        };
+        out.push((number(lo)?, number(hi)?));
     }
     Ok(out)
 }
@@ -988,6 +1145,183 @@ impl Conns {
         }
         out
     }
+}
+
+// ------------------------------------------------------------------ the cluster's inventories
+
+/// What a kubernetes build knows of the cluster beyond its pods
+/// (`--cluster-cidr`, `--service-cidr`, `--apiserver-endpoints`, or
+/// nplc.toml's `[cluster]`); the other targets read none of it.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterInventory {
+    /// The pod and Service ranges, as CIDR text.
+    pub ranges: Vec<String>,
+    pub apiserver: Option<ApiServer>,
+}
+
+impl ClusterInventory {
+    /// What nplc reads for a program in `dir`: the nplc.toml it discovers.
+    pub fn configured(dir: &Path) -> Result<ClusterInventory, String> {
+        let config = nplc_compiler::config::Config::discover(dir)?;
+        let ranges = config
+            .cluster
+            .pods
+            .iter()
+            .chain(&config.cluster.services)
+            .map(|n| n.to_string())
+            .collect();
+        let apiserver = config
+            .apiserver_endpoints
+            .as_deref()
+            .map(load_apiserver)
+            .transpose()?;
+        Ok(ClusterInventory { ranges, apiserver })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty() && self.apiserver.is_none()
+    }
+
+    /// The addresses a build given this inventory does not treat as
+    /// addresses outside the cluster: the ranges (no endpoint outside the
+    /// pod network has them) and the API server's endpoints (they are
+    /// `kube-apiserver`).
+    pub fn cuts(&self) -> Result<Vec<IpRange>, String> {
+        let mut out: Vec<IpRange> = self
+            .ranges
+            .iter()
+            .map(|cidr| parse_ip_range(cidr).ok_or(format!("range {cidr}")))
+            .collect::<Result<_, _>>()?;
+        for ip in self.apiserver.iter().flat_map(|a| a.endpoints.keys()) {
+            let (family, n) = address_number(*ip);
+            out.push(IpRange {
+                family,
+                lo: n,
+                hi: n,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The API server's endpoints from a file, as `--apiserver-endpoints` reads it.
+pub fn load_apiserver(file: &Path) -> Result<ApiServer, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let name = file.display().to_string();
+    nplc_compiler::inventory::load_apiserver(nplc_compiler::inventory::Source {
+        name: &name,
+        text: &text,
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// nca's view of a kubernetes build given the cluster's inventory, and the
+/// matrix's view, made comparable (what is mapped, and why):
+///
+/// - The pod and Service ranges hold no endpoint outside the pod network
+///   (the build excepts them from every block; the matrix's `world` holds
+///   them): neither view is read there.
+/// - The API server's endpoint addresses are `kube-apiserver`, not `world`
+///   (the build writes the entity as them and excepts them from every other
+///   block): the evaluator's verdict for the entity is put at each of them —
+///   towards them on the ports they serve on, from them on the ports any
+///   rule or pod names — and nca's view is read on those ports only. The
+///   endpoints' other ports are their node's (`host`), which the kubernetes
+///   target leaves to the platform (W0015), as it does `health`: nothing is
+///   written for them, so nothing is compared there.
+pub fn with_cluster(
+    cluster: &ClusterInventory,
+    ir: &Ir,
+    pods: &[NamedPod],
+    nca_view: Connectivity,
+    matrix_view: Connectivity,
+) -> Result<(Connectivity, Connectivity), String> {
+    if cluster.is_empty() {
+        return Ok((nca_view, matrix_view));
+    }
+    let ranges: Vec<IpRange> = cluster
+        .ranges
+        .iter()
+        .map(|cidr| parse_ip_range(cidr).ok_or(format!("range {cidr}")))
+        .collect::<Result<_, _>>()?;
+    let mut nca_view = nca_view.without_addresses(&ranges);
+    let mut matrix_view = matrix_view.without_addresses(&ranges);
+    let Some(api) = &cluster.apiserver else {
+        return Ok((nca_view, matrix_view));
+    };
+    const INDEX: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
+    let index = |p: Protocol| INDEX.iter().position(|x| *x == p).unwrap_or(0);
+    // Ports where some rule's verdict may change, and every pod's.
+    let mut probes: [BTreeSet<u32>; 3] = Default::default();
+    for (i, protocol) in INDEX.iter().enumerate() {
+        probes[i].extend([1, 65535]);
+        for rule in ir.rules() {
+            for &(lo, hi) in rule.service.ports.ranges(*protocol).ranges() {
+                let (lo, hi) = (u32::from(lo), u32::from(hi));
+                probes[i].extend([lo, hi, lo.saturating_sub(1).max(1), (hi + 1).min(65535)]);
+            }
+        }
+        for pod in pods {
+            for port in pod.pod.ports.iter().filter(|p| p.protocol == *protocol) {
+                probes[i].insert(u32::from(port.number));
+            }
+        }
+    }
+    let allowed = |source: Endpoint, destination: Endpoint, protocol: Protocol, port: u16| {
+        let conn = Connection {
+            source,
+            destination,
+            transport: Transport::Port(protocol, port),
+            request: None,
+        };
+        eval::evaluate(ir, &conn).allowed
+    };
+    let apiserver = || Endpoint::Entity(Entity::KubeApiserver);
+    for (ip, served) in &api.endpoints {
+        let mut served_ports: [BTreeSet<u32>; 3] = Default::default();
+        for p in served {
+            served_ports[index(p.protocol)].insert(u32::from(p.number));
+        }
+        for named in pods {
+            let pod = || Endpoint::Pod(named.pod.clone());
+            let name = named.qualified_name();
+            // Towards the API server. The evaluator answers for the
+            // listener (443 and 6443 are one); an `https` endpoint port of
+            // another number is the one the Service's 443 is rewritten to.
+            let mut towards = Conns::default();
+            for p in served {
+                let by_service = api.is_service_target(p)
+                    && allowed(pod(), apiserver(), Protocol::Tcp, APISERVER_SERVICE_PORT);
+                if by_service || allowed(pod(), apiserver(), p.protocol, p.number) {
+                    towards.ports[index(p.protocol)]
+                        .push((u32::from(p.number), u32::from(p.number)));
+                }
+            }
+            let seen = nca_view
+                .at_address(&name, true, *ip)
+                .restricted_to(&served_ports);
+            nca_view.set_address(&name, true, *ip, seen);
+            matrix_view.set_address(&name, true, *ip, towards.restricted_to(&served_ports));
+            // From the API server.
+            let mut from = Conns::default();
+            for (i, protocol) in INDEX.iter().enumerate() {
+                for &port in &probes[i] {
+                    let Ok(port16) = u16::try_from(port) else {
+                        continue;
+                    };
+                    if allowed(apiserver(), pod(), *protocol, port16) {
+                        from.ports[i].push((port, port));
+                    }
+                }
+            }
+            let seen = nca_view
+                .at_address(&name, false, *ip)
+                .restricted_to(&probes);
+            nca_view.set_address(&name, false, *ip, seen);
+            matrix_view.set_address(&name, false, *ip, from.restricted_to(&probes));
+        }
+    }
+    Ok((nca_view, matrix_view))
 }
 
 // ------------------------------------------------------------------ inventories

@@ -135,6 +135,10 @@ pub fn emit(
     options: &Options,
     sources: &SourceLines<'_>,
 ) -> Result<Vec<Resource>, Vec<Diagnostic>> {
+    // The API server's part of a rule is a rule of its own (its Service
+    // match), also where the rule's other peers cover every address.
+    let with_listener = crate::ir::listener::with_apiserver_listener(ir);
+    let ir: &Ir = &with_listener;
     let mut policies: BTreeMap<PolicyKey, Policy> = BTreeMap::new();
     let mut errors = Vec::new();
     let mut selectors = Selectors::default();

@@ -33,6 +33,10 @@ pub use selectors::{NAMESPACE_LABELS_PREFIX, POD_NAMESPACE_LABEL};
 const TARGET: Target = Target::Cilium;
 
 pub fn emit(ir: &Ir, sources: &SourceLines<'_>) -> Result<Vec<Resource>, Vec<Diagnostic>> {
+    // 443 and 6443 are one listener towards the API server, and Cilium sees
+    // a connection through the `kubernetes` Service on the endpoint's port.
+    let with_listener = crate::ir::listener::with_apiserver_listener(ir);
+    let ir: &Ir = &with_listener;
     let zones = sides::RuleZones::new(ir);
     let mut errors = Vec::new();
     let (all, denies) = sides::sides(ir, &zones, &mut errors);

@@ -54,6 +54,10 @@ pub fn emit(
     let mut errors = Vec::new();
     let mut resources = Vec::new();
     let addresses = Addresses::new(options);
+    // 443 and 6443 are one listener towards the API server: its endpoints'
+    // port is allowed (or denied) by a rule naming either.
+    let with_listener = crate::ir::listener::with_apiserver_listener(ir);
+    let ir: &Ir = &with_listener;
     for direction in [Direction::Ingress, Direction::Egress] {
         let table = zone_table(ir, direction, options.namespaces.as_deref())
             .map_err(|e| vec![allow_error(&e)])?;

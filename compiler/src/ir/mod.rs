@@ -3,6 +3,7 @@
 //! from a program without errors; every later stage (evaluator, allow table,
 //! backends) reads it and nothing else.
 
+pub mod listener;
 mod lowering;
 pub mod sets;
 pub mod term_index;

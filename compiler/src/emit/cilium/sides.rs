@@ -101,7 +101,12 @@ pub(super) fn sides(
                         side(ir, z, Direction::Egress, rule, &rule.destination),
                     ));
                 }
-                for &z in &destinations {
+                // A rule towards no pods has no ingress side, though its
+                // source rule names zones (`ir::listener::with_apiserver_listener`).
+                for &z in destinations
+                    .iter()
+                    .filter(|_| !rule.destination.pods.is_empty())
+                {
                     allows.push((index, side(ir, z, Direction::Ingress, rule, &rule.source)));
                 }
                 continue;
