@@ -891,28 +891,6 @@ fn generated_seed() -> u64 {
         .unwrap_or(0x00ca_11c0)
 }
 
-/// Tier-heavy programs without the constructs Calico OSS refuses by design
-/// (host names, `dns {}` filters, gateways) and with few entities: several
-/// tiers, more denies, every isolation.
-fn calico_config() -> GenConfig {
-    GenConfig {
-        max_tiers: 3,
-        max_rules_per_tier: 4,
-        allow_weight: 3,
-        deny_weight: 2,
-        allow_fqdn: 0,
-        deny_fqdn: 0,
-        allow_l7: 0,
-        deny_l7: 0,
-        via_per_mille: 0,
-        allow_named_port: 4,
-        deny_named_port: 1,
-        isolation: [4, 2, 2, 2, 1],
-        entities: 2,
-        ..GenConfig::default()
-    }
-}
-
 struct Sample {
     index: usize,
     source_text: String,
@@ -935,7 +913,10 @@ fn generated_programs_mean_what_the_program_means() {
             seed
         }),
     );
-    let strategy = (program_strategy(calico_config()), inventory_strategy());
+    let strategy = (
+        program_strategy(GenConfig::calico_tiers()),
+        inventory_strategy(),
+    );
     let dir = nca::temp_dir("calico-tiers-generated");
     let mut samples: Vec<Sample> = Vec::new();
     let mut rejected: BTreeMap<String, usize> = BTreeMap::new();

@@ -58,7 +58,7 @@ mod istio_checks;
 mod validate;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -414,20 +414,9 @@ fn conformance_nca_sees_has_selectors_in_every_namespace() {
     let _ = std::fs::remove_dir_all(&work);
 }
 
-/// ICMP types through nca: Calico's `icmp: {type: T, code: C}` as nca
-/// prints it (`icmp_type`, `icmp_code`, per family), type 0 and code 0
-/// included, which nca 2.1.0 misreads as "every type" / "every code"
-/// without the correction in `tests/nca/mod.rs` (still needed: checked on
-/// nca itself below).
-#[test]
-fn conformance_nca_reads_calico_icmp_types() {
-    let work = nca::temp_dir("conformance-icmp");
-    let dir = work.join("program");
-    std::fs::create_dir_all(&dir).expect("a directory");
-    let text = "zone web { namespace \"ns-b\"; pods app = \"web\" }\n\
-                zone db { namespace \"ns-a\"; pods app = \"db\" }\n\
-                allow web -> db : icmp/0, icmp/3/0, icmpv6/1/4, icmpv6/echo-request\n";
-    std::fs::write(dir.join("icmp.npl"), text).expect("writing");
+/// Namespaces ns-a and ns-b with a pod `web` (app=web) in ns-b and `db`
+/// (app=db) in ns-a, written into `work`: the namespaces and pods files.
+fn web_and_db(work: &Path) -> (PathBuf, PathBuf) {
     let namespaces = vec![
         ("ns-a".to_string(), support::inventory::labels(&[])),
         ("ns-b".to_string(), support::inventory::labels(&[])),
@@ -442,6 +431,24 @@ fn conformance_nca_reads_calico_icmp_types() {
     let (ns_file, pods_file) = (work.join("namespaces.yaml"), work.join("pods.yaml"));
     std::fs::write(&ns_file, nca::namespaces_yaml(&namespaces)).expect("writing");
     std::fs::write(&pods_file, nca::pods_yaml(&pods)).expect("writing");
+    (ns_file, pods_file)
+}
+
+/// ICMP types through nca: Calico's `icmp: {type: T, code: C}` as nca
+/// prints it (`icmp_type`, `icmp_code`, per family), type 0 and code 0
+/// included, which nca 2.1.0 misreads as "every type" / "every code"
+/// without the correction in `tests/nca/mod.rs` (still needed: checked on
+/// nca itself below).
+#[test]
+fn conformance_nca_reads_calico_icmp_types() {
+    let work = nca::temp_dir("conformance-icmp");
+    let dir = work.join("program");
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let text = "zone web { namespace \"ns-b\"; pods app = \"web\" }\n\
+                zone db { namespace \"ns-a\"; pods app = \"db\" }\n\
+                allow web -> db : icmp/0, icmp/3/0, icmpv6/1/4, icmpv6/echo-request\n";
+    std::fs::write(dir.join("icmp.npl"), text).expect("writing");
+    let (ns_file, pods_file) = web_and_db(&work);
     let case_work = work.join("out");
     let case = Case {
         what: "ICMP types".to_string(),
@@ -501,20 +508,7 @@ fn conformance_catches_a_planted_mistake() {
                 zone db { namespace \"ns-a\"; pods app = \"db\" }\n\
                 allow web -> db : 5432\n";
     std::fs::write(dir.join("p.npl"), text).expect("writing");
-    let namespaces = vec![
-        ("ns-a".to_string(), support::inventory::labels(&[])),
-        ("ns-b".to_string(), support::inventory::labels(&[])),
-    ];
-    let pod = |ns: &str, name: &str, app: &str| nca::PodYaml {
-        namespace: ns.to_string(),
-        name: name.to_string(),
-        labels: support::inventory::labels(&[("app", app)]),
-        ports: Vec::new(),
-    };
-    let pods = vec![pod("ns-b", "web", "web"), pod("ns-a", "db", "db")];
-    let (ns_file, pods_file) = (work.join("namespaces.yaml"), work.join("pods.yaml"));
-    std::fs::write(&ns_file, nca::namespaces_yaml(&namespaces)).expect("writing");
-    std::fs::write(&pods_file, nca::pods_yaml(&pods)).expect("writing");
+    let (ns_file, pods_file) = web_and_db(&work);
     let inventory = harness::read_pods(&ns_file, &pods_file).expect("an inventory");
     let matrix = nca::matrix_connectivity(
         std::path::Path::new(harness::NPLC),

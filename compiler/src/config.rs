@@ -235,14 +235,9 @@ impl Config {
             .copied()
             .collect();
         if let Some(path) = &self.apiserver_endpoints {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-            let name = path.display().to_string();
-            let source = inventory::Source {
-                name: &name,
-                text: &text,
-            };
-            options.apiserver = Some(inventory::load_apiserver(source).map_err(|e| e.to_string())?);
+            options.apiserver = Some(read_inventory(path, |source| {
+                inventory::load_apiserver(source)
+            })?);
         }
         Ok(options)
     }
@@ -250,17 +245,26 @@ impl Config {
 
 /// The namespaces of a `kubectl get ns -o yaml` file.
 fn read_namespaces(path: &Path) -> Result<Vec<inventory::Namespace>, String> {
+    read_inventory(path, |source| {
+        let no_pods = inventory::Source {
+            name: source.name,
+            text: "",
+        };
+        inventory::load(source, no_pods).map(|found| found.namespaces)
+    })
+}
+
+/// An inventory file read by `load`, its errors as messages naming the file.
+fn read_inventory<T>(
+    path: &Path,
+    load: impl FnOnce(inventory::Source<'_>) -> Result<T, inventory::InventoryError>,
+) -> Result<T, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let name = path.display().to_string();
-    let source = inventory::Source {
+    load(inventory::Source {
         name: &name,
         text: &text,
-    };
-    let empty = inventory::Source {
-        name: &name,
-        text: "",
-    };
-    let found = inventory::load(source, empty).map_err(|e| e.to_string())?;
-    Ok(found.namespaces)
+    })
+    .map_err(|e| e.to_string())
 }

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::mpsc;
 
 use nplc_compiler::config::Config;
-use nplc_compiler::emit::Target;
+use nplc_compiler::emit::{Options, Target};
 use nplc_compiler::{targets, Database, Diagnostic, Program};
 
 /// What the worker is asked to check.
@@ -137,11 +137,14 @@ fn work(rx: mpsc::Receiver<Event>, report: impl Fn(Report)) {
                     revision,
                     targets: job.targets.clone(),
                 });
-                let roots: Vec<Program> = job
+                // With the project's nplc.toml (API server endpoints, cluster
+                // ranges) as `nplc build` reads it: read once per job, not per
+                // target.
+                let roots: Vec<(Program, Options)> = job
                     .roots
                     .iter()
                     .filter_map(|r| mirror.programs.get(r))
-                    .copied()
+                    .map(|&program| (program, build_options(&mirror.db, program)))
                     .collect();
                 // One thread per target, each on its own handle: a target's
                 // diagnostics are published as soon as its build is done.
@@ -274,26 +277,28 @@ impl Mirror {
     }
 }
 
+/// What the project's nplc.toml tells a build of `program` (none without one).
+fn build_options(db: &Database, program: Program) -> Options {
+    program
+        .roots(db)
+        .first()
+        .and_then(|f| Config::discover(Path::new(f.path(db))).ok())
+        .and_then(|config| config.build_options(None).ok())
+        .unwrap_or_default()
+}
+
 /// The diagnostics of building every program for one target.
-fn check_target(db: &Database, programs: &[Program], target: Target) -> Vec<Found> {
+fn check_target(db: &Database, programs: &[(Program, Options)], target: Target) -> Vec<Found> {
     let mut found = Vec::new();
-    for &program in programs {
-        // The project's nplc.toml (API server endpoints, cluster ranges), as
-        // `nplc build` reads it.
-        let options = program
-            .roots(db)
-            .first()
-            .and_then(|f| Config::discover(Path::new(f.path(db))).ok())
-            .and_then(|config| config.build_options(None).ok())
-            .unwrap_or_default();
-        for diag in targets::diagnostics_with(db, program, target, &options) {
+    for (program, options) in programs {
+        for diag in targets::diagnostics_with(db, *program, target, options) {
             if diag.span.file.is_std(db) {
                 continue;
             }
             let mut paths = vec![diag.span.file.path(db).clone()];
             paths.extend(diag.labels.iter().map(|l| l.span.file.path(db).clone()));
             found.push(Found {
-                diagnostic: diag.clone(),
+                diagnostic: diag,
                 paths,
             });
         }

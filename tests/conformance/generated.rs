@@ -12,7 +12,9 @@ use crate::harness::{nplc, Case};
 use crate::nca;
 use crate::support::alphabet::{FQDN_NAMES, NAMESPACES};
 use crate::support::inventory::{inventory_strategy, Inventory};
-use crate::support::program::{program_strategy, Literal, NsSel, Op, PeerExpr, PortSpec, RuleDef};
+use crate::support::program::{
+    program_strategy, without_icmp, Literal, NsSel, Op, PeerExpr, PortSpec,
+};
 use crate::support::{GenConfig, GenProgram};
 
 /// Which programs a run draws.
@@ -55,27 +57,6 @@ impl Settings {
     }
 }
 
-/// Tier-heavy programs without what Calico OSS refuses by design (as
-/// tests/calico_tiers.rs draws them).
-fn tier_config() -> GenConfig {
-    GenConfig {
-        max_tiers: 3,
-        max_rules_per_tier: 4,
-        allow_weight: 3,
-        deny_weight: 2,
-        allow_fqdn: 0,
-        deny_fqdn: 0,
-        allow_l7: 0,
-        deny_l7: 0,
-        via_per_mille: 0,
-        allow_named_port: 4,
-        deny_named_port: 1,
-        isolation: [4, 2, 2, 2, 1],
-        entities: 2,
-        ..GenConfig::default()
-    }
-}
-
 /// The configuration of program `index`, by rotation: address-only (every
 /// target may build it, so that targets meet; two slots of five),
 /// tier-heavy, the defaults (L7 on a share of rules, names, entities, `via`
@@ -83,7 +64,7 @@ fn tier_config() -> GenConfig {
 fn config(index: usize) -> (&'static str, GenConfig) {
     match index % 5 {
         0 | 2 => ("address-only", nca::address_target_config()),
-        1 => ("tiers", tier_config()),
+        1 => ("tiers", GenConfig::calico_tiers()),
         3 => ("defaults", GenConfig::default()),
         _ => ("everything", GenConfig::everything()),
     }
@@ -107,7 +88,7 @@ pub fn draw(settings: &Settings, index: usize) -> (&'static str, GenProgram, Inv
         // NetworkPolicy matches no ICMP (E0404): without it these programs
         // build on every target, so that the targets meet. The other
         // configurations keep ICMP.
-        without_icmp(program)
+        without_icmp(program, false)
     } else {
         program
     };
@@ -153,24 +134,6 @@ fn routable_via(mut program: GenProgram, index: usize) -> GenProgram {
             }
         }
     }
-    program
-}
-
-fn without_icmp(mut program: GenProgram) -> GenProgram {
-    let strip = |rule: &mut RuleDef| {
-        if let Some(ports) = &mut rule.ports {
-            ports.retain(|p| *p != PortSpec::Icmp);
-            if ports.is_empty() {
-                ports.push(PortSpec::Bare(8080));
-            }
-        }
-    };
-    program
-        .tiers
-        .iter_mut()
-        .flat_map(|t| t.rules.iter_mut())
-        .for_each(strip);
-    program.rules.iter_mut().for_each(strip);
     program
 }
 

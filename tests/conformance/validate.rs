@@ -5,11 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 
 use crate::harness::Document;
 use crate::nca;
-use crate::support::schemas::{check_jsonschema, shared_schemas};
+use crate::support::schemas::check_files;
 
 /// The Kubernetes versions NetworkPolicy is validated for (as tests/kubernetes.rs).
 const K8S_VERSIONS: &[&str] = &["1.33.0", "1.37.0"];
@@ -40,30 +39,6 @@ pub fn all(documents: &[Document]) {
             nca::kubernetes_validate(&network_policies, version);
         }
     }
-    let tool = check_jsonschema();
-    for (schema, files) in by_schema {
-        let schema_path = shared_schemas().join(schema);
-        assert!(
-            schema_path.is_file(),
-            "{} is missing",
-            schema_path.display()
-        );
-        for chunk in files.chunks(400) {
-            let output = Command::new(&tool)
-                .arg("--regex-variant")
-                .arg("nonunicode")
-                .arg("--schemafile")
-                .arg(&schema_path)
-                .args(chunk)
-                .output()
-                .expect("running check-jsonschema");
-            assert!(
-                output.status.success(),
-                "documents do not validate against {schema}:\n{}\n{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-    }
+    check_files(&by_schema);
     let _ = std::fs::remove_dir_all(&dir);
 }

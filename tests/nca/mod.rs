@@ -25,7 +25,6 @@ use nplc_compiler::names::Entity;
 use serde_json::{json, Value};
 
 use crate::support::inventory::Inventory;
-use crate::support::program::{Action, PortSpec, RuleDef};
 use crate::support::{GenConfig, GenProgram};
 
 // ------------------------------------------------------------------ tools
@@ -1412,24 +1411,8 @@ pub fn address_target_config() -> GenConfig {
     }
 }
 
-pub fn without_icmp_allows(mut program: GenProgram) -> GenProgram {
-    let fix = |rule: &mut RuleDef| {
-        if rule.action == Action::Allow {
-            if let Some(ports) = &mut rule.ports {
-                ports.retain(|p| !matches!(p, PortSpec::Icmp | PortSpec::IcmpType(..)));
-                if ports.is_empty() {
-                    ports.push(PortSpec::Bare(8080));
-                }
-            }
-        }
-    };
-    program
-        .tiers
-        .iter_mut()
-        .flat_map(|t| t.rules.iter_mut())
-        .for_each(fix);
-    program.rules.iter_mut().for_each(fix);
-    program
+pub fn without_icmp_allows(program: GenProgram) -> GenProgram {
+    crate::support::program::without_icmp(program, true)
 }
 
 /// A generated inventory as kubectl YAML; pods are named after their `app`

@@ -548,7 +548,54 @@ impl Default for GenConfig {
     }
 }
 
+/// The program without ICMP in the port lists of its allows (every rule's
+/// when `allows_only` is false); a list left empty becomes port 8080, so the
+/// rule keeps its peers. NetworkPolicy has no ICMP: kubernetes then builds
+/// the program too.
+pub fn without_icmp(mut program: GenProgram, allows_only: bool) -> GenProgram {
+    let strip = |rule: &mut RuleDef| {
+        if allows_only && rule.action != Action::Allow {
+            return;
+        }
+        if let Some(ports) = &mut rule.ports {
+            ports.retain(|p| !matches!(p, PortSpec::Icmp | PortSpec::IcmpType(..)));
+            if ports.is_empty() {
+                ports.push(PortSpec::Bare(8080));
+            }
+        }
+    };
+    program
+        .tiers
+        .iter_mut()
+        .flat_map(|t| t.rules.iter_mut())
+        .for_each(strip);
+    program.rules.iter_mut().for_each(strip);
+    program
+}
+
 impl GenConfig {
+    /// Tier-heavy programs without the constructs Calico OSS refuses by
+    /// design (host names, `dns {}` filters, gateways) and with few
+    /// entities: several tiers, more denies, every isolation.
+    pub fn calico_tiers() -> Self {
+        GenConfig {
+            max_tiers: 3,
+            max_rules_per_tier: 4,
+            allow_weight: 3,
+            deny_weight: 2,
+            allow_fqdn: 0,
+            deny_fqdn: 0,
+            allow_l7: 0,
+            deny_l7: 0,
+            via_per_mille: 0,
+            allow_named_port: 4,
+            deny_named_port: 1,
+            isolation: [4, 2, 2, 2, 1],
+            entities: 2,
+            ..GenConfig::default()
+        }
+    }
+
     /// No construct whose subtraction may be inexact: every table is Ok.
     pub fn exact() -> Self {
         GenConfig {

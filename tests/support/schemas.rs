@@ -45,7 +45,6 @@ pub fn validate(
     resources: &[(String, Resource)],
     schema_of: impl Fn(&str) -> Option<&'static str>,
 ) {
-    let tool = check_jsonschema();
     static RUN: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "nplc-schemas-{}-{}",
@@ -78,6 +77,14 @@ pub fn validate(
         std::fs::write(&file, text).expect("writing a document");
         by_schema.entry(schema).or_default().push(file);
     }
+    check_files(&by_schema);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs check-jsonschema on files grouped by schema (a path below
+/// `../shared/schemas`), 400 files a run; panics with its report.
+pub fn check_files(by_schema: &BTreeMap<&str, Vec<PathBuf>>) {
+    let tool = check_jsonschema();
     for (schema, files) in by_schema {
         let schema_path = shared_schemas().join(schema);
         assert!(
@@ -102,7 +109,6 @@ pub fn validate(
             );
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// [`validate`] for resources of one origin.
