@@ -11,6 +11,7 @@ use super::rules::{egress_rule, ingress_rule, items, Item, ItemList};
 use super::selectors::{scope_of, subject_selectors, Scope};
 use super::sides::Side;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use rayon::prelude::*;
 
 use crate::diagnostic::Span;
 use crate::emit::{metadata, resource_name, to_yaml, Resource, SourceLines};
@@ -43,7 +44,12 @@ pub(super) fn policies(ir: &Ir, sides: &[Side], sources: &SourceLines<'_>) -> Ve
             }
         }
     }
-    for side in sides {
+    // The rules of each side, on every core; placed in order below.
+    let side_items: Vec<Vec<Item>> = sides
+        .par_iter()
+        .map(|side| items(&side.remote, &side.ports, &side.l7))
+        .collect();
+    for (side, new) in sides.iter().zip(side_items) {
         let zone = &ir.zones[side.zone];
         let draft = drafts.entry(key(side.zone, side.direction)).or_default();
         let list = if side.action == Action::Allow {
@@ -51,7 +57,6 @@ pub(super) fn policies(ir: &Ir, sides: &[Side], sources: &SourceLines<'_>) -> Ve
         } else if side.local == zone.pods {
             &mut draft.denies
         } else {
-            let new = items(&side.remote, &side.ports, &side.l7);
             for term in &side.local.terms {
                 let list = draft.partial.entry(term.clone()).or_default();
                 for item in &new {
@@ -61,8 +66,8 @@ pub(super) fn policies(ir: &Ir, sides: &[Side], sources: &SourceLines<'_>) -> Ve
             draft.deny_spans.push(side.span);
             continue;
         };
-        for item in items(&side.remote, &side.ports, &side.l7) {
-            list.add(&item);
+        for item in &new {
+            list.add(item);
         }
         if side.action == Action::Allow {
             draft.allow_spans.push(side.span);
@@ -75,8 +80,10 @@ pub(super) fn policies(ir: &Ir, sides: &[Side], sources: &SourceLines<'_>) -> Ve
     for ((zone, ingress), draft) in drafts {
         by_zone.entry(zone).or_default()[usize::from(!ingress)] = Some(draft);
     }
+    // Each zone's policy is its own: written on every core, kept in order.
+    let by_zone: Vec<_> = by_zone.into_iter().collect();
     by_zone
-        .into_iter()
+        .into_par_iter()
         .filter_map(|(zone, [ingress, egress])| {
             let ingress = ingress.and_then(|d| part(ir, zone, Direction::Ingress, d, &isolated));
             let egress = egress.and_then(|d| part(ir, zone, Direction::Egress, d, &isolated));
