@@ -115,7 +115,9 @@ fn parse_in_chunks(file: SourceFile, text: &str, chunk: usize) -> Option<Module>
                 offset: start,
                 diagnostics: Vec::new(),
             };
-            let root = NplParser::parse(Rule::file, text.get(start..end)?).ok()?.next()?;
+            let root = NplParser::parse(Rule::file, text.get(start..end)?)
+                .ok()?
+                .next()?;
             let clean = root.clone().into_inner().all(|p| p.as_rule() != Rule::junk);
             let module = parser.module(root);
             (clean && parser.diagnostics.is_empty()).then_some(module)
@@ -1148,7 +1150,10 @@ mod chunk_tests {
         let Ok(mut pairs) = NplParser::parse(Rule::file, text) else {
             return Module::default();
         };
-        pairs.next().map(|root| parser.module(root)).unwrap_or_default()
+        pairs
+            .next()
+            .map(|root| parser.module(root))
+            .unwrap_or_default()
     }
 
     /// Pieces of a file give the tree of the whole file, spans and docs
@@ -1161,7 +1166,11 @@ mod chunk_tests {
             .iter()
             .map(|(_, text)| text.to_string())
             .collect();
-        for example in ["homelab/main.npl", "homelab/platform.npl", "three-tier/main.npl"] {
+        for example in [
+            "homelab/main.npl",
+            "homelab/platform.npl",
+            "three-tier/main.npl",
+        ] {
             let path = format!("{}/../examples/{example}", env!("CARGO_MANIFEST_DIR"));
             texts.push(std::fs::read_to_string(path).expect("example"));
         }
