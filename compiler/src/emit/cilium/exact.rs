@@ -3,6 +3,7 @@
 //! filters on ingress, named ports in egress rules, L4 and L7 rules meeting
 //! on one port, and the DNS lookups `toFQDNs` depends on.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use super::sides::{Piece, Side};
@@ -20,7 +21,11 @@ use crate::ir::{Ir, PeerSet, PodSet, L7};
 
 /// The sides after the adjustments Cilium needs; refused ones are dropped
 /// with an error.
-pub(super) fn adjust(ir: &Ir, sides: Vec<Side>, errors: &mut Vec<Diagnostic>) -> Vec<Side> {
+pub(super) fn adjust<'a>(
+    ir: &Ir,
+    sides: Vec<Side<'a>>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<Side<'a>> {
     let isolated_ingress = ir.isolated_ingress();
     let isolated_egress = ir.isolated_egress();
     let mut out = Vec::with_capacity(sides.len());
@@ -61,7 +66,7 @@ pub(super) fn adjust(ir: &Ir, sides: Vec<Side>, errors: &mut Vec<Diagnostic>) ->
         }
         match side.direction {
             Direction::Ingress => {
-                if let L7::Dns(_) = side.l7 {
+                if let L7::Dns(_) = *side.l7 {
                     // Cilium's DNS proxy filters egress only. The names are
                     // still enforced when every client pod's egress is
                     // isolated (its egress rule carries the filter), or when
@@ -75,7 +80,7 @@ pub(super) fn adjust(ir: &Ir, sides: Vec<Side>, errors: &mut Vec<Diagnostic>) ->
                     let never_decides = side.local.intersection(&isolated_ingress).is_empty();
                     if clients_checked || never_decides {
                         out.push(Side {
-                            l7: L7::Any,
+                            l7: Cow::Owned(L7::Any),
                             ..side
                         });
                     } else {
@@ -90,7 +95,7 @@ pub(super) fn adjust(ir: &Ir, sides: Vec<Side>, errors: &mut Vec<Diagnostic>) ->
                 out.push(side);
             }
             Direction::Egress => {
-                if matches!(side.l7, L7::Dns(_)) && !side.ports.ranges(Protocol::Sctp).is_empty() {
+                if matches!(*side.l7, L7::Dns(_)) && !side.ports.ranges(Protocol::Sctp).is_empty() {
                     errors.push(error(
                         Code::L7NotSupported,
                         "Cilium's DNS proxy reads DNS over UDP and TCP, not SCTP".to_string(),
@@ -160,13 +165,13 @@ fn deny_refusal(side: &Side) -> Option<(String, &'static str)> {
 /// (always written for pods) denies them exactly; Cilium would resolve them
 /// from every pod of the cluster on egress, so the egress side keeps only
 /// the numeric ports.
-fn deny_ports(side: Side) -> Option<Side> {
+fn deny_ports(side: Side<'_>) -> Option<Side<'_>> {
     if side.direction == Direction::Ingress || side.ports.named_ports().is_empty() {
         return Some(side);
     }
     let numeric = numeric_part(&side.ports);
     (!numeric.is_empty()).then_some(Side {
-        ports: numeric,
+        ports: Cow::Owned(numeric),
         ..side
     })
 }
@@ -177,7 +182,7 @@ fn deny_ports(side: Side) -> Option<Side> {
 /// ingress policy, so the egress rule allows the whole protocol there; for
 /// the others only the numeric ports are written (a narrowing; see
 /// docs/targets.md). A named port never matches an address, name or entity.
-fn egress_named_ports(side: Side, isolated_ingress: &PodSet) -> Vec<Side> {
+fn egress_named_ports<'a>(side: Side<'a>, isolated_ingress: &PodSet) -> Vec<Side<'a>> {
     if side.ports.named_ports().is_empty() {
         return vec![side];
     }
@@ -185,12 +190,12 @@ fn egress_named_ports(side: Side, isolated_ingress: &PodSet) -> Vec<Side> {
     let numeric = numeric_part(&side.ports);
     let others = PeerSet {
         pods: PodSet::none(),
-        ..side.remote.clone()
+        ..side.remote.as_ref().clone()
     };
     if !others.is_empty() && !numeric.is_empty() {
         out.push(Side {
-            remote: others,
-            ports: numeric.clone(),
+            remote: Cow::Owned(others),
+            ports: Cow::Owned(numeric.clone()),
             ..side.clone()
         });
     }
@@ -205,16 +210,16 @@ fn egress_named_ports(side: Side, isolated_ingress: &PodSet) -> Vec<Side> {
                 acc.union(&PortSet::all_of(*p))
             });
         out.push(Side {
-            remote: PeerSet::pods(checked),
-            ports: widened,
-            l7: L7::Any,
+            remote: Cow::Owned(PeerSet::pods(checked)),
+            ports: Cow::Owned(widened),
+            l7: Cow::Owned(L7::Any),
             ..side.clone()
         });
     }
     if !unchecked.is_empty() && !numeric.is_empty() {
         out.push(Side {
-            remote: PeerSet::pods(unchecked),
-            ports: numeric,
+            remote: Cow::Owned(PeerSet::pods(unchecked)),
+            ports: Cow::Owned(numeric),
             ..side
         });
     }
@@ -262,11 +267,11 @@ fn overlap(a: &Side, b: &Side) -> bool {
 /// names, so adding or removing an FQDN rule changes no other zone's policy.
 /// Traffic on port 53 to those peers that is not DNS is not allowed: a
 /// narrowing (docs/targets.md).
-pub(super) fn resolve_mixed_l7(
-    sides: Vec<Side>,
+pub(super) fn resolve_mixed_l7<'a>(
+    sides: Vec<Side<'a>>,
     dns_servers: Option<&PodSet>,
     errors: &mut Vec<Diagnostic>,
-) -> Vec<Side> {
+) -> Vec<Side<'a>> {
     let is_allow = |s: &Side| s.action == Action::Allow;
     let filtered: Vec<usize> = (0..sides.len())
         .filter(|&i| is_allow(&sides[i]) && !sides[i].l7.is_any())
@@ -313,7 +318,7 @@ pub(super) fn resolve_mixed_l7(
             if i == f || !is_allow(other) || !overlap(l7, other) {
                 continue;
             }
-            match (&l7.l7, &other.l7) {
+            match (&*l7.l7, &*other.l7) {
                 (L7::Dns(_), L7::Any) if l7.direction == Direction::Egress => {
                     upgrade.insert(i);
                 }
@@ -335,21 +340,21 @@ pub(super) fn resolve_mixed_l7(
         }
     }
     let mut out = Vec::with_capacity(sides.len() + upgrade.len());
-    let dns_filtered: Vec<Side> = filtered
+    let dns_filtered: Vec<Side<'a>> = filtered
         .iter()
         .map(|&f| &sides[f])
-        .filter(|d| matches!(d.l7, L7::Dns(_)))
+        .filter(|d| matches!(*d.l7, L7::Dns(_)))
         .cloned()
         .collect();
-    let lookups_of = |side: &Side| -> Vec<Side> {
+    let lookups_of = |side: &Side<'a>| -> Vec<Side<'a>> {
         dns_filtered
             .iter()
             .filter(|d| overlap(d, side))
             .filter_map(|d| {
                 Some(Side {
-                    remote: side.remote.intersection(&d.remote),
-                    ports: side.ports.intersection(&d.ports).ok()?,
-                    l7: L7::Dns(vec!["*".to_string()]),
+                    remote: Cow::Owned(side.remote.intersection(&d.remote)),
+                    ports: Cow::Owned(side.ports.intersection(&d.ports).ok()?),
+                    l7: Cow::Owned(L7::Dns(vec!["*".to_string()])),
                     ..side.clone()
                 })
             })
@@ -363,13 +368,13 @@ pub(super) fn resolve_mixed_l7(
         let side = &side;
         // Every port: keep it, and add its lookups to the DNS peers as
         // every name (the port's traffic to them goes through the proxy).
-        if side.ports == PortSet::all() {
+        if *side.ports == PortSet::all() {
             out.push(side.clone());
             match servers_of(side) {
                 Some(servers) => out.push(Side {
-                    remote: PeerSet::pods(servers),
-                    ports: dns_ports(),
-                    l7: L7::Dns(vec!["*".to_string()]),
+                    remote: Cow::Owned(PeerSet::pods(servers)),
+                    ports: Cow::Owned(dns_ports()),
+                    l7: Cow::Owned(L7::Dns(vec!["*".to_string()])),
                     ..side.clone()
                 }),
                 None => out.extend(lookups_of(side)),
@@ -384,14 +389,14 @@ pub(super) fn resolve_mixed_l7(
             (Ok(lookups), Ok(rest)) => {
                 if !rest.is_empty() {
                     out.push(Side {
-                        ports: rest,
+                        ports: Cow::Owned(rest),
                         ..side.clone()
                     });
                 }
                 if !lookups.is_empty() {
                     out.push(Side {
-                        ports: lookups,
-                        l7: L7::Dns(vec!["*".to_string()]),
+                        ports: Cow::Owned(lookups),
+                        l7: Cow::Owned(L7::Dns(vec!["*".to_string()])),
                         ..side.clone()
                     });
                 }
@@ -409,7 +414,7 @@ pub(super) fn resolve_mixed_l7(
 }
 
 fn mixed_error(l7: &Side, plain: &Side) -> Diagnostic {
-    let kind = match l7.l7 {
+    let kind = match *l7.l7 {
         L7::Dns(_) => "dns",
         _ => "http",
     };
@@ -441,7 +446,7 @@ pub(super) fn check_lookups(
     let lookups: Vec<(PodSet, &Vec<String>)> = sides
         .iter()
         .filter(egress)
-        .filter_map(|s| match &s.l7 {
+        .filter_map(|s| match &*s.l7 {
             L7::Dns(names) => Some((looked_up(s, denies), names)),
             _ => None,
         })
@@ -491,7 +496,9 @@ fn looked_up(side: &Side, denies: &[Piece]) -> PodSet {
                     .difference(&d.ports)
                     .is_ok_and(|rest| rest.is_empty())
         })
-        .fold(side.local.clone(), |acc, d| acc.difference(&d.source.pods))
+        .fold(side.local.as_ref().clone(), |acc, d| {
+            acc.difference(&d.source.pods)
+        })
 }
 
 /// Whether a `dns` rule name covers every name of an FQDN pattern.

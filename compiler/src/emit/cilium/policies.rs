@@ -54,7 +54,7 @@ pub(super) fn policies(ir: &Ir, sides: &[Side], sources: &SourceLines<'_>) -> Ve
         let draft = drafts.entry(key(side.zone, side.direction)).or_default();
         let list = if side.action == Action::Allow {
             &mut draft.allows
-        } else if side.local == zone.pods {
+        } else if *side.local == zone.pods {
             &mut draft.denies
         } else {
             for term in &side.local.terms {

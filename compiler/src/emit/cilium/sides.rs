@@ -4,6 +4,7 @@
 //! is first narrowed by exactly those allows (Cilium's deny beats every
 //! allow); every other rule lowers one to one.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::algebra::ports::PortSet;
@@ -18,17 +19,20 @@ const MAX_PIECES_PER_DENY: usize = 64;
 
 /// One side of a rule in one zone's policy.
 #[derive(Debug, Clone)]
-pub(super) struct Side {
+/// Its sets borrow the IR's where the rule is written as is: a program of
+/// 100,000 rules has 200,000 sides, and copies of their label maps were
+/// most of a build's memory.
+pub(super) struct Side<'a> {
     /// Index into `Ir::zones`.
     pub zone: usize,
     pub direction: Direction,
     pub action: Action,
     /// The pods it applies to: the zone's pods, or part of them for a deny
     /// narrowed by a higher tier's allow.
-    pub local: PodSet,
-    pub remote: PeerSet,
-    pub ports: PortSet,
-    pub l7: L7,
+    pub local: Cow<'a, PodSet>,
+    pub remote: Cow<'a, PeerSet>,
+    pub ports: Cow<'a, PortSet>,
+    pub l7: Cow<'a, L7>,
     /// The source rule.
     pub span: Span,
 }
@@ -79,11 +83,11 @@ impl RuleZones {
 }
 
 /// Every side of every rule, and the (narrowed) denies as pieces.
-pub(super) fn sides(
-    ir: &Ir,
+pub(super) fn sides<'a>(
+    ir: &'a Ir,
     zones: &RuleZones,
     errors: &mut Vec<Diagnostic>,
-) -> (Vec<Side>, Vec<Piece>) {
+) -> (Vec<Side<'a>>, Vec<Piece>) {
     // Sized up front: a Side is large, and a vector of them grown by
     // doubling copies every side of a big program several times.
     let count: usize = ir
@@ -92,7 +96,7 @@ pub(super) fn sides(
         .sum();
     let mut out = Vec::with_capacity(count);
     // Allow sides with their tier, for the carves of later denies.
-    let mut allows: Vec<(usize, Side)> = Vec::with_capacity(count);
+    let mut allows: Vec<(usize, Side<'a>)> = Vec::with_capacity(count);
     let mut carves = Vec::new();
     let mut pieces = Vec::new();
     // Once, not per deny: a union of every isolated zone's terms.
@@ -138,15 +142,21 @@ pub(super) fn sides(
     (out, pieces)
 }
 
-fn side(ir: &Ir, zone: usize, direction: Direction, rule: &Rule, remote: &PeerSet) -> Side {
+fn side<'a>(
+    ir: &'a Ir,
+    zone: usize,
+    direction: Direction,
+    rule: &'a Rule,
+    remote: &'a PeerSet,
+) -> Side<'a> {
     Side {
         zone,
         direction,
         action: rule.action,
-        local: ir.zones[zone].pods.clone(),
-        remote: remote.clone(),
-        ports: rule.service.ports.clone(),
-        l7: rule.service.l7.clone(),
+        local: Cow::Borrowed(&ir.zones[zone].pods),
+        remote: Cow::Borrowed(remote),
+        ports: Cow::Borrowed(&rule.service.ports),
+        l7: Cow::Borrowed(&rule.service.l7),
         span: rule.span,
     }
 }
@@ -155,13 +165,13 @@ fn side(ir: &Ir, zone: usize, direction: Direction, rule: &Rule, remote: &PeerSe
 /// connection: the destination's ingress side always holds it (when the
 /// destination has pods); the source's egress side holds it when it applies
 /// to the whole zone, or when the destination is not only pods.
-fn deny_sides(
-    ir: &Ir,
-    rule: &Rule,
+fn deny_sides<'a>(
+    ir: &'a Ir,
+    rule: &'a Rule,
     piece: &Piece,
     sources: &[usize],
     destinations: &[usize],
-    out: &mut Vec<Side>,
+    out: &mut Vec<Side<'a>>,
 ) {
     let whole_source = piece.source.pods == rule.source.pods;
     let external_destination = PeerSet {
@@ -175,18 +185,18 @@ fn deny_sides(
         }
         // Keep the zone's own terms when the piece covers all of them.
         let local = if ir.zones[zone].pods.difference(&local).is_empty() {
-            ir.zones[zone].pods.clone()
+            Cow::Borrowed(&ir.zones[zone].pods)
         } else {
-            local
+            Cow::Owned(local)
         };
         out.push(Side {
             zone,
             direction,
             action: Action::Deny,
             local,
-            remote: remote.clone(),
-            ports: piece.ports.clone(),
-            l7: rule.service.l7.clone(),
+            remote: Cow::Owned(remote.clone()),
+            ports: Cow::Owned(piece.ports.clone()),
+            l7: Cow::Borrowed(&rule.service.l7),
             span: rule.span,
         });
     };
@@ -390,12 +400,12 @@ fn minus(piece: &Piece, allow: &Rule, isolated_ingress: &PodSet) -> Result<Minus
 /// earlier one: only ingress sides hold them, and a side must cover a
 /// region's pods wholly or not at all (a policy's allows apply to all its
 /// pods).
-fn carve_allow(
+fn carve_allow<'a>(
     tier: usize,
-    side: Side,
+    side: Side<'a>,
     carves: &[Carve],
     errors: &mut Vec<Diagnostic>,
-) -> Vec<Side> {
+) -> Vec<Side<'a>> {
     let mut sides = vec![side];
     for carve in carves {
         let mut next = Vec::new();
@@ -432,7 +442,7 @@ fn carve_allow(
 
 /// side − source × destination × ports, for a side whose pods lie inside
 /// the carve's destination.
-fn carve_one(side: &Side, carve: &Carve) -> Result<Vec<Side>, String> {
+fn carve_one<'a>(side: &Side<'a>, carve: &Carve) -> Result<Vec<Side<'a>>, String> {
     if !side.local.difference(&carve.destination).is_empty() {
         return Err("the allow's named port leaves part of the deny to the pods' default deny, and an allow of the deny's tier or a later one reaches some of those pods but not all of them (its rules would apply to all)".to_string());
     }
@@ -440,7 +450,7 @@ fn carve_one(side: &Side, carve: &Carve) -> Result<Vec<Side>, String> {
     let others = side.remote.difference(&carve.source).map_err(|e| e.0)?;
     if !others.is_empty() {
         out.push(Side {
-            remote: others,
+            remote: Cow::Owned(others),
             ..side.clone()
         });
     }
@@ -451,8 +461,8 @@ fn carve_one(side: &Side, carve: &Carve) -> Result<Vec<Side>, String> {
     let common = side.remote.intersection(&carve.source);
     if !ports.is_empty() && !common.is_empty() {
         out.push(Side {
-            remote: common,
-            ports,
+            remote: Cow::Owned(common),
+            ports: Cow::Owned(ports),
             ..side.clone()
         });
     }
