@@ -69,9 +69,16 @@ fn output_files(built: Vec<(Target, Vec<Resource>)>) -> Vec<OutputFile> {
     files
 }
 
-/// Files below `dir` (relative, `/`-separated), the manifest excluded.
-fn existing_files(dir: &Path) -> Result<Vec<String>, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), String> {
+/// A file below an output directory: its path (relative, `/`-separated) and
+/// whether it is a regular file (not a symbolic link or something else).
+struct Existing {
+    rel: String,
+    regular: bool,
+}
+
+/// Files below `dir`, sorted by path, the manifest excluded.
+fn existing_files(dir: &Path) -> Result<Vec<Existing>, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<Existing>) -> Result<(), String> {
         let entries =
             fs::read_dir(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
         for entry in entries {
@@ -79,17 +86,18 @@ fn existing_files(dir: &Path) -> Result<Vec<String>, String> {
             let path = entry.path();
             // The entry's type comes with the listing; only a symbolic link
             // needs a `stat` to know whether it leads to a directory.
-            let is_dir = match entry.file_type() {
-                Ok(t) if t.is_symlink() => path.is_dir(),
-                Ok(t) => t.is_dir(),
-                Err(_) => path.is_dir(),
+            let file_type = entry.file_type().ok();
+            let is_dir = match file_type {
+                Some(t) if !t.is_symlink() => t.is_dir(),
+                _ => path.is_dir(),
             };
             if is_dir {
                 walk(root, &path, out)?;
             } else if let Ok(rel) = path.strip_prefix(root) {
                 let rel = rel.to_string_lossy().replace('\\', "/");
                 if rel != MANIFEST {
-                    out.push(rel);
+                    let regular = file_type.is_some_and(|t| t.is_file());
+                    out.push(Existing { rel, regular });
                 }
             }
         }
@@ -97,15 +105,16 @@ fn existing_files(dir: &Path) -> Result<Vec<String>, String> {
     }
     let mut out = Vec::new();
     walk(dir, dir, &mut out)?;
-    out.sort();
+    out.sort_by(|a, b| a.rel.cmp(&b.rel));
     Ok(out)
 }
 
-/// Refuses a directory holding files nplc did not write. `Ok(true)` when
-/// `dir` exists (and is nplc's), so its files can be kept.
-fn check_ownership(dir: &Path) -> Result<bool, String> {
+/// Refuses a directory holding files nplc did not write. Otherwise the
+/// regular files of `dir` (whose content can be kept), or `None` when there
+/// is no `dir`.
+fn check_ownership(dir: &Path) -> Result<Option<HashSet<String>>, String> {
     if !dir.exists() {
-        return Ok(false);
+        return Ok(None);
     }
     if !dir.is_dir() {
         return Err(format!("`{}` exists and is not a directory", dir.display()));
@@ -113,12 +122,19 @@ fn check_ownership(dir: &Path) -> Result<bool, String> {
     let present = existing_files(dir)?;
     let manifest = fs::read_to_string(dir.join(MANIFEST)).unwrap_or_default();
     let owned: HashSet<&str> = manifest.lines().collect();
-    let foreign: Vec<&String> = present
+    let foreign: Vec<&str> = present
         .iter()
-        .filter(|f| !owned.contains(f.as_str()))
+        .map(|f| f.rel.as_str())
+        .filter(|rel| !owned.contains(rel))
         .collect();
     if foreign.is_empty() {
-        return Ok(true);
+        return Ok(Some(
+            present
+                .into_iter()
+                .filter(|f| f.regular)
+                .map(|f| f.rel)
+                .collect(),
+        ));
     }
     let list: Vec<String> = foreign.iter().take(10).map(|f| format!("  {f}")).collect();
     Err(format!(
@@ -131,7 +147,7 @@ fn check_ownership(dir: &Path) -> Result<bool, String> {
 /// Writes the whole directory next to `dir`, then swaps it in. On an error
 /// the staged directory is removed and `dir` is left as it was.
 pub(crate) fn write_dir(dir: &Path, built: Vec<(Target, Vec<Resource>)>) -> Result<(), String> {
-    let had_old = check_ownership(dir)?;
+    let previous = check_ownership(dir)?;
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -143,17 +159,24 @@ pub(crate) fn write_dir(dir: &Path, built: Vec<(Target, Vec<Resource>)>) -> Resu
     let staging = parent.join(format!(".{base}.nplc-new-{}", std::process::id()));
     let old = parent.join(format!(".{base}.nplc-old-{}", std::process::id()));
     let files = output_files(built);
-    let previous = had_old.then_some(dir);
-    let result = stage(&staging, &files, previous).and_then(|()| swap(dir, &staging, &old));
+    let previous = previous.map(|regular| Previous { dir, regular });
+    let result =
+        stage(&staging, &files, previous.as_ref()).and_then(|()| swap(dir, &staging, &old));
     if result.is_err() {
         let _ = fs::remove_dir_all(&staging);
     }
     result
 }
 
+/// The output directory being replaced and its regular files.
+struct Previous<'a> {
+    dir: &'a Path,
+    regular: HashSet<String>,
+}
+
 /// Writes `files` and the manifest into `staging`; a file whose content is
 /// the same in `previous` is hard-linked from there.
-fn stage(staging: &Path, files: &[OutputFile], previous: Option<&Path>) -> Result<(), String> {
+fn stage(staging: &Path, files: &[OutputFile], previous: Option<&Previous>) -> Result<(), String> {
     let fail = |p: &Path, e: std::io::Error| format!("cannot write `{}`: {e}", p.display());
     // A staging directory left by an earlier run with the same process id
     // may hold links to the current output: writing over them would change
@@ -182,11 +205,10 @@ fn stage(staging: &Path, files: &[OutputFile], previous: Option<&Path>) -> Resul
                 return None;
             }
             let path = staging.join(&file.rel);
-            let kept = previous.is_some_and(|p| keep(&p.join(&file.rel), &path, &file.content));
-            if kept {
-                return None;
-            }
-            let err = fs::write(&path, &file.content).err()?;
+            let old = previous
+                .filter(|p| p.regular.contains(&file.rel))
+                .map(|p| p.dir.join(&file.rel));
+            let err = place(&path, old.as_deref(), file.content.as_bytes()).err()?;
             first_failed.fetch_min(i, Ordering::Relaxed);
             Some((i, fail(&path, err)))
         })
@@ -196,20 +218,38 @@ fn stage(staging: &Path, files: &[OutputFile], previous: Option<&Path>) -> Resul
     }
     let manifest: String = files.iter().map(|f| format!("{}\n", f.rel)).collect();
     let path = staging.join(MANIFEST);
-    fs::write(&path, manifest).map_err(|e| fail(&path, e))
+    let old = previous
+        .map(|p| p.dir.join(MANIFEST))
+        .filter(|m| fs::symlink_metadata(m).is_ok_and(|m| m.is_file()));
+    place(&path, old.as_deref(), manifest.as_bytes()).map_err(|e| fail(&path, e))
 }
 
-/// Hard-links `old` to `new` when `old` is a regular file holding exactly
-/// `content`; false (the caller writes) when it is not or linking fails
-/// (another file system, permissions).
-fn keep(old: &Path, new: &Path, content: &str) -> bool {
-    let Ok(meta) = fs::symlink_metadata(old) else {
+/// Hard-links `old` (a regular file) to `path` when it holds exactly
+/// `content`, and writes `content` to `path` otherwise.
+fn place(path: &Path, old: Option<&Path>, content: &[u8]) -> std::io::Result<()> {
+    // Linking fails on another file system or without permission: the file
+    // is written then.
+    if old.is_some_and(|old| same_content(old, content) && fs::hard_link(old, path).is_ok()) {
+        return Ok(());
+    }
+    fs::write(path, content)
+}
+
+/// Whether the file at `path` holds exactly `content`: its length first,
+/// then its bytes.
+fn same_content(path: &Path, content: &[u8]) -> bool {
+    use std::io::Read as _;
+    let Ok(mut file) = fs::File::open(path) else {
         return false;
     };
-    if !meta.is_file() || meta.len() != content.len() as u64 {
+    if !file
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.len() == content.len() as u64)
+    {
         return false;
     }
-    fs::read(old).is_ok_and(|bytes| bytes == content.as_bytes()) && fs::hard_link(old, new).is_ok()
+    let mut bytes = vec![0; content.len()];
+    file.read_exact(&mut bytes).is_ok() && bytes == content
 }
 
 fn swap(dir: &Path, staging: &Path, old: &Path) -> Result<(), String> {
@@ -250,9 +290,9 @@ pub(crate) fn check_dir(dir: &Path, built: Vec<(Target, Vec<Resource>)>) -> Outc
         })
         .collect();
     let expected: HashSet<&str> = files.iter().map(|f| f.rel.as_str()).collect();
-    for rel in &present {
-        if !expected.contains(rel.as_str()) {
-            drift.push(format!("  extra    {rel}"));
+    for f in &present {
+        if !expected.contains(f.rel.as_str()) {
+            drift.push(format!("  extra    {}", f.rel));
         }
     }
     if drift.is_empty() {
@@ -265,5 +305,65 @@ pub(crate) fn check_dir(dir: &Path, built: Vec<(Target, Vec<Resource>)>) -> Outc
             drift.join("\n")
         );
         Outcome::InputErrors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resource(kind: &str, name: &str, document: &str) -> Resource {
+        Resource {
+            api_version: "v1".to_string(),
+            kind: kind.to_string(),
+            namespace: None,
+            name: name.to_string(),
+            document: document.to_string(),
+        }
+    }
+
+    fn listing(dir: &Path) -> Vec<(String, String, u64)> {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut out: Vec<(String, String, u64)> = fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let meta = fs::symlink_metadata(e.path()).unwrap();
+                let content = fs::read_to_string(e.path()).unwrap_or_default();
+                (e.file_name().to_string_lossy().into_owned(), content, meta.ino())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// A file that cannot be written half-way through (its path is taken
+    /// by a directory another file needs): the first such file in path
+    /// order is named, nothing is left next to the directory, and the
+    /// directory keeps its files and their inodes.
+    #[test]
+    fn a_write_error_leaves_the_old_directory_and_names_the_first_file() {
+        let parent = std::env::temp_dir().join(format!("nplc-stage-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&parent);
+        fs::create_dir_all(&parent).unwrap();
+        let dir = parent.join("deploy");
+        let good: Vec<Resource> = (0..200)
+            .map(|i| resource("Policy", &format!("p{i:03}"), &format!("n: {i}\n")))
+            .collect();
+        write_dir(&dir, vec![(Target::Cilium, good.clone())]).unwrap();
+        let before = listing(&dir);
+        for _ in 0..5 {
+            let mut bad = good.clone();
+            bad[7].document = "changed\n".to_string();
+            // `policy.p050.yaml` and `policy.p150.yaml` are both a file and
+            // the directory of another file.
+            bad.push(resource("Policy", "p050.yaml/x", "x\n"));
+            bad.push(resource("Policy", "p150.yaml/x", "x\n"));
+            let err = write_dir(&dir, vec![(Target::Cilium, bad)]).unwrap_err();
+            assert!(err.contains("policy.p050.yaml`"), "{err}");
+            assert_eq!(listing(&dir), before);
+            assert_eq!(fs::read_dir(&parent).unwrap().count(), 1);
+        }
+        let _ = fs::remove_dir_all(&parent);
     }
 }
