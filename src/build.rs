@@ -23,7 +23,8 @@ pub struct BuildArgs {
     #[arg(long = "target", short = 't', value_enum, required = true)]
     targets: Vec<TargetArg>,
     /// Write one file per resource and a kustomization.yaml into this directory
-    /// (replaced atomically) instead of printing a stream.
+    /// (replaced atomically; unchanged files are kept) instead of printing a
+    /// stream.
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
     /// Write nothing; exit 1 and list the files when the directory differs

@@ -330,7 +330,11 @@ mod tests {
             .map(|e| {
                 let meta = fs::symlink_metadata(e.path()).unwrap();
                 let content = fs::read_to_string(e.path()).unwrap_or_default();
-                (e.file_name().to_string_lossy().into_owned(), content, meta.ino())
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    content,
+                    meta.ino(),
+                )
             })
             .collect();
         out.sort();

@@ -94,7 +94,11 @@ fn edited() -> String {
 
 #[test]
 fn a_rebuild_is_a_fresh_build_and_keeps_the_inodes_of_unchanged_files() {
-    for targets in [&["cilium"][..], &["calico"], &["cilium", "calico", "kubernetes"]] {
+    for targets in [
+        &["cilium"][..],
+        &["calico"],
+        &["cilium", "calico", "kubernetes"],
+    ] {
         let dir = temp_dir(&format!("rebuild-{}", targets.join("-")));
         std::fs::write(dir.join("policy.npl"), PROGRAM).expect("writing");
         build(&dir, targets, "deploy");
@@ -125,7 +129,10 @@ fn a_rebuild_is_a_fresh_build_and_keeps_the_inodes_of_unchanged_files() {
                 None => changed += 1,
             }
         }
-        assert!(kept > 0 && changed > 0, "{targets:?}: {kept} kept, {changed} changed");
+        assert!(
+            kept > 0 && changed > 0,
+            "{targets:?}: {kept} kept, {changed} changed"
+        );
         // Nothing is left next to the directory.
         let siblings: Vec<String> = std::fs::read_dir(&dir)
             .expect("dir")
@@ -159,14 +166,36 @@ fn files_edited_or_replaced_by_hand_are_written_again() {
     std::fs::write(&elsewhere, &first[&linked].content).expect("writing");
     std::fs::remove_file(deploy.join(&linked)).expect("removing");
     std::os::unix::fs::symlink(&elsewhere, deploy.join(&linked)).expect("linking");
-    let (code, _) = nplc(&dir, &["build", "policy.npl", "-t", "cilium", "-o", "deploy", "--check"]);
+    let (code, _) = nplc(
+        &dir,
+        &[
+            "build",
+            "policy.npl",
+            "-t",
+            "cilium",
+            "-o",
+            "deploy",
+            "--check",
+        ],
+    );
     assert_eq!(code, 1, "--check reports the edit");
 
     build(&dir, &["cilium"], "deploy");
     let rebuilt = tree(&deploy);
     assert_eq!(contents(&rebuilt), contents(&first));
     assert_ne!(rebuilt[&edited].inode, first[&edited].inode);
-    let (code, stderr) = nplc(&dir, &["build", "policy.npl", "-t", "cilium", "-o", "deploy", "--check"]);
+    let (code, stderr) = nplc(
+        &dir,
+        &[
+            "build",
+            "policy.npl",
+            "-t",
+            "cilium",
+            "-o",
+            "deploy",
+            "--check",
+        ],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         std::fs::read_to_string(&elsewhere).expect("reading"),
@@ -187,7 +216,10 @@ fn a_failing_build_leaves_the_directory_as_it_was() {
         format!("{}allow web -> : 80\n", edited()),
     )
     .expect("writing");
-    let (code, _) = nplc(&dir, &["build", "policy.npl", "-t", "cilium", "-o", "deploy"]);
+    let (code, _) = nplc(
+        &dir,
+        &["build", "policy.npl", "-t", "cilium", "-o", "deploy"],
+    );
     assert_eq!(code, 1);
     assert_eq!(tree(&dir.join("deploy")), before, "contents and inodes");
     assert_eq!(std::fs::read_dir(&dir).expect("dir").count(), 2);
