@@ -1,14 +1,13 @@
 //! `nplc build -o DIR`: the output directory. The new output is staged next
 //! to DIR and swapped in whole, so DIR holds one complete build at every
-//! moment. Files are written on every core; a file whose content is the
-//! same as in the DIR being replaced is hard-linked from it instead of
-//! written, so a re-build creates (and later frees) inodes only for the
-//! files that changed — creating files is most of the cost of `-o`.
+//! moment. A file whose content is the same as in the DIR being replaced is
+//! hard-linked from it instead of written (compared and linked on every
+//! core), so a re-build creates (and later frees) inodes only for the files
+//! that changed: creating files is most of the cost of `-o`.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nplc_compiler::emit::{yaml, Resource, Target};
 use rayon::prelude::*;
@@ -193,46 +192,42 @@ fn stage(staging: &Path, files: &[OutputFile], previous: Option<&Previous>) -> R
     for d in &dirs {
         fs::create_dir_all(d).map_err(|e| fail(d, e))?;
     }
-    // The error of the first failing file in path order, whichever core
-    // meets it first: files after a known failure are skipped, files before
-    // it are still tried.
-    let first_failed = AtomicUsize::new(usize::MAX);
-    let failure = files
-        .par_iter()
-        .enumerate()
-        .filter_map(|(i, file)| {
-            if i > first_failed.load(Ordering::Relaxed) {
-                return None;
-            }
+    // Unchanged files are compared and linked on every core: reading, and
+    // links, which allocate no inode. The others are written in turn:
+    // creating files from two threads took 1.5-2.5 times as long, with 2-3
+    // times the system time (docs/performance.md).
+    let kept: Vec<bool> = match previous {
+        Some(p) => files
+            .par_iter()
+            .map(|f| {
+                p.regular.contains(&f.rel)
+                    && keep(&p.dir.join(&f.rel), &staging.join(&f.rel), &f.content)
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    for (i, file) in files.iter().enumerate() {
+        if kept.get(i) != Some(&true) {
             let path = staging.join(&file.rel);
-            let old = previous
-                .filter(|p| p.regular.contains(&file.rel))
-                .map(|p| p.dir.join(&file.rel));
-            let err = place(&path, old.as_deref(), file.content.as_bytes()).err()?;
-            first_failed.fetch_min(i, Ordering::Relaxed);
-            Some((i, fail(&path, err)))
-        })
-        .min_by_key(|(i, _)| *i);
-    if let Some((_, message)) = failure {
-        return Err(message);
+            fs::write(&path, &file.content).map_err(|e| fail(&path, e))?;
+        }
     }
     let manifest: String = files.iter().map(|f| format!("{}\n", f.rel)).collect();
     let path = staging.join(MANIFEST);
     let old = previous
         .map(|p| p.dir.join(MANIFEST))
         .filter(|m| fs::symlink_metadata(m).is_ok_and(|m| m.is_file()));
-    place(&path, old.as_deref(), manifest.as_bytes()).map_err(|e| fail(&path, e))
-}
-
-/// Hard-links `old` (a regular file) to `path` when it holds exactly
-/// `content`, and writes `content` to `path` otherwise.
-fn place(path: &Path, old: Option<&Path>, content: &[u8]) -> std::io::Result<()> {
-    // Linking fails on another file system or without permission: the file
-    // is written then.
-    if old.is_some_and(|old| same_content(old, content) && fs::hard_link(old, path).is_ok()) {
+    if old.is_some_and(|old| keep(&old, &path, &manifest)) {
         return Ok(());
     }
-    fs::write(path, content)
+    fs::write(&path, manifest).map_err(|e| fail(&path, e))
+}
+
+/// Hard-links `old` to `new` when it holds exactly `content`. False when
+/// it does not, or linking fails (another file system, permissions): the
+/// caller writes the file then.
+fn keep(old: &Path, new: &Path, content: &str) -> bool {
+    same_content(old, content.as_bytes()) && fs::hard_link(old, new).is_ok()
 }
 
 /// Whether the file at `path` holds exactly `content`: its length first,
