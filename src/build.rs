@@ -3,17 +3,14 @@
 //! drift. Nothing is written when there are errors.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use nplc_compiler::emit::{self, yaml, Resource, Target};
 use nplc_compiler::{Database, Diagnostic};
 
 use crate::inputs;
+use crate::output_dir;
 use crate::report::{report_diagnostics_to, JsonStream, Outcome, OutputArgs};
-
-/// The file in an output directory that lists what nplc wrote there.
-const MANIFEST: &str = ".nplc-manifest";
 
 #[derive(clap::Args)]
 #[command(
@@ -26,7 +23,8 @@ pub struct BuildArgs {
     #[arg(long = "target", short = 't', value_enum, required = true)]
     targets: Vec<TargetArg>,
     /// Write one file per resource and a kustomization.yaml into this directory
-    /// (replaced atomically) instead of printing a stream.
+    /// (replaced atomically; unchanged files are kept) instead of printing a
+    /// stream.
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
     /// Write nothing; exit 1 and list the files when the directory differs
@@ -194,12 +192,12 @@ pub fn build(args: &BuildArgs) -> Outcome {
         return Outcome::Clean;
     };
     if args.check {
-        return check_dir(dir, built);
+        return output_dir::check_dir(dir, built);
     }
     // Written one document at a time: the summary is said before the
     // resources are consumed.
     let said = summary(&built, Some(dir), args.staged);
-    match write_dir(dir, built) {
+    match output_dir::write_dir(dir, built) {
         Ok(()) => {
             if !args.diagnostics.is_json() {
                 eprintln!("{said}");
@@ -262,192 +260,4 @@ fn summary(built: &[(Target, Vec<Resource>)], dir: Option<&Path>, staged: bool) 
         if total == 1 { "" } else { "s" },
         per_target.join("; ")
     )
-}
-
-/// Every file of the output directory, rendered one at a time and handed to
-/// `each` as (relative path, content); a resource (its YAML, rendered by the
-/// backend) is handed on and dropped one at a time.
-fn for_each_file(
-    built: Vec<(Target, Vec<Resource>)>,
-    mut each: impl FnMut(String, String) -> Result<(), String>,
-) -> Result<(), String> {
-    let several = built.len() > 1;
-    for (target, resources) in built {
-        let prefix = if several {
-            format!("{}/", target.as_str())
-        } else {
-            String::new()
-        };
-        let mut names = Vec::with_capacity(resources.len());
-        for r in resources {
-            let name = match &r.namespace {
-                Some(ns) => format!("{}.{ns}.{}.yaml", r.kind.to_ascii_lowercase(), r.name),
-                None => format!("{}.{}.yaml", r.kind.to_ascii_lowercase(), r.name),
-            };
-            each(format!("{prefix}{name}"), r.document)?;
-            names.push(name);
-        }
-        each(
-            format!("{prefix}kustomization.yaml"),
-            yaml::kustomization(&names),
-        )?;
-    }
-    Ok(())
-}
-
-/// Files below `dir` (relative, `/`-separated), the manifest excluded.
-fn existing_files(dir: &Path) -> Result<Vec<String>, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), String> {
-        let entries =
-            fs::read_dir(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
-            let path = entry.path();
-            if path.is_dir() {
-                walk(root, &path, out)?;
-            } else if let Ok(rel) = path.strip_prefix(root) {
-                let rel = rel.to_string_lossy().replace('\\', "/");
-                if rel != MANIFEST {
-                    out.push(rel);
-                }
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out)?;
-    out.sort();
-    Ok(out)
-}
-
-/// Refuses a directory holding files nplc did not write.
-fn check_ownership(dir: &Path) -> Result<(), String> {
-    if !dir.exists() {
-        return Ok(());
-    }
-    if !dir.is_dir() {
-        return Err(format!("`{}` exists and is not a directory", dir.display()));
-    }
-    let present = existing_files(dir)?;
-    let manifest = fs::read_to_string(dir.join(MANIFEST)).unwrap_or_default();
-    let owned: Vec<&str> = manifest.lines().collect();
-    let foreign: Vec<&String> = present
-        .iter()
-        .filter(|f| !owned.contains(&f.as_str()))
-        .collect();
-    if foreign.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<String> = foreign.iter().take(10).map(|f| format!("  {f}")).collect();
-    Err(format!(
-        "`{}` holds files nplc did not write; refusing to replace it:\n{}\nchoose an empty or new directory, or remove those files",
-        dir.display(),
-        list.join("\n")
-    ))
-}
-
-/// Writes the whole directory next to `dir`, then swaps it in.
-fn write_dir(dir: &Path, built: Vec<(Target, Vec<Resource>)>) -> Result<(), String> {
-    check_ownership(dir)?;
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let base = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".to_string());
-    let staging = parent.join(format!(".{base}.nplc-new-{}", std::process::id()));
-    let old = parent.join(format!(".{base}.nplc-old-{}", std::process::id()));
-    let result = stage(&staging, built).and_then(|()| swap(dir, &staging, &old));
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&staging);
-    }
-    result
-}
-
-fn stage(staging: &Path, built: Vec<(Target, Vec<Resource>)>) -> Result<(), String> {
-    let fail = |p: &Path, e: std::io::Error| format!("cannot write `{}`: {e}", p.display());
-    fs::create_dir_all(staging).map_err(|e| fail(staging, e))?;
-    let mut written = Vec::new();
-    let mut made: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
-    for_each_file(built, |rel, content| {
-        let path = staging.join(&rel);
-        // One directory per target: created once, not once per file.
-        if let Some(p) = path.parent().filter(|p| !made.contains(*p)) {
-            fs::create_dir_all(p).map_err(|e| fail(p, e))?;
-            made.insert(p.to_path_buf());
-        }
-        fs::write(&path, content).map_err(|e| fail(&path, e))?;
-        written.push(rel);
-        Ok(())
-    })?;
-    written.sort();
-    written.dedup();
-    let manifest: String = written.iter().map(|k| format!("{k}\n")).collect();
-    let path = staging.join(MANIFEST);
-    fs::write(&path, manifest).map_err(|e| fail(&path, e))
-}
-
-fn swap(dir: &Path, staging: &Path, old: &Path) -> Result<(), String> {
-    let had_old = dir.exists();
-    if had_old {
-        fs::rename(dir, old).map_err(|e| format!("cannot replace `{}`: {e}", dir.display()))?;
-    }
-    if let Err(e) = fs::rename(staging, dir) {
-        if had_old {
-            let _ = fs::rename(old, dir);
-        }
-        return Err(format!("cannot write `{}`: {e}", dir.display()));
-    }
-    if had_old {
-        let _ = fs::remove_dir_all(old);
-    }
-    Ok(())
-}
-
-/// `--check`: exit 1 and list the files when the directory would change.
-fn check_dir(dir: &Path, built: Vec<(Target, Vec<Resource>)>) -> Outcome {
-    let present = if dir.is_dir() {
-        match existing_files(dir) {
-            Ok(f) => f,
-            Err(message) => return Outcome::Misuse(message),
-        }
-    } else {
-        Vec::new()
-    };
-    // (path, line), sorted by path at the end as the files are.
-    let mut drift: Vec<(String, String)> = Vec::new();
-    let mut expected = std::collections::BTreeSet::new();
-    let compared = for_each_file(built, |rel, content| {
-        match fs::read_to_string(dir.join(&rel)) {
-            Ok(current) if current == content => {}
-            Ok(_) => drift.push((rel.clone(), format!("  changed  {rel}"))),
-            Err(_) => drift.push((rel.clone(), format!("  missing  {rel}"))),
-        }
-        expected.insert(rel);
-        Ok(())
-    });
-    if let Err(message) = compared {
-        return Outcome::Misuse(message);
-    }
-    drift.sort();
-    drift.dedup();
-    let mut drift: Vec<String> = drift.into_iter().map(|(_, line)| line).collect();
-    for rel in &present {
-        if !expected.contains(rel) {
-            drift.push(format!("  extra    {rel}"));
-        }
-    }
-    if drift.is_empty() {
-        eprintln!("`{}` is up to date", dir.display());
-        Outcome::Clean
-    } else {
-        eprintln!(
-            "`{}` differs from what `nplc build` would write:\n{}",
-            dir.display(),
-            drift.join("\n")
-        );
-        Outcome::InputErrors
-    }
 }

@@ -14,6 +14,7 @@ mod inputs;
 mod lint_args;
 mod matrix;
 mod nca;
+mod output_dir;
 mod program;
 mod query;
 mod report;
