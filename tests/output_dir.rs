@@ -150,7 +150,10 @@ fn files_edited_or_replaced_by_hand_are_written_again() {
     std::fs::write(dir.join("policy.npl"), PROGRAM).expect("writing");
     build(&dir, &["cilium"], "deploy");
     let first = tree(&dir.join("deploy"));
-    let mut names = first.keys().filter(|rel| rel.ends_with("-ingress.yaml"));
+    let mut names = first
+        .iter()
+        .filter(|(rel, file)| rel.contains("policy.") && file.content.contains("ingress:"))
+        .map(|(rel, _)| rel);
     let (edited, linked) = (
         names.next().expect("a policy").clone(),
         names.next().expect("another policy").clone(),
