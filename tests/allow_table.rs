@@ -19,6 +19,7 @@ use nplc_compiler::algebra::ports::Protocol;
 use nplc_compiler::allow::{allow_table, zoned_allow_table, AllowError, AllowTable};
 use nplc_compiler::eval::{evaluate, Connection, Endpoint, Transport};
 use nplc_compiler::inventory::Namespace;
+use nplc_compiler::ir::listener::with_apiserver_listener;
 use nplc_compiler::ir::Ir;
 use nplc_compiler::names::Entity;
 use proptest::prelude::*;
@@ -126,7 +127,11 @@ fn check_program(
         )));
     };
     stats.programs.fetch_add(1, Ordering::Relaxed);
-    let table = match table_of(&ir, namespaces) {
+    // As the backends build it: rules naming one port of the API server's
+    // listener (443, 6443) split so that the table's port arithmetic sees
+    // both, which is how the evaluator matches them.
+    let listened = with_apiserver_listener(&ir);
+    let table = match table_of(&listened, namespaces) {
         Ok(t) => t,
         Err(e) => {
             return match classify(&e) {
