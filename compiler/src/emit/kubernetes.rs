@@ -18,10 +18,11 @@
 //! its own node is left to Kubernetes, which always allows it; [`warnings`]
 //! says where that, or a block written without the ranges, matters.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use rayon::prelude::*;
 
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
@@ -51,25 +52,30 @@ pub fn emit(
     sources: &SourceLines<'_>,
     allow_error: &dyn Fn(&AllowError) -> Diagnostic,
 ) -> Result<Vec<Resource>, Vec<Diagnostic>> {
-    let mut errors = Vec::new();
-    let mut resources = Vec::new();
     let addresses = Addresses::new(options);
     // 443 and 6443 are one listener towards the API server: its endpoints'
     // port is allowed (or denied) by a rule naming either.
     let with_listener = crate::ir::listener::with_apiserver_listener(ir);
     let ir: &Ir = &with_listener;
-    for direction in [Direction::Ingress, Direction::Egress] {
-        let table = zone_table(ir, direction, options.namespaces.as_deref())
-            .map_err(|e| vec![allow_error(&e)])?;
+    // The two directions are independent: one on each core.
+    let plan = |direction| -> Result<(BTreeMap<GroupKey, Group>, Vec<Diagnostic>), AllowError> {
+        let table = zone_table(ir, direction, options.namespaces.as_deref())?;
+        let mut errors = Vec::new();
         let groups = group_policies(ir, direction, &table, options, &addresses, &mut errors);
-        resources.extend(policies(ir, direction, groups, sources));
-    }
-    if errors.is_empty() {
-        Ok(resources)
-    } else {
+        Ok((groups, errors))
+    };
+    let (ingress, egress) = rayon::join(|| plan(Direction::Ingress), || plan(Direction::Egress));
+    let (ingress, mut errors) = ingress.map_err(|e| vec![allow_error(&e)])?;
+    let (egress, egress_errors) = egress.map_err(|e| vec![allow_error(&e)])?;
+    errors.extend(egress_errors);
+    if !errors.is_empty() {
         dedup_errors(&mut errors);
-        Err(errors)
+        return Err(errors);
     }
+    let mut drafts = policies(ir, Direction::Ingress, ingress, sources);
+    drafts.extend(policies(ir, Direction::Egress, egress, sources));
+    // The YAML of every document on every core.
+    Ok(drafts.into_par_iter().map(Draft::render).collect())
 }
 
 /// A policy in the making: its subject and the rules collected for it.
@@ -559,7 +565,7 @@ fn policies(
     direction: Direction,
     groups: BTreeMap<GroupKey, Group>,
     sources: &SourceLines<'_>,
-) -> Vec<Resource> {
+) -> Vec<Draft> {
     let dir = match direction {
         Direction::Ingress => "ingress",
         Direction::Egress => "egress",
@@ -593,66 +599,82 @@ fn policies(
                 &group.spans
             };
             let annotation = sources.describe(spans);
-            out.push(policy(
-                &name,
-                &namespace,
+            out.push(Draft {
+                name,
+                namespace: namespace.clone(),
                 direction,
-                &conj,
-                &group,
-                &annotation,
-            ));
+                conj,
+                rules: group.rules,
+                annotation,
+            });
         }
     }
     out
 }
 
-fn policy(
-    name: &str,
-    namespace: &str,
+/// A policy with its name and source annotation, to be written (on every
+/// core).
+struct Draft {
+    name: String,
+    namespace: String,
     direction: Direction,
-    conj: &[Requirement],
-    group: &Group,
-    annotation: &str,
-) -> Resource {
-    let ingress = (direction == Direction::Ingress).then(|| {
-        group
-            .rules
-            .iter()
-            .map(|r| NetworkPolicyIngressRule {
-                from: r.peers.clone(),
-                ports: r.ports.clone(),
-            })
-            .collect()
-    });
-    let egress = (direction == Direction::Egress).then(|| {
-        group
-            .rules
-            .iter()
-            .map(|r| NetworkPolicyEgressRule {
-                to: r.peers.clone(),
-                ports: r.ports.clone(),
-            })
-            .collect()
-    });
-    let policy = NetworkPolicy {
-        metadata: metadata(name, Some(namespace), annotation),
-        spec: Some(NetworkPolicySpec {
-            pod_selector: Some(label_selector(conj)),
-            policy_types: Some(vec![if direction == Direction::Ingress {
-                "Ingress".to_string()
-            } else {
-                "Egress".to_string()
-            }]),
-            ingress: ingress.filter(|r: &Vec<NetworkPolicyIngressRule>| !r.is_empty()),
-            egress: egress.filter(|r: &Vec<NetworkPolicyEgressRule>| !r.is_empty()),
-        }),
-    };
-    Resource {
-        api_version: "networking.k8s.io/v1".to_string(),
-        kind: "NetworkPolicy".to_string(),
-        namespace: Some(namespace.to_string()),
-        name: name.to_string(),
-        document: super::to_yaml(&policy),
+    conj: Vec<Requirement>,
+    rules: Vec<PolicyRule>,
+    annotation: String,
+}
+
+impl Draft {
+    fn render(self) -> Resource {
+        let Draft {
+            name,
+            namespace,
+            direction,
+            conj,
+            rules,
+            annotation,
+        } = self;
+        let (ingress, egress) = match direction {
+            Direction::Ingress => (
+                rules
+                    .into_iter()
+                    .map(|r| NetworkPolicyIngressRule {
+                        from: r.peers,
+                        ports: r.ports,
+                    })
+                    .collect(),
+                Vec::new(),
+            ),
+            Direction::Egress => (
+                Vec::new(),
+                rules
+                    .into_iter()
+                    .map(|r| NetworkPolicyEgressRule {
+                        to: r.peers,
+                        ports: r.ports,
+                    })
+                    .collect(),
+            ),
+        };
+        let policy = NetworkPolicy {
+            metadata: metadata(&name, Some(&namespace), &annotation),
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(label_selector(&conj)),
+                policy_types: Some(vec![if direction == Direction::Ingress {
+                    "Ingress".to_string()
+                } else {
+                    "Egress".to_string()
+                }]),
+                ingress: (!ingress.is_empty()).then_some(ingress),
+                egress: (!egress.is_empty()).then_some(egress),
+            }),
+        };
+        Resource {
+            api_version: "networking.k8s.io/v1".to_string(),
+            kind: "NetworkPolicy".to_string(),
+            namespace: Some(namespace),
+            name,
+            document: super::to_yaml(&policy),
+        }
     }
 }
 
@@ -680,6 +702,8 @@ pub fn warnings(ir: &Ir, options: &Options) -> Vec<Diagnostic> {
 /// other nodes' health endpoints are not reached.
 fn host_egress(ir: &Ir) -> Vec<Diagnostic> {
     let mut out: Vec<Diagnostic> = Vec::new();
+    // A rule the listener split is one warning (a set: programs have 100,000s).
+    let mut warned: HashSet<Span> = HashSet::new();
     for rule in ir.rules().filter(|r| r.action == Action::Allow) {
         let entity = [Entity::Host, Entity::Health]
             .into_iter()
@@ -687,7 +711,7 @@ fn host_egress(ir: &Ir) -> Vec<Diagnostic> {
         let Some(entity) = entity else { continue };
         if rule.destination.ips == IpSet::all()
             || rule.source.pods.terms.is_empty()
-            || out.iter().any(|d| d.span == rule.span)
+            || !warned.insert(rule.span)
         {
             continue;
         }
@@ -721,12 +745,13 @@ fn unranged_blocks(ir: &Ir, options: &Options) -> Vec<Diagnostic> {
         .filter_map(|r| r.parse::<IpNet>().ok())
         .fold(IpSet::none(), |set, net| set.union(&IpSet::from_net(net)));
     let mut out: Vec<Diagnostic> = Vec::new();
+    let mut warned: HashSet<Span> = HashSet::new();
     for rule in ir.rules().filter(|r| r.action == Action::Allow) {
         let side = [&rule.source, &rule.destination]
             .into_iter()
             .find(|side| !side.ips.intersection(&private).is_empty());
         let Some(side) = side else { continue };
-        if out.iter().any(|d| d.span == rule.span) {
+        if !warned.insert(rule.span) {
             continue;
         }
         let what = if side.ips == IpSet::all() {
