@@ -40,11 +40,14 @@ use crate::algebra::labels::{Requirement, Term, ValueSet};
 use crate::algebra::ports::{PortSet, Protocol, FIRST_PORT, LAST_PORT};
 use crate::allow::{zone_table, AllowError, ZoneEntry, ZoneTable};
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::inventory::{ApiPort, ApiServer, APISERVER_SERVICE_PORT};
+use crate::inventory::{ApiPort, ApiServer, Namespace, APISERVER_SERVICE_PORT};
 use crate::ir::{Action, Direction, Entity};
 use crate::ir::{Ir, PeerSet, PodSet, PodTerm, Service, NAMESPACE_NAME_LABEL};
 
 const TARGET: Target = Target::Kubernetes;
+
+/// Table entries worked out on every core at a time.
+const ENTRIES_PER_CHUNK: usize = 4096;
 
 pub fn emit(
     ir: &Ir,
@@ -57,25 +60,33 @@ pub fn emit(
     // port is allowed (or denied) by a rule naming either.
     let with_listener = crate::ir::listener::with_apiserver_listener(ir);
     let ir: &Ir = &with_listener;
-    // The two directions are independent: one on each core.
-    let plan = |direction| -> Result<(BTreeMap<GroupKey, Group>, Vec<Diagnostic>), AllowError> {
-        let table = zone_table(ir, direction, options.namespaces.as_deref())?;
-        let mut errors = Vec::new();
+    // One direction after the other, each on every core: a direction's
+    // table is dropped before the next is built.
+    let mut errors = Vec::new();
+    let mut resources = Vec::new();
+    for direction in [Direction::Ingress, Direction::Egress] {
+        let table = zone_table(ir, direction, options.namespaces.as_deref())
+            .map_err(|e| vec![allow_error(&e)])?;
         let groups = group_policies(ir, direction, &table, options, &addresses, &mut errors);
-        Ok((groups, errors))
-    };
-    let (ingress, egress) = rayon::join(|| plan(Direction::Ingress), || plan(Direction::Egress));
-    let (ingress, mut errors) = ingress.map_err(|e| vec![allow_error(&e)])?;
-    let (egress, egress_errors) = egress.map_err(|e| vec![allow_error(&e)])?;
-    errors.extend(egress_errors);
-    if !errors.is_empty() {
-        dedup_errors(&mut errors);
-        return Err(errors);
+        drop(table);
+        // Names and source annotations in order, then the YAML on every
+        // core, a chunk at a time.
+        let drafts = policies(ir, direction, groups, sources);
+        let mut drafts = drafts.into_iter();
+        loop {
+            let chunk: Vec<Draft> = drafts.by_ref().take(ENTRIES_PER_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            resources.par_extend(chunk.into_par_iter().map(Draft::render));
+        }
     }
-    let mut drafts = policies(ir, Direction::Ingress, ingress, sources);
-    drafts.extend(policies(ir, Direction::Egress, egress, sources));
-    // The YAML of every document on every core.
-    Ok(drafts.into_par_iter().map(Draft::render).collect())
+    if errors.is_empty() {
+        Ok(resources)
+    } else {
+        dedup_errors(&mut errors);
+        Err(errors)
+    }
 }
 
 /// A policy in the making: its subject and the rules collected for it.
@@ -103,7 +114,6 @@ struct PolicyRule {
 #[derive(Clone, Copy)]
 struct Placement<'a> {
     zone: usize,
-    term: &'a PodTerm,
     whole: bool,
     rule: Option<&'a PolicyRule>,
     spans: &'a [Span],
@@ -135,32 +145,34 @@ fn group_policies(
         return BTreeMap::new();
     };
     let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
-    let mut add =
-        |at: Placement<'_>, why: &dyn Fn() -> Diagnostic, errors: &mut Vec<Diagnostic>| {
-            let Some(namespaces) = namespaces_of(at.term, options.namespaces.as_deref()) else {
-                errors.push(why());
-                return;
-            };
-            let conjunctions = at.term.pod.to_requirements();
-            for namespace in namespaces {
-                for conj in &conjunctions {
-                    let group = groups
-                        .entry((namespace.clone(), at.zone, conj.clone()))
-                        .or_default();
-                    group.whole |= at.whole;
-                    if let Some(rule) = at.rule {
-                        if !group.rules.contains(rule) {
-                            group.rules.push(rule.clone());
-                        }
-                    }
-                    if at.origin {
-                        group.origin.extend_from_slice(at.spans);
-                    } else {
-                        group.spans.extend_from_slice(at.spans);
+    let mut add = |at: Placement<'_>,
+                   site: &Site,
+                   why: &dyn Fn() -> Diagnostic,
+                   errors: &mut Vec<Diagnostic>| {
+        let Some(namespaces) = &site.namespaces else {
+            errors.push(why());
+            return;
+        };
+        for namespace in namespaces {
+            for conj in &site.conjunctions {
+                let group = groups
+                    .entry((namespace.clone(), at.zone, conj.clone()))
+                    .or_default();
+                group.whole |= at.whole;
+                if let Some(rule) = at.rule {
+                    if !group.rules.contains(rule) {
+                        group.rules.push(rule.clone());
                     }
                 }
+                if at.origin {
+                    group.origin.extend_from_slice(at.spans);
+                } else {
+                    group.spans.extend_from_slice(at.spans);
+                }
             }
-        };
+        }
+    };
+    let inventory = options.namespaces.as_deref();
     // Every selected pod is in a policy, even one without rules (isolation).
     for subject in table.subjects.iter().filter(|s| s.contained_in.is_empty()) {
         let why = || {
@@ -175,62 +187,99 @@ fn group_policies(
         };
         let at = Placement {
             zone: subject.zone,
-            term: &subject.term,
             whole: true,
             rule: None,
             spans: &subject.origin,
             origin: true,
         };
-        add(at, &why, errors);
+        add(at, &Site::of(&subject.term, inventory), &why, errors);
     }
-    for entry in &table.entries {
-        let anchor = entry
-            .rule
-            .or_else(|| entry.denies.first().copied())
-            .or_else(|| ir.zones.get(entry.zone).and_then(|z| z.span))
-            .unwrap_or(fallback);
-        let mut spans: Vec<Span> = entry.rule.into_iter().collect();
-        spans.extend(&entry.denies);
-        let why = || {
-            let deny = (!entry.whole).then_some(entry.denies.as_slice());
-            needs_namespaces(ir, entry.zone, &entry.local, &entry.denies, deny, fallback)
-        };
-        let at = Placement {
-            zone: entry.zone,
-            term: &entry.local,
-            whole: entry.whole,
-            rule: None,
-            spans: &spans,
-            origin: false,
-        };
-        if entry.remote.is_empty() {
-            // A rule its denies take whole: only the record.
-            add(at, &why, errors);
-            continue;
-        }
-        match policy_rules(entry, direction, anchor, addresses) {
-            Ok(rules) => {
-                for rule in &rules {
-                    let at = Placement {
-                        rule: Some(rule),
-                        ..at
-                    };
-                    add(at, &why, errors);
+    // Each entry's rules and where they go, on every core, a chunk at a
+    // time; then gathered into the groups in table order.
+    for chunk in table.entries.chunks(ENTRIES_PER_CHUNK) {
+        let written: Vec<(Site, Option<Result<Vec<PolicyRule>, Diagnostic>>)> = chunk
+            .par_iter()
+            .map(|entry| {
+                let rules = (!entry.remote.is_empty()).then(|| {
+                    policy_rules(entry, direction, anchor(ir, entry, fallback), addresses)
+                });
+                (Site::of(&entry.local, inventory), rules)
+            })
+            .collect();
+        for (entry, (site, rules)) in chunk.iter().zip(written) {
+            let mut spans: Vec<Span> = entry.rule.into_iter().collect();
+            spans.extend(&entry.denies);
+            let why = || {
+                let deny = (!entry.whole).then_some(entry.denies.as_slice());
+                needs_namespaces(ir, entry.zone, &entry.local, &entry.denies, deny, fallback)
+            };
+            let at = Placement {
+                zone: entry.zone,
+                whole: entry.whole,
+                rule: None,
+                spans: &spans,
+                origin: false,
+            };
+            let Some(rules) = rules else {
+                // A rule its denies take whole: only the record.
+                add(at, &site, &why, errors);
+                continue;
+            };
+            match rules {
+                Ok(rules) => {
+                    for rule in &rules {
+                        let at = Placement {
+                            rule: Some(rule),
+                            ..at
+                        };
+                        add(at, &site, &why, errors);
+                    }
                 }
-            }
-            Err(mut diag) => {
-                if entry.rule.is_none() {
-                    // The isolation default written out: say why it exists.
-                    diag.message = format!(
+                Err(mut diag) => {
+                    if entry.rule.is_none() {
+                        // The isolation default written out: say why it exists.
+                        diag.message = format!(
                         "{}: this deny gives pods that are not isolated a policy, and that policy must allow everything else the program allows",
                         diag.message
                     );
+                    }
+                    errors.push(diag)
                 }
-                errors.push(diag)
             }
         }
     }
     groups
+}
+
+/// Where a pod term's policies go: its namespaces (`None`: it would take
+/// an inventory to know) and the pod selectors of its conjunctions.
+struct Site {
+    namespaces: Option<Vec<String>>,
+    conjunctions: Vec<Vec<Requirement>>,
+}
+
+impl Site {
+    fn of(term: &PodTerm, inventory: Option<&[Namespace]>) -> Site {
+        let namespaces = namespaces_of(term, inventory);
+        // Without namespaces nothing is placed: skip the selectors.
+        let conjunctions = match namespaces {
+            Some(_) => term.pod.to_requirements(),
+            None => Vec::new(),
+        };
+        Site {
+            namespaces,
+            conjunctions,
+        }
+    }
+}
+
+/// The span an entry's errors point at.
+fn anchor(ir: &Ir, entry: &ZoneEntry, fallback: Span) -> Span {
+    entry
+        .rule
+        .or_else(|| entry.denies.first().copied())
+        .or_else(|| ir.zones.get(entry.zone).and_then(|z| z.span))
+        .unwrap_or(fallback)
 }
 
 /// E0406: a policy's pods are not in namespaces named in the source. `cut`
