@@ -156,15 +156,16 @@ pub fn emit(
         .flat_map(|(index, tier)| tier.logs.iter().chain(&tier.rules).map(move |r| (index, r)))
         .collect();
     let enterprise = options.calico_enterprise;
+    let selectors = Selectors::of_zones(ir);
     let mut policies: BTreeMap<PolicyKey, Policy> = BTreeMap::new();
     let mut errors = Vec::new();
     // In chunks, so that only a chunk's sides wait to be gathered.
     for chunk in rules.chunks(RULES_PER_CHUNK) {
         let sides: Vec<Result<Vec<Side>, Problem>> = chunk
             .par_iter()
-            .map_init(Selectors::default, |selectors, &(tier, rule)| {
+            .map(|&(tier, rule)| {
                 let rule = gateway_side(ir, rule, enterprise)?;
-                rule_sides(selectors, tier, &rule, enterprise)
+                rule_sides(&selectors, tier, &rule, enterprise)
             })
             .collect();
         for ((_, rule), sides) in chunk.iter().zip(sides) {
@@ -271,26 +272,38 @@ fn gateway_side<'r>(
     Ok(Cow::Owned(kept))
 }
 
-/// The peer of each pod term, written once: the same zones are the peers of
-/// many rules (every zone's rule to kube-dns), and a selector's text costs
-/// more than a lookup.
-#[derive(Default)]
-struct Selectors {
-    peers: HashMap<PodTerm, EntityRule>,
+/// The peer of each zone's pod terms, written once before the rules (on
+/// every core): the same zones are the peers of many rules (every zone's
+/// rule to kube-dns), and a selector's text costs more than a lookup.
+struct Selectors<'a> {
+    peers: HashMap<&'a PodTerm, EntityRule>,
 }
 
-impl Selectors {
-    fn peer(&mut self, term: &PodTerm) -> EntityRule {
-        if let Some(peer) = self.peers.get(term) {
-            return peer.clone();
+impl<'a> Selectors<'a> {
+    fn of_zones(ir: &'a Ir) -> Selectors<'a> {
+        let peers = ir
+            .zones
+            .par_iter()
+            .flat_map_iter(|zone| &zone.pods.terms)
+            .map(|term| (term, entity_peer(term)))
+            .collect();
+        Selectors { peers }
+    }
+
+    /// A term no zone has (a narrowed one) is written when it is met.
+    fn peer(&self, term: &PodTerm) -> EntityRule {
+        match self.peers.get(term) {
+            Some(peer) => peer.clone(),
+            None => entity_peer(term),
         }
-        let peer = EntityRule {
-            namespace_selector: Some(namespace_selector(&term.namespace)),
-            selector: pod_selector(&term.pod),
-            ..EntityRule::default()
-        };
-        self.peers.insert(term.clone(), peer.clone());
-        peer
+    }
+}
+
+fn entity_peer(term: &PodTerm) -> EntityRule {
+    EntityRule {
+        namespace_selector: Some(namespace_selector(&term.namespace)),
+        selector: pod_selector(&term.pod),
+        ..EntityRule::default()
     }
 }
 
@@ -306,7 +319,7 @@ struct Side {
 
 /// Both sides of a rule (a side whose local end is not pods has none).
 fn rule_sides(
-    selectors: &mut Selectors,
+    selectors: &Selectors<'_>,
     tier: usize,
     rule: &IrRule,
     enterprise: bool,
@@ -431,7 +444,7 @@ fn calico_rule(
 /// The peers of a rule side as Calico entity rules (an empty one matches
 /// everything), and whether one of them matches addresses.
 fn peers(
-    selectors: &mut Selectors,
+    selectors: &Selectors<'_>,
     remote: &PeerSet,
     direction: Direction,
     action: Action,
