@@ -147,7 +147,14 @@ pub fn report_diagnostics_to(
                 }
             };
             let files = names_count(db, program);
-            let mut text = render::human(db, diags, color);
+            let (shown, hidden) = shown_per_code(diags);
+            let mut text = render::human(db, &shown, color);
+            for (code, (count, severity)) in hidden {
+                text.push_str(&format!(
+                    "note: {count} more {severity}{} with code {code} not shown (`--format json` lists every one)\n",
+                    if count == 1 { "" } else { "s" },
+                ));
+            }
             text.push_str(&summary(files, errors, warnings));
             print_stderr(&text);
         }
@@ -157,6 +164,39 @@ pub fn report_diagnostics_to(
     } else {
         Outcome::Clean
     }
+}
+
+/// At most this many diagnostics of one code are rendered for people: a
+/// program of thousands of rules can repeat one warning thousands of times.
+const SHOWN_PER_CODE: usize = 10;
+
+/// The diagnostics to render, and how many of each code are left out (with
+/// the word for their severity).
+fn shown_per_code(
+    diags: &[nplc_compiler::Diagnostic],
+) -> (
+    Vec<nplc_compiler::Diagnostic>,
+    std::collections::BTreeMap<String, (usize, &'static str)>,
+) {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut hidden = std::collections::BTreeMap::new();
+    let mut shown = Vec::new();
+    for diag in diags {
+        let code = diag.code.to_string();
+        let count = seen.entry(code.clone()).or_insert(0);
+        *count += 1;
+        if *count <= SHOWN_PER_CODE {
+            shown.push(diag.clone());
+        } else {
+            let word = if diag.severity() == Severity::Error {
+                "error"
+            } else {
+                "warning"
+            };
+            hidden.entry(code).or_insert((0, word)).0 += 1;
+        }
+    }
+    (shown, hidden)
 }
 
 /// The number of user files checked (standard modules not counted).

@@ -717,3 +717,37 @@ fn log_rules_log_on_calico_warn_elsewhere_and_decide_nothing() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// People see at most 10 diagnostics of one code, then a count of the rest;
+/// JSON lists every one.
+#[test]
+fn repeated_diagnostics_are_shown_ten_of_a_code() {
+    let dir = std::env::temp_dir().join(format!("nplc-repeated-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let mut program = String::from("zone a { namespace \"a\" }\n");
+    for i in 0..25 {
+        program.push_str(&format!("allow a -> cidr 10.{i}.0.0/16 : 443\n"));
+    }
+    let path = dir.join("many.npl");
+    std::fs::write(&path, &program).expect("program");
+    let run = |format: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_nplc"))
+            .args(["build", "--target", "kubernetes", "--format", format])
+            .arg(&path)
+            .output()
+            .expect("nplc")
+    };
+    let human = run("human");
+    let stderr = String::from_utf8_lossy(&human.stderr);
+    assert!(human.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("warning[W0014]").count(), 10, "{stderr}");
+    assert!(
+        stderr.contains("note: 15 more warnings with code W0014 not shown"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("0 errors, 25 warnings"), "{stderr}");
+    let json = run("json");
+    let stderr = String::from_utf8_lossy(&json.stderr);
+    assert_eq!(stderr.matches("\"W0014\"").count(), 25, "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

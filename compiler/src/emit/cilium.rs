@@ -2,9 +2,9 @@
 //! CiliumClusterwideNetworkPolicy, lowered from the program's rules with
 //! Cilium's own constructs (LANGUAGE.md §4.6):
 //!
-//! - one policy per zone and direction that has rules or isolates, holding
-//!   that zone's rules as written (`sides`, `policies`): `allow A -> B` is an
-//!   egress rule in A's egress policy and an ingress rule in B's;
+//! - one policy per zone, holding its ingress and egress rules as written
+//!   (`sides`, `policies`): `allow A -> B` is an egress rule in A's policy
+//!   and an ingress rule in B's;
 //! - `deny` → `ingressDeny` / `egressDeny` (deny beats allow in Cilium, as in
 //!   one NPL tier); a deny that an earlier tier's allow overrides is written
 //!   minus exactly those allows;

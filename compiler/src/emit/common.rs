@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::algebra::ports::Protocol;
 use crate::db::{self, Db};
 use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::ir::Ir;
+use crate::lines::LineIndex;
 
 use super::Target;
 
@@ -15,33 +17,42 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "nplc");
 /// Annotation naming the source lines a resource came from.
 pub const SOURCE_ANNOTATION: &str = "nplc.dev/source";
 
-/// Renders spans as `file:line` for the source annotation.
+/// Renders spans as `file:line` for the source annotation. It holds each
+/// file's path and line index, read once from the database for every file
+/// the IR's spans name, so backends can describe spans on every core.
 pub struct SourceLines<'db> {
-    pub(super) db: &'db dyn Db,
+    files: HashMap<db::SourceFile, (&'db str, &'db LineIndex)>,
 }
 
 impl<'db> SourceLines<'db> {
-    pub(super) fn new(db: &'db dyn Db) -> SourceLines<'db> {
-        SourceLines { db }
+    pub(super) fn new(db: &'db dyn Db, ir: &Ir) -> SourceLines<'db> {
+        let spans = ir.zones.iter().filter_map(|z| z.span);
+        let spans = spans.chain(ir.tiers.iter().filter_map(|t| t.name_span));
+        let spans = spans.chain(ir.rules().map(|r| r.span));
+        let spans = spans.chain(ir.gateways.iter().filter_map(|g| g.span));
+        let spans = spans.chain(ir.vias.iter().map(|v| v.span));
+        let mut files = HashMap::new();
+        for span in spans {
+            files
+                .entry(span.file)
+                .or_insert_with(|| (span.file.path(db).as_str(), db::line_index(db, span.file)));
+        }
+        SourceLines { files }
     }
 
     /// `a.npl:3, a.npl:7-9, std/baseline:12`, sorted and deduplicated.
+    /// Every span a backend cites comes from the IR; one from elsewhere is
+    /// left out rather than guessed.
     pub fn describe(&self, spans: &[Span]) -> String {
-        // Per file first: a file's path and line index are looked up once.
-        let mut by_file: HashMap<db::SourceFile, BTreeSet<(usize, usize)>> = HashMap::new();
+        let mut by_path: BTreeMap<&str, BTreeSet<(usize, usize)>> = BTreeMap::new();
         for span in spans {
-            let index = db::line_index(self.db, span.file);
-            by_file.entry(span.file).or_default().insert((
+            let Some((path, index)) = self.files.get(&span.file) else {
+                continue;
+            };
+            by_path.entry(path).or_default().insert((
                 index.line(span.start),
                 index.line(span.end.saturating_sub(1).max(span.start)),
             ));
-        }
-        let mut by_path: BTreeMap<&str, BTreeSet<(usize, usize)>> = BTreeMap::new();
-        for (file, lines) in by_file {
-            by_path
-                .entry(file.path(self.db).as_str())
-                .or_default()
-                .extend(lines);
         }
         let mut parts = Vec::new();
         for (file, lines) in by_path {

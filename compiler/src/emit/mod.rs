@@ -119,7 +119,7 @@ pub fn build(
     options: &Options,
 ) -> Result<Vec<Resource>, Vec<Diagnostic>> {
     let ir = ir::lowered(db, program).map_err(<[Diagnostic]>::to_vec)?;
-    let sources = SourceLines::new(db);
+    let sources = SourceLines::new(db, ir);
     let mut resources = match target {
         Target::Kubernetes => {
             kubernetes::emit(ir, options, &sources, &|e| allow_error(db, program, ir, e))?

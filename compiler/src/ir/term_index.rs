@@ -14,58 +14,41 @@ use crate::ir::PodTerm;
 /// every id whose term meets the asked term, maybe more.
 #[derive(Debug, Default)]
 pub struct TermIndex {
-    /// Ids with a term that pins no namespace by name.
-    unpinned: Vec<usize>,
-    namespaces: HashMap<String, Namespace>,
+    /// Ids with a term that pins no namespace by name (a namespace label
+    /// selector, every namespace), by the label value they require.
+    unpinned: Bucket,
+    namespaces: HashMap<String, Bucket>,
     /// Every id inserted, in order, once.
     all: Vec<usize>,
 }
 
+/// The terms of one namespace (or of none by name).
 #[derive(Debug, Default)]
-struct Namespace {
-    /// Ids with a term in this namespace that requires no single label value.
+struct Bucket {
+    /// Ids with a term that requires no single label value.
     unlabelled: Vec<usize>,
-    /// Key → value → ids with a term in this namespace requiring `key = value`.
+    /// Key → value → ids with a term requiring `key = value`.
     by_label: HashMap<String, HashMap<String, Vec<usize>>>,
 }
 
-impl TermIndex {
-    /// Files `id` under `term`. Ids must come in non-decreasing order (one id
-    /// may have several terms), so every list stays sorted and answers come
-    /// in insertion order.
-    pub fn insert(&mut self, term: &PodTerm, id: usize) {
-        push_once(&mut self.all, id);
-        let Some(ns) = term.namespace_name() else {
-            push_once(&mut self.unpinned, id);
-            return;
-        };
-        let bucket = self.namespaces.entry(ns.to_string()).or_default();
+impl Bucket {
+    fn insert(&mut self, term: &PodTerm, id: usize) {
         match required_label(term) {
             Some((key, value)) => push_once(
-                bucket
-                    .by_label
+                self.by_label
                     .entry(key.to_string())
                     .or_default()
                     .entry(value.to_string())
                     .or_default(),
                 id,
             ),
-            None => push_once(&mut bucket.unlabelled, id),
+            None => push_once(&mut self.unlabelled, id),
         }
     }
 
-    /// Adds to `found` every id whose term may meet `term`.
-    pub fn meeting(&self, term: &PodTerm, found: &mut BTreeSet<usize>) {
-        let Some(ns) = term.namespace_name() else {
-            found.extend(self.all.iter().copied());
-            return;
-        };
-        found.extend(self.unpinned.iter().copied());
-        let Some(bucket) = self.namespaces.get(ns) else {
-            return;
-        };
-        found.extend(bucket.unlabelled.iter().copied());
-        for (key, by_value) in &bucket.by_label {
+    fn meeting(&self, term: &PodTerm, found: &mut BTreeSet<usize>) {
+        found.extend(self.unlabelled.iter().copied());
+        for (key, by_value) in &self.by_label {
             // An indexed term requiring `key = v` meets `term` only if `term` admits v.
             match term.pod.constraint(key).values {
                 ValueSet::Only(values) => {
@@ -78,20 +61,58 @@ impl TermIndex {
         }
     }
 
+    fn every(&self, found: &mut BTreeSet<usize>) {
+        found.extend(self.unlabelled.iter().copied());
+        found.extend(
+            self.by_label
+                .values()
+                .flat_map(HashMap::values)
+                .flatten()
+                .copied(),
+        );
+    }
+}
+
+impl TermIndex {
+    /// Files `id` under `term`. Ids must come in non-decreasing order (one id
+    /// may have several terms), so every list stays sorted and answers come
+    /// in insertion order.
+    pub fn insert(&mut self, term: &PodTerm, id: usize) {
+        push_once(&mut self.all, id);
+        match term.namespace_name() {
+            Some(ns) => self
+                .namespaces
+                .entry(ns.to_string())
+                .or_default()
+                .insert(term, id),
+            None => self.unpinned.insert(term, id),
+        }
+    }
+
+    /// Adds to `found` every id whose term may meet `term`.
+    pub fn meeting(&self, term: &PodTerm, found: &mut BTreeSet<usize>) {
+        self.unpinned.meeting(term, found);
+        match term.namespace_name() {
+            Some(ns) => {
+                if let Some(bucket) = self.namespaces.get(ns) {
+                    bucket.meeting(term, found);
+                }
+            }
+            // A term of no namespace by name may meet any namespace's.
+            None => {
+                for bucket in self.namespaces.values() {
+                    bucket.meeting(term, found);
+                }
+            }
+        }
+    }
+
     /// Adds to `found` every id with a term in namespace `ns` or in no
     /// namespace by name: what any term of `ns` may meet.
     pub fn in_namespace(&self, ns: &str, found: &mut BTreeSet<usize>) {
-        found.extend(self.unpinned.iter().copied());
+        self.unpinned.every(found);
         if let Some(bucket) = self.namespaces.get(ns) {
-            found.extend(bucket.unlabelled.iter().copied());
-            found.extend(
-                bucket
-                    .by_label
-                    .values()
-                    .flat_map(HashMap::values)
-                    .flatten()
-                    .copied(),
-            );
+            bucket.every(found);
         }
     }
 
@@ -175,5 +196,10 @@ mod tests {
             BTreeSet::from([0, 3, 4]),
             "app = b and namespace api are skipped"
         );
+        // A term of no namespace by name (a namespace label selector) is
+        // told apart by its label value too, in every namespace.
+        let mut found = BTreeSet::new();
+        index.meeting(&asked[4], &mut found);
+        assert_eq!(found, BTreeSet::from([1, 3]), "every app = a is skipped");
     }
 }

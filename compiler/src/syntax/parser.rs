@@ -35,9 +35,18 @@ pub fn parse_text(file: SourceFile, text: &str) -> Parsed {
         None => (std::borrow::Cow::Borrowed(text), Vec::new()),
     };
     let text: &str = &text;
+    if diagnostics.is_empty() {
+        if let Some(module) = parse_in_chunks(file, text, CHUNK_BYTES) {
+            return Parsed {
+                module,
+                diagnostics,
+            };
+        }
+    }
     let mut parser = ModuleParser {
         file,
         text,
+        offset: 0,
         diagnostics,
     };
     let module = match NplParser::parse(Rule::file, text) {
@@ -82,9 +91,91 @@ pub fn parse_text(file: SourceFile, text: &str) -> Parsed {
     }
 }
 
+/// Files larger than this are parsed in pieces of about this size.
+const CHUNK_BYTES: usize = 128 * 1024;
+
+/// A large file parsed in pieces, on every core: pest keeps one token queue
+/// per parse, which for a file of 100,000 rules is hundreds of megabytes
+/// grown by copying. The file is cut only before a line that starts a
+/// top-level item (a keyword in the first column, outside every brace,
+/// string and comment). `None` when the file is small, cannot be cut
+/// safely, or any piece has an error: the caller then parses it whole, so
+/// diagnostics and recovery are always those of one parse.
+fn parse_in_chunks(file: SourceFile, text: &str, chunk: usize) -> Option<Module> {
+    use rayon::prelude::*;
+    let cuts = chunk_starts(text, chunk)?;
+    let ends = cuts.iter().skip(1).copied().chain([text.len()]);
+    let pieces: Vec<(usize, usize)> = cuts.iter().copied().zip(ends).collect();
+    let modules: Vec<Option<Module>> = pieces
+        .into_par_iter()
+        .map(|(start, end)| {
+            let mut parser = ModuleParser {
+                file,
+                text,
+                offset: start,
+                diagnostics: Vec::new(),
+            };
+            let root = NplParser::parse(Rule::file, text.get(start..end)?)
+                .ok()?
+                .next()?;
+            let clean = root.clone().into_inner().all(|p| p.as_rule() != Rule::junk);
+            let module = parser.module(root);
+            (clean && parser.diagnostics.is_empty()).then_some(module)
+        })
+        .collect();
+    let mut items = Vec::new();
+    for module in modules {
+        items.extend(module?.items);
+    }
+    Some(Module { items })
+}
+
+/// Where the pieces of a large file start (the first is 0), or `None` when
+/// the file is small or its braces do not balance.
+fn chunk_starts(text: &str, chunk: usize) -> Option<Vec<usize>> {
+    const STARTS: [&str; 9] = [
+        "import", "zone", "external", "tier", "gateway", "allow", "deny", "log", "##",
+    ];
+    if text.len() <= chunk {
+        return None;
+    }
+    let mut cuts = vec![0];
+    let mut depth: usize = 0;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let starts_item = STARTS.iter().any(|k| {
+            line.strip_prefix(k)
+                .is_some_and(|rest| *k == "##" || rest.starts_with([' ', '\t']))
+        });
+        let last = cuts.last().copied().unwrap_or(0);
+        if depth == 0 && starts_item && at - last >= chunk {
+            cuts.push(at);
+        }
+        let mut in_string = false;
+        let mut escaped = false;
+        for c in line.chars() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if in_string => escaped = true,
+                '"' => in_string = !in_string,
+                '#' if !in_string => break,
+                '{' if !in_string => depth += 1,
+                '}' if !in_string => depth = depth.checked_sub(1)?,
+                _ => {}
+            }
+        }
+        at += line.len();
+    }
+    (depth == 0 && cuts.len() > 1).then_some(cuts)
+}
+
 struct ModuleParser<'t> {
     file: SourceFile,
+    /// The whole file, for the lines around an item.
     text: &'t str,
+    /// Where the parsed piece starts in `text`: pest's positions are the
+    /// piece's.
+    offset: usize,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -114,7 +205,7 @@ impl<'t> ModuleParser<'t> {
         } else {
             end
         };
-        Span::new(self.file, s.start(), end)
+        Span::new(self.file, self.offset + s.start(), self.offset + end)
     }
 
     fn module(&mut self, root: Pair<'_, Rule>) -> Module {
@@ -1042,5 +1133,65 @@ gateway egress = istio { zone istio-egressgateway; port 8443 }
         assert_eq!(parsed.diagnostics.len(), 1);
         assert_eq!(parsed.diagnostics[0].code, Code::UnterminatedString);
         assert_eq!(parsed.module.items.len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+
+    fn whole(file: SourceFile, text: &str) -> Module {
+        let mut parser = ModuleParser {
+            file,
+            text,
+            offset: 0,
+            diagnostics: Vec::new(),
+        };
+        let Ok(mut pairs) = NplParser::parse(Rule::file, text) else {
+            return Module::default();
+        };
+        pairs
+            .next()
+            .map(|root| parser.module(root))
+            .unwrap_or_default()
+    }
+
+    /// Pieces of a file give the tree of the whole file, spans and docs
+    /// included, at every cut size; a file that cannot be cut, or a piece
+    /// with an error, falls back to one parse.
+    #[test]
+    fn pieces_parse_like_the_whole_file() {
+        let db = crate::db::Database::default();
+        let mut texts: Vec<String> = crate::stdlib::MODULES
+            .iter()
+            .map(|(_, text)| text.to_string())
+            .collect();
+        for example in [
+            "homelab/main.npl",
+            "homelab/platform.npl",
+            "three-tier/main.npl",
+        ] {
+            let path = format!("{}/../examples/{example}", env!("CARGO_MANIFEST_DIR"));
+            texts.push(std::fs::read_to_string(path).expect("example"));
+        }
+        let mut checked = 0;
+        for text in &texts {
+            let file = SourceFile::new(&db, "t.npl".into(), text.clone());
+            let expected = whole(file, text);
+            for chunk in [1, 40, 200, 1000] {
+                if let Some(module) = parse_in_chunks(file, text, chunk) {
+                    assert_eq!(module, expected, "cut every {chunk} bytes:\n{text}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 20, "only {checked} files were cut");
+        let broken = "zone a {}\nallow a -> : 80\nzone b {}\nallow b -> a : 80\n";
+        let file = SourceFile::new(&db, "t.npl".into(), broken.to_string());
+        assert_eq!(parse_in_chunks(file, broken, 1), None);
+        let unbalanced = "zone a {\nallow a -> a : 80\nzone b {}\n";
+        assert_eq!(chunk_starts(unbalanced, 1), None);
+        let in_comment = "zone a { # }\n  namespace \"x\"\n}\nzone b {}\n";
+        assert_eq!(chunk_starts(in_comment, 1), Some(vec![0, 31]));
     }
 }

@@ -13,6 +13,7 @@ use crate::algebra::ipset::IpSet;
 use crate::algebra::ports::{PortSet, Protocol};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::emit::{fqdn_list, target_error};
+use crate::ir::term_index::TermIndex;
 use crate::ir::Action;
 use crate::ir::Direction;
 use crate::ir::{Ir, PeerSet, PodSet, L7};
@@ -290,9 +291,25 @@ pub(super) fn resolve_mixed_l7(
     if filtered.is_empty() && upgrade.is_empty() {
         return sides;
     }
+    // The allows whose pods may meet a filtered side's, found by namespace
+    // and label value: a filtered rule meets the few sides of its own pods,
+    // not every side of the program.
+    let mut by_local = TermIndex::default();
+    if !filtered.is_empty() {
+        for (i, side) in sides.iter().enumerate().filter(|(_, s)| is_allow(s)) {
+            for term in &side.local.terms {
+                by_local.insert(term, i);
+            }
+        }
+    }
     for &f in &filtered {
         let l7 = &sides[f];
-        for (i, other) in sides.iter().enumerate() {
+        let mut candidates = BTreeSet::new();
+        for term in &l7.local.terms {
+            by_local.meeting(term, &mut candidates);
+        }
+        for i in candidates {
+            let other = &sides[i];
             if i == f || !is_allow(other) || !overlap(l7, other) {
                 continue;
             }
@@ -318,11 +335,16 @@ pub(super) fn resolve_mixed_l7(
         }
     }
     let mut out = Vec::with_capacity(sides.len() + upgrade.len());
+    let dns_filtered: Vec<Side> = filtered
+        .iter()
+        .map(|&f| &sides[f])
+        .filter(|d| matches!(d.l7, L7::Dns(_)))
+        .cloned()
+        .collect();
     let lookups_of = |side: &Side| -> Vec<Side> {
-        filtered
+        dns_filtered
             .iter()
-            .map(|&f| &sides[f])
-            .filter(|d| matches!(d.l7, L7::Dns(_)) && overlap(d, side))
+            .filter(|d| overlap(d, side))
             .filter_map(|d| {
                 Some(Side {
                     remote: side.remote.intersection(&d.remote),
@@ -333,11 +355,12 @@ pub(super) fn resolve_mixed_l7(
             })
             .collect()
     };
-    for (i, side) in sides.iter().enumerate() {
+    for (i, side) in sides.into_iter().enumerate() {
         if !upgrade.contains(&i) {
-            out.push(side.clone());
+            out.push(side);
             continue;
         }
+        let side = &side;
         // Every port: keep it, and add its lookups to the DNS peers as
         // every name (the port's traffic to them goes through the proxy).
         if side.ports == PortSet::all() {

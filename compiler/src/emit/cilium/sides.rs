@@ -84,9 +84,15 @@ pub(super) fn sides(
     zones: &RuleZones,
     errors: &mut Vec<Diagnostic>,
 ) -> (Vec<Side>, Vec<Piece>) {
-    let mut out = Vec::new();
+    // Sized up front: a Side is large, and a vector of them grown by
+    // doubling copies every side of a big program several times.
+    let count: usize = ir
+        .rules()
+        .map(|r| r.zones.source.len() + r.zones.destination.len())
+        .sum();
+    let mut out = Vec::with_capacity(count);
     // Allow sides with their tier, for the carves of later denies.
-    let mut allows: Vec<(usize, Side)> = Vec::new();
+    let mut allows: Vec<(usize, Side)> = Vec::with_capacity(count);
     let mut carves = Vec::new();
     let mut pieces = Vec::new();
     // Once, not per deny: a union of every isolated zone's terms.
@@ -123,7 +129,11 @@ pub(super) fn sides(
         }
     }
     for (tier, side) in allows {
-        out.extend(carve_allow(tier, side, &carves, errors));
+        if carves.is_empty() {
+            out.push(side);
+        } else {
+            out.extend(carve_allow(tier, side, &carves, errors));
+        }
     }
     (out, pieces)
 }
