@@ -37,7 +37,6 @@ mod naming;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use rayon::prelude::*;
 
 use self::crd::{
@@ -189,22 +188,26 @@ pub fn emit(
         sources,
         zones: ZoneNames::new(ir),
     };
-    // Names and source annotations here (they read the database); the
-    // rules' order and the YAML of every document on every core, a chunk
-    // at a time so that few documents wait as structs.
-    let mut renderer = Renderer::default();
+    // Names here; the source annotations, the rules' order and the YAML
+    // of every document on every core, a chunk at a time so that few
+    // documents wait as structs.
+    let mut renderer = Renderer {
+        sources,
+        pending: Vec::new(),
+        done: Vec::new(),
+    };
     writer.drafts(policies, &mut renderer);
     Ok(renderer.finish())
 }
 
 /// Renders drafts on every core, [`RULES_PER_CHUNK`] at a time, in order.
-#[derive(Default)]
-struct Renderer {
+struct Renderer<'a, 'db> {
+    sources: &'a SourceLines<'db>,
     pending: Vec<Draft>,
     done: Vec<Resource>,
 }
 
-impl Renderer {
+impl Renderer<'_, '_> {
     fn push(&mut self, draft: Draft) {
         self.pending.push(draft);
         if self.pending.len() >= RULES_PER_CHUNK {
@@ -214,8 +217,9 @@ impl Renderer {
 
     fn flush(&mut self) {
         let pending = std::mem::take(&mut self.pending);
+        let sources = self.sources;
         self.done
-            .par_extend(pending.into_par_iter().map(Draft::render));
+            .par_extend(pending.into_par_iter().map(|d| d.render(sources)));
     }
 
     fn finish(mut self) -> Vec<Resource> {
@@ -891,7 +895,7 @@ struct Subject {
 impl Writer<'_, '_> {
     /// Every document in output order, to `out` one at a time (so that a
     /// policy's struct is dropped from `policies` as its draft is made).
-    fn drafts(&self, policies: BTreeMap<PolicyKey, Policy>, out: &mut Renderer) {
+    fn drafts(&self, policies: BTreeMap<PolicyKey, Policy>, out: &mut Renderer<'_, '_>) {
         if !self.flat {
             for (index, tier) in self.ir.tiers.iter().enumerate().take(self.default_tier) {
                 // Written even without rules (it then only passes), so that
@@ -1055,11 +1059,9 @@ impl Writer<'_, '_> {
         };
         Draft::Policy {
             kind,
-            metadata: metadata(
-                name,
-                subject.namespace.as_deref(),
-                &self.sources.describe(spans),
-            ),
+            name: name.to_string(),
+            namespace: subject.namespace,
+            spans: spans.to_vec(),
             spec: PolicySpec {
                 tier: tier_name,
                 order,
@@ -1075,13 +1077,15 @@ impl Writer<'_, '_> {
     }
 }
 
-/// A document with its name and source annotation, to be rendered (on
-/// every core).
+/// A document with its name, to be annotated and rendered (on every core).
 enum Draft {
     Done(Resource),
     Policy {
         kind: &'static str,
-        metadata: ObjectMeta,
+        name: String,
+        namespace: Option<String>,
+        /// The program's lines it comes from.
+        spans: Vec<Span>,
         spec: PolicySpec,
         /// The rules are a band's, gathered in program order with repeats:
         /// written sorted, each once.
@@ -1090,31 +1094,32 @@ enum Draft {
 }
 
 impl Draft {
-    fn render(self) -> Resource {
-        let (kind, metadata, mut spec, sort_rules) = match self {
-            Draft::Done(resource) => return resource,
+    fn render(self, sources: &SourceLines<'_>) -> Resource {
+        match self {
+            Draft::Done(resource) => resource,
             Draft::Policy {
                 kind,
-                metadata,
-                spec,
+                name,
+                namespace,
+                spans,
+                mut spec,
                 sort_rules,
-            } => (kind, metadata, spec, sort_rules),
-        };
-        if sort_rules {
-            for rules in [&mut spec.ingress, &mut spec.egress] {
-                rules.sort();
-                rules.dedup_by(|a, b| Ord::cmp(&*a, &*b).is_eq());
+            } => {
+                if sort_rules {
+                    for rules in [&mut spec.ingress, &mut spec.egress] {
+                        rules.sort();
+                        rules.dedup_by(|a, b| Ord::cmp(&*a, &*b).is_eq());
+                    }
+                }
+                let document = Document {
+                    api_version: API_VERSION,
+                    kind,
+                    metadata: metadata(&name, namespace.as_deref(), &sources.describe(&spans)),
+                    spec,
+                };
+                resource(kind, namespace.as_deref(), &name, &document)
             }
         }
-        let namespace = metadata.namespace.clone();
-        let name = metadata.name.clone().unwrap_or_default();
-        let document = Document {
-            api_version: API_VERSION,
-            kind,
-            metadata,
-            spec,
-        };
-        resource(kind, namespace.as_deref(), &name, &document)
     }
 }
 

@@ -69,16 +69,16 @@ pub fn emit(
             .map_err(|e| vec![allow_error(&e)])?;
         let groups = group_policies(ir, direction, &table, options, &addresses, &mut errors);
         drop(table);
-        // Names and source annotations in order, then the YAML on every
-        // core, a chunk at a time.
-        let drafts = policies(ir, direction, groups, sources);
+        // Names in order, then the source annotations and the YAML on
+        // every core, a chunk at a time.
+        let drafts = policies(ir, direction, groups);
         let mut drafts = drafts.into_iter();
         loop {
             let chunk: Vec<Draft> = drafts.by_ref().take(ENTRIES_PER_CHUNK).collect();
             if chunk.is_empty() {
                 break;
             }
-            resources.par_extend(chunk.into_par_iter().map(Draft::render));
+            resources.par_extend(chunk.into_par_iter().map(|d| d.render(sources)));
         }
     }
     if errors.is_empty() {
@@ -609,12 +609,7 @@ fn ports(service: &Service) -> Result<Option<Option<Vec<NetworkPolicyPort>>>, Ta
     Ok(Some(Some(out)))
 }
 
-fn policies(
-    ir: &Ir,
-    direction: Direction,
-    groups: BTreeMap<GroupKey, Group>,
-    sources: &SourceLines<'_>,
-) -> Vec<Draft> {
+fn policies(ir: &Ir, direction: Direction, groups: BTreeMap<GroupKey, Group>) -> Vec<Draft> {
     let dir = match direction {
         Direction::Ingress => "ingress",
         Direction::Egress => "egress",
@@ -643,44 +638,43 @@ fn policies(
                 resource_name(&["nplc", zone_name, dir, &number.to_string()])
             };
             let spans = if group.spans.is_empty() {
-                &group.origin
+                group.origin
             } else {
-                &group.spans
+                group.spans
             };
-            let annotation = sources.describe(spans);
             out.push(Draft {
                 name,
                 namespace: namespace.clone(),
                 direction,
                 conj,
                 rules: group.rules,
-                annotation,
+                spans,
             });
         }
     }
     out
 }
 
-/// A policy with its name and source annotation, to be written (on every
-/// core).
+/// A policy with its name, to be annotated and written (on every core).
 struct Draft {
     name: String,
     namespace: String,
     direction: Direction,
     conj: Vec<Requirement>,
     rules: Vec<PolicyRule>,
-    annotation: String,
+    /// The program's lines it comes from.
+    spans: Vec<Span>,
 }
 
 impl Draft {
-    fn render(self) -> Resource {
+    fn render(self, sources: &SourceLines<'_>) -> Resource {
         let Draft {
             name,
             namespace,
             direction,
             conj,
             rules,
-            annotation,
+            spans,
         } = self;
         let (ingress, egress) = match direction {
             Direction::Ingress => (
@@ -705,7 +699,7 @@ impl Draft {
             ),
         };
         let policy = NetworkPolicy {
-            metadata: metadata(&name, Some(&namespace), &annotation),
+            metadata: metadata(&name, Some(&namespace), &sources.describe(&spans)),
             spec: Some(NetworkPolicySpec {
                 pod_selector: Some(label_selector(&conj)),
                 policy_types: Some(vec![if direction == Direction::Ingress {
