@@ -197,7 +197,7 @@ fn group_policies(
     // Each entry's rules and where they go, on every core, a chunk at a
     // time; then gathered into the groups in table order.
     for chunk in table.entries.chunks(ENTRIES_PER_CHUNK) {
-        let written: Vec<(Site, Option<Result<Vec<PolicyRule>, Diagnostic>>)> = chunk
+        let written: Vec<(Site, Option<Written>)> = chunk
             .par_iter()
             .map(|entry| {
                 let rules = (!entry.remote.is_empty()).then(|| {
@@ -250,6 +250,9 @@ fn group_policies(
     }
     groups
 }
+
+/// An entry's NetworkPolicy rules, or why they cannot be written.
+type Written = Result<Vec<PolicyRule>, Diagnostic>;
 
 /// Where a pod term's policies go: its namespaces (`None`: it would take
 /// an inventory to know) and the pod selectors of its conjunctions.
