@@ -80,7 +80,7 @@ const FLAT_BAND: u32 = 1000;
 /// The logs of a tier, then its denies, then its allows: a tier's first
 /// matching Allow or Deny decides, and a Log rule records the connection and
 /// goes on, so the logs first see every connection that reaches the tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Band {
     Log,
     Deny,
@@ -156,7 +156,9 @@ pub fn emit(
         .collect();
     let enterprise = options.calico_enterprise;
     let selectors = Selectors::of_zones(ir);
-    let mut policies: BTreeMap<PolicyKey, Policy> = BTreeMap::new();
+    // Gathered by hash (a `PodTerm` hashes once but compares key by key,
+    // and this is the one serial step), then sorted on every core.
+    let mut policies: HashMap<PolicyKey, Policy> = HashMap::new();
     let mut errors = Vec::new();
     // In chunks, so that only a chunk's sides wait to be gathered.
     for chunk in rules.chunks(RULES_PER_CHUNK) {
@@ -196,6 +198,8 @@ pub fn emit(
         pending: Vec::new(),
         done: Vec::new(),
     };
+    let mut policies: Vec<(PolicyKey, Policy)> = policies.into_iter().collect();
+    policies.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
     writer.drafts(policies, &mut renderer);
     Ok(renderer.finish())
 }
@@ -384,7 +388,7 @@ fn rule_sides(
 
 /// The sides of `rule` into the policies of its local terms (a gateway
 /// side keeps the rule's pods, so they are read from the rule itself).
-fn add_sides(policies: &mut BTreeMap<PolicyKey, Policy>, rule: &IrRule, sides: Vec<Side>) {
+fn add_sides(policies: &mut HashMap<PolicyKey, Policy>, rule: &IrRule, sides: Vec<Side>) {
     for side in sides {
         let local = match side.direction {
             Direction::Egress => &rule.source.pods.terms,
@@ -895,7 +899,8 @@ struct Subject {
 impl Writer<'_, '_> {
     /// Every document in output order, to `out` one at a time (so that a
     /// policy's struct is dropped from `policies` as its draft is made).
-    fn drafts(&self, policies: BTreeMap<PolicyKey, Policy>, out: &mut Renderer<'_, '_>) {
+    /// `policies` sorted by key.
+    fn drafts(&self, policies: Vec<(PolicyKey, Policy)>, out: &mut Renderer<'_, '_>) {
         if !self.flat {
             for (index, tier) in self.ir.tiers.iter().enumerate().take(self.default_tier) {
                 // Written even without rules (it then only passes), so that
