@@ -23,6 +23,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rayon::prelude::*;
+
 use crate::algebra::labels::{KeySet, Term, ValueSet};
 use crate::inventory::Namespace;
 
@@ -34,6 +36,10 @@ use crate::algebra::ports::PortSet;
 use crate::diagnostic::Span;
 use crate::ir::{Ir, PeerSet, PodSet, PodTerm, Rule, Service, L7, NAMESPACE_NAME_LABEL};
 use crate::syntax::ast::Action;
+
+/// Allows placed on every core at a time (a chunk's entries wait to be
+/// gathered in program order).
+const ALLOWS_PER_CHUNK: usize = 4096;
 
 /// Pods that must be selected in a direction, and the zone they are for.
 #[derive(Debug, Clone)]
@@ -126,20 +132,38 @@ pub fn zone_table(
             }
             denies.push(deny, rule.span);
         }
-        for rule in tier.rules.iter().filter(|r| r.action == Action::Allow) {
-            let (local, remote) = sides(rule, direction);
-            for term in &local.terms {
-                for part in parts(term, &subjects, &subject_index, &zone_of) {
-                    place(
-                        &denies,
-                        part,
-                        remote,
-                        &rule.service,
-                        Some(rule.span),
-                        &[],
-                        &mut entries,
-                    )?;
-                }
+        // The tier's allows all meet the same denies: each is placed on
+        // every core, and their entries are kept in program order (the
+        // first error in program order is the one reported).
+        let allows: Vec<&Rule> = tier
+            .rules
+            .iter()
+            .filter(|r| r.action == Action::Allow)
+            .collect();
+        for chunk in allows.chunks(ALLOWS_PER_CHUNK) {
+            let placed: Vec<Result<Vec<ZoneEntry>, AllowError>> = chunk
+                .par_iter()
+                .map(|rule| {
+                    let mut out = Vec::new();
+                    let (local, remote) = sides(rule, direction);
+                    for term in &local.terms {
+                        for part in parts(term, &subjects, &subject_index, &zone_of) {
+                            place(
+                                &denies,
+                                part,
+                                remote,
+                                &rule.service,
+                                Some(rule.span),
+                                &[],
+                                &mut out,
+                            )?;
+                        }
+                    }
+                    Ok(out)
+                })
+                .collect();
+            for rule_entries in placed {
+                entries.extend(rule_entries?);
             }
         }
     }
@@ -154,24 +178,33 @@ pub fn zone_table(
         ports: PortSet::all(),
         l7: L7::Any,
     };
-    for subject in subjects.iter().filter(|s| !s.isolated) {
-        let local = isolated_index.subtract(&PodSet::from_terms([subject.term.clone()]));
-        if local.is_empty() {
-            continue;
-        }
-        let part = Part {
-            zone: subject.zone,
-            local,
-        };
-        place(
-            &denies,
-            part,
-            &PeerSet::all(),
-            &every_service,
-            None,
-            &subject.origin,
-            &mut entries,
-        )?;
+    let defaults: Vec<Result<Vec<ZoneEntry>, AllowError>> = subjects
+        .par_iter()
+        .filter(|s| !s.isolated)
+        .map(|subject| {
+            let mut out = Vec::new();
+            let local = isolated_index.subtract(&PodSet::from_terms([subject.term.clone()]));
+            if local.is_empty() {
+                return Ok(out);
+            }
+            let part = Part {
+                zone: subject.zone,
+                local,
+            };
+            place(
+                &denies,
+                part,
+                &PeerSet::all(),
+                &every_service,
+                None,
+                &subject.origin,
+                &mut out,
+            )?;
+            Ok(out)
+        })
+        .collect();
+    for subject_entries in defaults {
+        entries.extend(subject_entries?);
     }
     Ok(ZoneTable {
         selected,

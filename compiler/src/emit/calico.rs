@@ -37,6 +37,8 @@ mod naming;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use rayon::prelude::*;
+
 use self::crd::{
     Document, EntityRule, HttpMatch, HttpPath, IcmpMatch, PolicySpec, Port, Rule, ServiceMatch,
     TierSpec, API_VERSION,
@@ -78,7 +80,7 @@ const FLAT_BAND: u32 = 1000;
 /// The logs of a tier, then its denies, then its allows: a tier's first
 /// matching Allow or Deny decides, and a Log rule records the connection and
 /// goes on, so the logs first see every connection that reaches the tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Band {
     Log,
     Deny,
@@ -120,7 +122,9 @@ type PolicyKey = (usize, Band, PodTerm, Direction);
 /// direction.
 #[derive(Default)]
 struct Policy {
-    rules: BTreeSet<Rule>,
+    /// In the order added, with repeats: sorted and deduplicated (as a set)
+    /// when written, on every core.
+    rules: Vec<Rule>,
     /// The program's rules it holds.
     spans: Vec<Span>,
     /// A rule matches addresses: the policy must be global, where a rule's
@@ -129,6 +133,9 @@ struct Policy {
 }
 
 type Problem = (Code, String, &'static str);
+
+/// Rules worked out on every core at a time, and documents rendered.
+const RULES_PER_CHUNK: usize = 4096;
 
 pub fn emit(
     ir: &Ir,
@@ -139,22 +146,35 @@ pub fn emit(
     // match), also where the rule's other peers cover every address.
     let with_listener = crate::ir::listener::with_apiserver_listener(ir);
     let ir: &Ir = &with_listener;
-    let mut policies: BTreeMap<PolicyKey, Policy> = BTreeMap::new();
+    // Each rule's sides are worked out on every core, in program order;
+    // they are gathered into policies on one.
+    let rules: Vec<(usize, &IrRule)> = ir
+        .tiers
+        .iter()
+        .enumerate()
+        .flat_map(|(index, tier)| tier.logs.iter().chain(&tier.rules).map(move |r| (index, r)))
+        .collect();
+    let enterprise = options.calico_enterprise;
+    let selectors = Selectors::of_zones(ir);
+    // Gathered by hash (a `PodTerm` hashes once but compares key by key,
+    // and this is the one serial step), then sorted on every core.
+    let mut policies: HashMap<PolicyKey, Policy> = HashMap::new();
     let mut errors = Vec::new();
-    let mut selectors = Selectors::default();
-    for (tier_index, tier) in ir.tiers.iter().enumerate() {
-        for rule in tier.logs.iter().chain(&tier.rules) {
-            let added = gateway_side(ir, rule, options.calico_enterprise).and_then(|rule| {
-                add_rule(
-                    &mut policies,
-                    &mut selectors,
-                    tier_index,
-                    &rule,
-                    options.calico_enterprise,
-                )
-            });
-            if let Err((code, message, help)) = added {
-                errors.push(target_error(code, rule.span, Target::Calico, message, help));
+    // In chunks, so that only a chunk's sides wait to be gathered.
+    for chunk in rules.chunks(RULES_PER_CHUNK) {
+        let sides: Vec<Result<Vec<Side>, Problem>> = chunk
+            .par_iter()
+            .map(|&(tier, rule)| {
+                let rule = gateway_side(ir, rule, enterprise)?;
+                rule_sides(&selectors, tier, &rule, enterprise)
+            })
+            .collect();
+        for ((_, rule), sides) in chunk.iter().zip(sides) {
+            match sides {
+                Ok(sides) => add_sides(&mut policies, rule, sides),
+                Err((code, message, help)) => {
+                    errors.push(target_error(code, rule.span, Target::Calico, message, help))
+                }
             }
         }
     }
@@ -170,7 +190,46 @@ pub fn emit(
         sources,
         zones: ZoneNames::new(ir),
     };
-    Ok(writer.resources(policies))
+    // Names here; the source annotations, the rules' order and the YAML
+    // of every document on every core, a chunk at a time so that few
+    // documents wait as structs.
+    let mut renderer = Renderer {
+        sources,
+        pending: Vec::new(),
+        done: Vec::new(),
+    };
+    let mut policies: Vec<(PolicyKey, Policy)> = policies.into_iter().collect();
+    policies.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    writer.drafts(policies, &mut renderer);
+    Ok(renderer.finish())
+}
+
+/// Renders drafts on every core, [`RULES_PER_CHUNK`] at a time, in order.
+struct Renderer<'a, 'db> {
+    sources: &'a SourceLines<'db>,
+    pending: Vec<Draft>,
+    done: Vec<Resource>,
+}
+
+impl Renderer<'_, '_> {
+    fn push(&mut self, draft: Draft) {
+        self.pending.push(draft);
+        if self.pending.len() >= RULES_PER_CHUNK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        let sources = self.sources;
+        self.done
+            .par_extend(pending.into_par_iter().map(|d| d.render(sources)));
+    }
+
+    fn finish(mut self) -> Vec<Resource> {
+        self.flush();
+        self.done
+    }
 }
 
 /// A `via` rule's gateway side (gateway pods → the host) without the host's
@@ -221,43 +280,67 @@ fn gateway_side<'r>(
     Ok(Cow::Owned(kept))
 }
 
-/// The peer of each pod term, written once: the same zones are the peers of
-/// many rules (every zone's rule to kube-dns), and a selector's text costs
-/// more than a lookup.
-#[derive(Default)]
-struct Selectors {
-    peers: HashMap<PodTerm, EntityRule>,
+/// The peer of each zone's pod terms, written once before the rules (on
+/// every core): the same zones are the peers of many rules (every zone's
+/// rule to kube-dns), and a selector's text costs more than a lookup.
+struct Selectors<'a> {
+    peers: HashMap<&'a PodTerm, EntityRule>,
 }
 
-impl Selectors {
-    fn peer(&mut self, term: &PodTerm) -> EntityRule {
-        if let Some(peer) = self.peers.get(term) {
-            return peer.clone();
+impl<'a> Selectors<'a> {
+    fn of_zones(ir: &'a Ir) -> Selectors<'a> {
+        let peers = ir
+            .zones
+            .par_iter()
+            .flat_map_iter(|zone| &zone.pods.terms)
+            .map(|term| (term, entity_peer(term)))
+            .collect();
+        Selectors { peers }
+    }
+
+    /// A term no zone has (a narrowed one) is written when it is met.
+    fn peer(&self, term: &PodTerm) -> EntityRule {
+        match self.peers.get(term) {
+            Some(peer) => peer.clone(),
+            None => entity_peer(term),
         }
-        let peer = EntityRule {
-            namespace_selector: Some(namespace_selector(&term.namespace)),
-            selector: pod_selector(&term.pod),
-            ..EntityRule::default()
-        };
-        self.peers.insert(term.clone(), peer.clone());
-        peer
     }
 }
 
-fn add_rule(
-    policies: &mut BTreeMap<PolicyKey, Policy>,
-    selectors: &mut Selectors,
+fn entity_peer(term: &PodTerm) -> EntityRule {
+    EntityRule {
+        namespace_selector: Some(namespace_selector(&term.namespace)),
+        selector: pod_selector(&term.pod),
+        ..EntityRule::default()
+    }
+}
+
+/// One side of a rule: the Calico rules it adds, in `direction`, to the
+/// policy of each term of its local pods.
+struct Side {
+    tier: usize,
+    band: Band,
+    direction: Direction,
+    rules: Vec<Rule>,
+    global: bool,
+}
+
+/// Both sides of a rule (a side whose local end is not pods has none).
+fn rule_sides(
+    selectors: &Selectors<'_>,
     tier: usize,
     rule: &IrRule,
     enterprise: bool,
-) -> Result<(), Problem> {
+) -> Result<Vec<Side>, Problem> {
     let band = Band::of(rule.action);
     let variants = service_variants(&rule.service)?;
     let http = http_filter(rule)?;
-    for (direction, local, remote) in [
-        (Direction::Egress, &rule.source, &rule.destination),
-        (Direction::Ingress, &rule.destination, &rule.source),
-    ] {
+    let mut out = Vec::new();
+    for direction in [Direction::Egress, Direction::Ingress] {
+        let (local, remote) = match direction {
+            Direction::Egress => (&rule.source, &rule.destination),
+            Direction::Ingress => (&rule.destination, &rule.source),
+        };
         if local.pods.is_empty() {
             continue;
         }
@@ -292,11 +375,30 @@ fn add_rule(
         if rules.is_empty() {
             continue;
         }
-        let last = local.pods.terms.len().saturating_sub(1);
-        let mut rules = Some(rules);
-        for (i, term) in local.pods.terms.iter().enumerate() {
+        out.push(Side {
+            tier,
+            band,
+            direction,
+            rules,
+            global,
+        });
+    }
+    Ok(out)
+}
+
+/// The sides of `rule` into the policies of its local terms (a gateway
+/// side keeps the rule's pods, so they are read from the rule itself).
+fn add_sides(policies: &mut HashMap<PolicyKey, Policy>, rule: &IrRule, sides: Vec<Side>) {
+    for side in sides {
+        let local = match side.direction {
+            Direction::Egress => &rule.source.pods.terms,
+            Direction::Ingress => &rule.destination.pods.terms,
+        };
+        let last = local.len().saturating_sub(1);
+        let mut rules = Some(side.rules);
+        for (i, term) in local.iter().enumerate() {
             let policy = policies
-                .entry((tier, band, term.clone(), direction))
+                .entry((side.tier, side.band, term.clone(), side.direction))
                 .or_default();
             // The last term takes the rules, the others copies.
             let these = if i == last {
@@ -306,10 +408,9 @@ fn add_rule(
             };
             policy.rules.extend(these);
             policy.spans.push(rule.span);
-            policy.global |= global;
+            policy.global |= side.global;
         }
     }
-    Ok(())
 }
 
 fn calico_rule(
@@ -351,7 +452,7 @@ fn calico_rule(
 /// The peers of a rule side as Calico entity rules (an empty one matches
 /// everything), and whether one of them matches addresses.
 fn peers(
-    selectors: &mut Selectors,
+    selectors: &Selectors<'_>,
     remote: &PeerSet,
     direction: Direction,
     action: Action,
@@ -796,8 +897,10 @@ struct Subject {
 }
 
 impl Writer<'_, '_> {
-    fn resources(&self, policies: BTreeMap<PolicyKey, Policy>) -> Vec<Resource> {
-        let mut out = Vec::new();
+    /// Every document in output order, to `out` one at a time (so that a
+    /// policy's struct is dropped from `policies` as its draft is made).
+    /// `policies` sorted by key.
+    fn drafts(&self, policies: Vec<(PolicyKey, Policy)>, out: &mut Renderer<'_, '_>) {
         if !self.flat {
             for (index, tier) in self.ir.tiers.iter().enumerate().take(self.default_tier) {
                 // Written even without rules (it then only passes), so that
@@ -812,7 +915,7 @@ impl Writer<'_, '_> {
                     metadata: metadata(&tier.name, None, &self.sources.describe(&declared)),
                     spec: TierSpec { order },
                 };
-                out.push(resource("Tier", None, &tier.name, &document));
+                out.push(Draft::Done(resource("Tier", None, &tier.name, &document)));
                 out.push(self.pass_policy(index, &declared));
             }
         }
@@ -826,12 +929,11 @@ impl Writer<'_, '_> {
             };
             let name = self.full_name(tier, &name);
             let subject = subject(&term, policy.global);
-            let rules: Vec<Rule> = policy.rules.into_iter().collect();
             let (ingress, egress) = match direction {
-                Direction::Ingress => (rules, Vec::new()),
-                Direction::Egress => (Vec::new(), rules),
+                Direction::Ingress => (policy.rules, Vec::new()),
+                Direction::Egress => (Vec::new(), policy.rules),
             };
-            out.push(self.policy(
+            let mut draft = self.policy(
                 &name,
                 tier,
                 self.order(tier, band.order()),
@@ -839,10 +941,15 @@ impl Writer<'_, '_> {
                 ingress,
                 egress,
                 &policy.spans,
-            ));
+            );
+            if let Draft::Policy { sort_rules, .. } = &mut draft {
+                *sort_rules = true;
+            }
+            out.push(draft);
         }
-        out.extend(self.isolation());
-        out
+        for draft in self.isolation() {
+            out.push(draft);
+        }
     }
 
     /// `TIER.NAME` in a declared tier (the Calico API wants the prefix),
@@ -863,7 +970,7 @@ impl Writer<'_, '_> {
     }
 
     /// The end of a declared tier: what no rule of it matched goes on.
-    fn pass_policy(&self, tier: usize, spans: &[Span]) -> Resource {
+    fn pass_policy(&self, tier: usize, spans: &[Span]) -> Draft {
         self.policy(
             &self.full_name(tier, naming::TIER_PASS),
             tier,
@@ -878,7 +985,7 @@ impl Writer<'_, '_> {
     /// The isolation defaults, last in the default tier: Deny for the pods of
     /// isolated zones (one policy per zone, from the zone's definition),
     /// then Allow for every pod.
-    fn isolation(&self) -> Vec<Resource> {
+    fn isolation(&self) -> Vec<Draft> {
         let default_tier = self.default_tier;
         let mut isolated: BTreeMap<&PodTerm, (bool, bool, Vec<Span>)> = BTreeMap::new();
         for zone in &self.ir.zones {
@@ -937,7 +1044,7 @@ impl Writer<'_, '_> {
         ingress: Vec<Rule>,
         egress: Vec<Rule>,
         spans: &[Span],
-    ) -> Resource {
+    ) -> Draft {
         let tier_name = (!self.flat && tier != self.default_tier)
             .then(|| self.ir.tiers.get(tier).map(|t| t.name.clone()))
             .flatten();
@@ -955,14 +1062,11 @@ impl Writer<'_, '_> {
             (true, false) => "StagedNetworkPolicy",
             (true, true) => "StagedGlobalNetworkPolicy",
         };
-        let document = Document {
-            api_version: API_VERSION,
+        Draft::Policy {
             kind,
-            metadata: metadata(
-                name,
-                subject.namespace.as_deref(),
-                &self.sources.describe(spans),
-            ),
+            name: name.to_string(),
+            namespace: subject.namespace,
+            spans: spans.to_vec(),
             spec: PolicySpec {
                 tier: tier_name,
                 order,
@@ -973,8 +1077,54 @@ impl Writer<'_, '_> {
                 egress,
                 staged_action: self.staged.then_some("Set"),
             },
-        };
-        resource(kind, subject.namespace.as_deref(), name, &document)
+            sort_rules: false,
+        }
+    }
+}
+
+/// A document with its name, to be annotated and rendered (on every core).
+enum Draft {
+    Done(Resource),
+    Policy {
+        kind: &'static str,
+        name: String,
+        namespace: Option<String>,
+        /// The program's lines it comes from.
+        spans: Vec<Span>,
+        spec: PolicySpec,
+        /// The rules are a band's, gathered in program order with repeats:
+        /// written sorted, each once.
+        sort_rules: bool,
+    },
+}
+
+impl Draft {
+    fn render(self, sources: &SourceLines<'_>) -> Resource {
+        match self {
+            Draft::Done(resource) => resource,
+            Draft::Policy {
+                kind,
+                name,
+                namespace,
+                spans,
+                mut spec,
+                sort_rules,
+            } => {
+                if sort_rules {
+                    for rules in [&mut spec.ingress, &mut spec.egress] {
+                        rules.sort();
+                        rules.dedup_by(|a, b| Ord::cmp(&*a, &*b).is_eq());
+                    }
+                }
+                let document = Document {
+                    api_version: API_VERSION,
+                    kind,
+                    metadata: metadata(&name, namespace.as_deref(), &sources.describe(&spans)),
+                    spec,
+                };
+                resource(kind, namespace.as_deref(), &name, &document)
+            }
+        }
     }
 }
 

@@ -18,10 +18,11 @@
 //! its own node is left to Kubernetes, which always allows it; [`warnings`]
 //! says where that, or a block written without the ranges, matters.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use rayon::prelude::*;
 
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
@@ -39,11 +40,14 @@ use crate::algebra::labels::{Requirement, Term, ValueSet};
 use crate::algebra::ports::{PortSet, Protocol, FIRST_PORT, LAST_PORT};
 use crate::allow::{zone_table, AllowError, ZoneEntry, ZoneTable};
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::inventory::{ApiPort, ApiServer, APISERVER_SERVICE_PORT};
+use crate::inventory::{ApiPort, ApiServer, Namespace, APISERVER_SERVICE_PORT};
 use crate::ir::{Action, Direction, Entity};
 use crate::ir::{Ir, PeerSet, PodSet, PodTerm, Service, NAMESPACE_NAME_LABEL};
 
 const TARGET: Target = Target::Kubernetes;
+
+/// Table entries worked out on every core at a time.
+const ENTRIES_PER_CHUNK: usize = 4096;
 
 pub fn emit(
     ir: &Ir,
@@ -51,18 +55,31 @@ pub fn emit(
     sources: &SourceLines<'_>,
     allow_error: &dyn Fn(&AllowError) -> Diagnostic,
 ) -> Result<Vec<Resource>, Vec<Diagnostic>> {
-    let mut errors = Vec::new();
-    let mut resources = Vec::new();
     let addresses = Addresses::new(options);
     // 443 and 6443 are one listener towards the API server: its endpoints'
     // port is allowed (or denied) by a rule naming either.
     let with_listener = crate::ir::listener::with_apiserver_listener(ir);
     let ir: &Ir = &with_listener;
+    // One direction after the other, each on every core: a direction's
+    // table is dropped before the next is built.
+    let mut errors = Vec::new();
+    let mut resources = Vec::new();
     for direction in [Direction::Ingress, Direction::Egress] {
         let table = zone_table(ir, direction, options.namespaces.as_deref())
             .map_err(|e| vec![allow_error(&e)])?;
         let groups = group_policies(ir, direction, &table, options, &addresses, &mut errors);
-        resources.extend(policies(ir, direction, groups, sources));
+        drop(table);
+        // Names in order, then the source annotations and the YAML on
+        // every core, a chunk at a time.
+        let drafts = policies(ir, direction, groups);
+        let mut drafts = drafts.into_iter();
+        loop {
+            let chunk: Vec<Draft> = drafts.by_ref().take(ENTRIES_PER_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            resources.par_extend(chunk.into_par_iter().map(|d| d.render(sources)));
+        }
     }
     if errors.is_empty() {
         Ok(resources)
@@ -97,7 +114,6 @@ struct PolicyRule {
 #[derive(Clone, Copy)]
 struct Placement<'a> {
     zone: usize,
-    term: &'a PodTerm,
     whole: bool,
     rule: Option<&'a PolicyRule>,
     spans: &'a [Span],
@@ -129,32 +145,34 @@ fn group_policies(
         return BTreeMap::new();
     };
     let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
-    let mut add =
-        |at: Placement<'_>, why: &dyn Fn() -> Diagnostic, errors: &mut Vec<Diagnostic>| {
-            let Some(namespaces) = namespaces_of(at.term, options.namespaces.as_deref()) else {
-                errors.push(why());
-                return;
-            };
-            let conjunctions = at.term.pod.to_requirements();
-            for namespace in namespaces {
-                for conj in &conjunctions {
-                    let group = groups
-                        .entry((namespace.clone(), at.zone, conj.clone()))
-                        .or_default();
-                    group.whole |= at.whole;
-                    if let Some(rule) = at.rule {
-                        if !group.rules.contains(rule) {
-                            group.rules.push(rule.clone());
-                        }
-                    }
-                    if at.origin {
-                        group.origin.extend_from_slice(at.spans);
-                    } else {
-                        group.spans.extend_from_slice(at.spans);
+    let mut add = |at: Placement<'_>,
+                   site: &Site,
+                   why: &dyn Fn() -> Diagnostic,
+                   errors: &mut Vec<Diagnostic>| {
+        let Some(namespaces) = &site.namespaces else {
+            errors.push(why());
+            return;
+        };
+        for namespace in namespaces {
+            for conj in &site.conjunctions {
+                let group = groups
+                    .entry((namespace.clone(), at.zone, conj.clone()))
+                    .or_default();
+                group.whole |= at.whole;
+                if let Some(rule) = at.rule {
+                    if !group.rules.contains(rule) {
+                        group.rules.push(rule.clone());
                     }
                 }
+                if at.origin {
+                    group.origin.extend_from_slice(at.spans);
+                } else {
+                    group.spans.extend_from_slice(at.spans);
+                }
             }
-        };
+        }
+    };
+    let inventory = options.namespaces.as_deref();
     // Every selected pod is in a policy, even one without rules (isolation).
     for subject in table.subjects.iter().filter(|s| s.contained_in.is_empty()) {
         let why = || {
@@ -169,62 +187,102 @@ fn group_policies(
         };
         let at = Placement {
             zone: subject.zone,
-            term: &subject.term,
             whole: true,
             rule: None,
             spans: &subject.origin,
             origin: true,
         };
-        add(at, &why, errors);
+        add(at, &Site::of(&subject.term, inventory), &why, errors);
     }
-    for entry in &table.entries {
-        let anchor = entry
-            .rule
-            .or_else(|| entry.denies.first().copied())
-            .or_else(|| ir.zones.get(entry.zone).and_then(|z| z.span))
-            .unwrap_or(fallback);
-        let mut spans: Vec<Span> = entry.rule.into_iter().collect();
-        spans.extend(&entry.denies);
-        let why = || {
-            let deny = (!entry.whole).then_some(entry.denies.as_slice());
-            needs_namespaces(ir, entry.zone, &entry.local, &entry.denies, deny, fallback)
-        };
-        let at = Placement {
-            zone: entry.zone,
-            term: &entry.local,
-            whole: entry.whole,
-            rule: None,
-            spans: &spans,
-            origin: false,
-        };
-        if entry.remote.is_empty() {
-            // A rule its denies take whole: only the record.
-            add(at, &why, errors);
-            continue;
-        }
-        match policy_rules(entry, direction, anchor, addresses) {
-            Ok(rules) => {
-                for rule in &rules {
-                    let at = Placement {
-                        rule: Some(rule),
-                        ..at
-                    };
-                    add(at, &why, errors);
+    // Each entry's rules and where they go, on every core, a chunk at a
+    // time; then gathered into the groups in table order.
+    for chunk in table.entries.chunks(ENTRIES_PER_CHUNK) {
+        let written: Vec<(Site, Option<Written>)> = chunk
+            .par_iter()
+            .map(|entry| {
+                let rules = (!entry.remote.is_empty()).then(|| {
+                    policy_rules(entry, direction, anchor(ir, entry, fallback), addresses)
+                });
+                (Site::of(&entry.local, inventory), rules)
+            })
+            .collect();
+        for (entry, (site, rules)) in chunk.iter().zip(written) {
+            let mut spans: Vec<Span> = entry.rule.into_iter().collect();
+            spans.extend(&entry.denies);
+            let why = || {
+                let deny = (!entry.whole).then_some(entry.denies.as_slice());
+                needs_namespaces(ir, entry.zone, &entry.local, &entry.denies, deny, fallback)
+            };
+            let at = Placement {
+                zone: entry.zone,
+                whole: entry.whole,
+                rule: None,
+                spans: &spans,
+                origin: false,
+            };
+            let Some(rules) = rules else {
+                // A rule its denies take whole: only the record.
+                add(at, &site, &why, errors);
+                continue;
+            };
+            match rules {
+                Ok(rules) => {
+                    for rule in &rules {
+                        let at = Placement {
+                            rule: Some(rule),
+                            ..at
+                        };
+                        add(at, &site, &why, errors);
+                    }
                 }
-            }
-            Err(mut diag) => {
-                if entry.rule.is_none() {
-                    // The isolation default written out: say why it exists.
-                    diag.message = format!(
+                Err(mut diag) => {
+                    if entry.rule.is_none() {
+                        // The isolation default written out: say why it exists.
+                        diag.message = format!(
                         "{}: this deny gives pods that are not isolated a policy, and that policy must allow everything else the program allows",
                         diag.message
                     );
+                    }
+                    errors.push(diag)
                 }
-                errors.push(diag)
             }
         }
     }
     groups
+}
+
+/// An entry's NetworkPolicy rules, or why they cannot be written.
+type Written = Result<Vec<PolicyRule>, Diagnostic>;
+
+/// Where a pod term's policies go: its namespaces (`None`: it would take
+/// an inventory to know) and the pod selectors of its conjunctions.
+struct Site {
+    namespaces: Option<Vec<String>>,
+    conjunctions: Vec<Vec<Requirement>>,
+}
+
+impl Site {
+    fn of(term: &PodTerm, inventory: Option<&[Namespace]>) -> Site {
+        let namespaces = namespaces_of(term, inventory);
+        // Without namespaces nothing is placed: skip the selectors.
+        let conjunctions = match namespaces {
+            Some(_) => term.pod.to_requirements(),
+            None => Vec::new(),
+        };
+        Site {
+            namespaces,
+            conjunctions,
+        }
+    }
+}
+
+/// The span an entry's errors point at.
+fn anchor(ir: &Ir, entry: &ZoneEntry, fallback: Span) -> Span {
+    entry
+        .rule
+        .or_else(|| entry.denies.first().copied())
+        .or_else(|| ir.zones.get(entry.zone).and_then(|z| z.span))
+        .unwrap_or(fallback)
 }
 
 /// E0406: a policy's pods are not in namespaces named in the source. `cut`
@@ -554,12 +612,7 @@ fn ports(service: &Service) -> Result<Option<Option<Vec<NetworkPolicyPort>>>, Ta
     Ok(Some(Some(out)))
 }
 
-fn policies(
-    ir: &Ir,
-    direction: Direction,
-    groups: BTreeMap<GroupKey, Group>,
-    sources: &SourceLines<'_>,
-) -> Vec<Resource> {
+fn policies(ir: &Ir, direction: Direction, groups: BTreeMap<GroupKey, Group>) -> Vec<Draft> {
     let dir = match direction {
         Direction::Ingress => "ingress",
         Direction::Egress => "egress",
@@ -588,71 +641,86 @@ fn policies(
                 resource_name(&["nplc", zone_name, dir, &number.to_string()])
             };
             let spans = if group.spans.is_empty() {
-                &group.origin
+                group.origin
             } else {
-                &group.spans
+                group.spans
             };
-            let annotation = sources.describe(spans);
-            out.push(policy(
-                &name,
-                &namespace,
+            out.push(Draft {
+                name,
+                namespace: namespace.clone(),
                 direction,
-                &conj,
-                &group,
-                &annotation,
-            ));
+                conj,
+                rules: group.rules,
+                spans,
+            });
         }
     }
     out
 }
 
-fn policy(
-    name: &str,
-    namespace: &str,
+/// A policy with its name, to be annotated and written (on every core).
+struct Draft {
+    name: String,
+    namespace: String,
     direction: Direction,
-    conj: &[Requirement],
-    group: &Group,
-    annotation: &str,
-) -> Resource {
-    let ingress = (direction == Direction::Ingress).then(|| {
-        group
-            .rules
-            .iter()
-            .map(|r| NetworkPolicyIngressRule {
-                from: r.peers.clone(),
-                ports: r.ports.clone(),
-            })
-            .collect()
-    });
-    let egress = (direction == Direction::Egress).then(|| {
-        group
-            .rules
-            .iter()
-            .map(|r| NetworkPolicyEgressRule {
-                to: r.peers.clone(),
-                ports: r.ports.clone(),
-            })
-            .collect()
-    });
-    let policy = NetworkPolicy {
-        metadata: metadata(name, Some(namespace), annotation),
-        spec: Some(NetworkPolicySpec {
-            pod_selector: Some(label_selector(conj)),
-            policy_types: Some(vec![if direction == Direction::Ingress {
-                "Ingress".to_string()
-            } else {
-                "Egress".to_string()
-            }]),
-            ingress: ingress.filter(|r: &Vec<NetworkPolicyIngressRule>| !r.is_empty()),
-            egress: egress.filter(|r: &Vec<NetworkPolicyEgressRule>| !r.is_empty()),
-        }),
-    };
-    Resource {
-        api_version: "networking.k8s.io/v1".to_string(),
-        kind: "NetworkPolicy".to_string(),
-        namespace: Some(namespace.to_string()),
-        name: name.to_string(),
-        document: super::to_yaml(&policy),
+    conj: Vec<Requirement>,
+    rules: Vec<PolicyRule>,
+    /// The program's lines it comes from.
+    spans: Vec<Span>,
+}
+
+impl Draft {
+    fn render(self, sources: &SourceLines<'_>) -> Resource {
+        let Draft {
+            name,
+            namespace,
+            direction,
+            conj,
+            rules,
+            spans,
+        } = self;
+        let (ingress, egress) = match direction {
+            Direction::Ingress => (
+                rules
+                    .into_iter()
+                    .map(|r| NetworkPolicyIngressRule {
+                        from: r.peers,
+                        ports: r.ports,
+                    })
+                    .collect(),
+                Vec::new(),
+            ),
+            Direction::Egress => (
+                Vec::new(),
+                rules
+                    .into_iter()
+                    .map(|r| NetworkPolicyEgressRule {
+                        to: r.peers,
+                        ports: r.ports,
+                    })
+                    .collect(),
+            ),
+        };
+        let policy = NetworkPolicy {
+            metadata: metadata(&name, Some(&namespace), &sources.describe(&spans)),
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(label_selector(&conj)),
+                policy_types: Some(vec![if direction == Direction::Ingress {
+                    "Ingress".to_string()
+                } else {
+                    "Egress".to_string()
+                }]),
+                ingress: (!ingress.is_empty()).then_some(ingress),
+                egress: (!egress.is_empty()).then_some(egress),
+            }),
+        };
+        Resource {
+            api_version: "networking.k8s.io/v1".to_string(),
+            kind: "NetworkPolicy".to_string(),
+            namespace: Some(namespace),
+            name,
+            document: super::to_yaml(&policy),
+        }
     }
 }
 
@@ -680,6 +748,8 @@ pub fn warnings(ir: &Ir, options: &Options) -> Vec<Diagnostic> {
 /// other nodes' health endpoints are not reached.
 fn host_egress(ir: &Ir) -> Vec<Diagnostic> {
     let mut out: Vec<Diagnostic> = Vec::new();
+    // A rule the listener split is one warning (a set: programs have 100,000s).
+    let mut warned: HashSet<Span> = HashSet::new();
     for rule in ir.rules().filter(|r| r.action == Action::Allow) {
         let entity = [Entity::Host, Entity::Health]
             .into_iter()
@@ -687,7 +757,7 @@ fn host_egress(ir: &Ir) -> Vec<Diagnostic> {
         let Some(entity) = entity else { continue };
         if rule.destination.ips == IpSet::all()
             || rule.source.pods.terms.is_empty()
-            || out.iter().any(|d| d.span == rule.span)
+            || !warned.insert(rule.span)
         {
             continue;
         }
@@ -721,12 +791,13 @@ fn unranged_blocks(ir: &Ir, options: &Options) -> Vec<Diagnostic> {
         .filter_map(|r| r.parse::<IpNet>().ok())
         .fold(IpSet::none(), |set, net| set.union(&IpSet::from_net(net)));
     let mut out: Vec<Diagnostic> = Vec::new();
+    let mut warned: HashSet<Span> = HashSet::new();
     for rule in ir.rules().filter(|r| r.action == Action::Allow) {
         let side = [&rule.source, &rule.destination]
             .into_iter()
             .find(|side| !side.ips.intersection(&private).is_empty());
         let Some(side) = side else { continue };
-        if out.iter().any(|d| d.span == rule.span) {
+        if !warned.insert(rule.span) {
             continue;
         }
         let what = if side.ips == IpSet::all() {

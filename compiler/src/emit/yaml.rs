@@ -18,7 +18,7 @@ use super::Resource;
 /// document says so rather than vanish.
 pub fn render<T: serde::Serialize + ?Sized>(document: &T) -> String {
     match serde_yaml::to_string(document) {
-        Ok(text) => quote_ambiguous(&text),
+        Ok(text) => quote_owned(text),
         Err(e) => format!("# nplc could not serialise this resource: {e}\n"),
     }
 }
@@ -50,7 +50,7 @@ pub fn kustomization(files: &[String]) -> String {
         "resources": files,
     });
     serde_yaml::to_string(&value)
-        .map(|text| quote_ambiguous(&text))
+        .map(quote_owned)
         .unwrap_or_default()
 }
 
@@ -60,69 +60,127 @@ pub fn kustomization(files: &[String]) -> String {
 /// width) and block scalars (`|-`) only for strings with line breaks, whose
 /// content lines are copied as they are.
 pub fn quote_ambiguous(yaml: &str) -> String {
-    let mut out = String::with_capacity(yaml.len() + 16);
+    rewrite(yaml).unwrap_or_else(|| yaml.to_string())
+}
+
+/// [`quote_ambiguous`] taking the text: unchanged (not copied) when no
+/// scalar needs quotes, the common case.
+fn quote_owned(yaml: String) -> String {
+    rewrite(&yaml).unwrap_or(yaml)
+}
+
+/// One pass over `yaml`: `None` when no line changes, else the text with
+/// the lines that change rewritten and the others copied in runs.
+fn rewrite(yaml: &str) -> Option<String> {
+    let mut out: Option<String> = None;
+    // `yaml[..copied]` is in `out` already.
+    let mut copied = 0;
+    let mut line_start = 0;
     // Inside a block scalar: lines indented deeper than this are content.
     let mut block_indent: Option<usize> = None;
     for line in yaml.split_inclusive('\n') {
-        let body = line.trim_end_matches('\n');
+        let start = line_start;
+        line_start += line.len();
+        let body = line.strip_suffix('\n').unwrap_or(line);
         let indent = body.len() - body.trim_start_matches(' ').len();
         if let Some(parent) = block_indent {
             if body.trim().is_empty() || indent > parent {
-                out.push_str(line);
                 continue;
             }
             block_indent = None;
         }
-        let (rewritten, opens_block) = quote_line(body, indent);
-        if let Some(parent) = opens_block {
+        let parsed = Line::parse(body, indent);
+        if let Some(parent) = parsed.opens_block {
             block_indent = Some(parent);
         }
-        out.push_str(&rewritten);
-        if line.ends_with('\n') {
-            out.push('\n');
+        if !parsed.changes() {
+            continue;
         }
+        let text = out.get_or_insert_with(|| String::with_capacity(yaml.len() + 16));
+        text.push_str(&yaml[copied..start]);
+        parsed.write(text);
+        copied = start + body.len();
     }
-    out
+    out.map(|mut text| {
+        text.push_str(&yaml[copied..]);
+        text
+    })
 }
 
 /// One line: `indent`, any `- `, then a scalar, optionally `: ` and a
-/// second scalar. Returns the line and, when a block scalar starts, the
-/// column its content must be indented past: the key's column, or the last
-/// `- `'s for a block scalar that is a sequence item.
-fn quote_line(line: &str, indent: usize) -> (String, Option<usize>) {
-    let mut out = String::from(&line[..indent]);
-    let mut rest = &line[indent..];
-    let mut dashes = 0;
-    while let Some(after) = rest.strip_prefix("- ") {
-        out.push_str("- ");
-        rest = after;
-        dashes += 1;
-    }
-    if rest == "-" {
-        out.push('-');
-        return (out, None);
-    }
-    let key_column = indent + 2 * dashes;
-    let (first, after) = scalar(rest);
-    if let Some(value) = after
-        .strip_prefix(": ")
-        .or_else(|| (after == ":").then_some(""))
-    {
-        out.push_str(&quoted(first));
-        out.push(':');
-        if value.is_empty() {
-            return (out, None);
+/// second scalar.
+struct Line<'a> {
+    /// The indent and the `- `s.
+    lead: &'a str,
+    first: &'a str,
+    /// After `first`: `Some(second scalar, what follows it)` on a `key:`
+    /// line (both empty when no value follows), `None` otherwise.
+    value: Option<(&'a str, &'a str)>,
+    /// What follows `first` on a line without `: `.
+    after: &'a str,
+    /// `key: ` with nothing after the space: written `key:`.
+    bare_colon_space: bool,
+    /// When a block scalar starts: the column its content must be indented
+    /// past (the key's column, or the last `- `'s for a sequence item).
+    opens_block: Option<usize>,
+}
+
+impl<'a> Line<'a> {
+    fn parse(line: &'a str, indent: usize) -> Line<'a> {
+        let mut rest = &line[indent..];
+        let mut dashes = 0;
+        while let Some(after) = rest.strip_prefix("- ") {
+            rest = after;
+            dashes += 1;
         }
-        out.push(' ');
-        let (second, tail) = scalar(value);
-        out.push_str(&quoted(second));
-        out.push_str(tail);
-        return (out, second.starts_with(['|', '>']).then_some(key_column));
+        let lead = &line[..line.len() - rest.len()];
+        let key_column = indent + 2 * dashes;
+        let (first, after) = scalar(rest);
+        if let Some(value) = after
+            .strip_prefix(": ")
+            .or_else(|| (after == ":").then_some(""))
+        {
+            let (second, tail) = scalar(value);
+            return Line {
+                lead,
+                first,
+                value: Some((second, tail)),
+                after: "",
+                bare_colon_space: after == ": ",
+                opens_block: second.starts_with(['|', '>']).then_some(key_column),
+            };
+        }
+        let item_column = indent + 2 * dashes.max(1) - 2;
+        Line {
+            lead,
+            first,
+            value: None,
+            after,
+            bare_colon_space: false,
+            opens_block: first.starts_with(['|', '>']).then_some(item_column),
+        }
     }
-    out.push_str(&quoted(first));
-    out.push_str(after);
-    let item_column = indent + 2 * dashes.max(1) - 2;
-    (out, first.starts_with(['|', '>']).then_some(item_column))
+
+    /// Whether [`Line::write`] writes anything but the line as it was.
+    fn changes(&self) -> bool {
+        self.bare_colon_space
+            || needs_quotes(self.first)
+            || self.value.is_some_and(|(second, _)| needs_quotes(second))
+    }
+
+    fn write(&self, out: &mut String) {
+        out.push_str(self.lead);
+        push_quoted(out, self.first);
+        match self.value {
+            Some(("", "")) => out.push(':'),
+            Some((second, tail)) => {
+                out.push_str(": ");
+                push_quoted(out, second);
+                out.push_str(tail);
+            }
+            None => out.push_str(self.after),
+        }
+    }
 }
 
 /// The scalar token at the start of `text` (quoted, or plain up to `: ` or
@@ -164,11 +222,18 @@ fn scalar(text: &str) -> (&str, &str) {
 
 /// `token` as written, or single-quoted when it is a plain string that a
 /// YAML 1.1 reader would read as something else.
-fn quoted(token: &str) -> String {
+fn push_quoted(out: &mut String, token: &str) {
     if needs_quotes(token) {
-        format!("'{}'", token.replace('\'', "''"))
+        out.push('\'');
+        for piece in token.split_inclusive('\'') {
+            out.push_str(piece);
+            if piece.ends_with('\'') {
+                out.push('\'');
+            }
+        }
+        out.push('\'');
     } else {
-        token.to_string()
+        out.push_str(token);
     }
 }
 
@@ -193,18 +258,18 @@ pub fn needs_quotes(token: &str) -> bool {
 }
 
 fn looks_special_in_yaml_1_1(token: &str) -> bool {
-    let lower = token.to_ascii_lowercase();
     // Booleans (y/n are YAML 1.1's, read by Go's yaml.v2), nulls, the merge
-    // key and the value key.
-    if matches!(
-        lower.as_str(),
-        "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null" | "~" | "<<" | "="
-    ) {
+    // key and the value key; compared without a lowercase copy, since this
+    // runs for every scalar of every document.
+    const WORDS: [&str; 12] = [
+        "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "<<", "=",
+    ];
+    if WORDS.iter().any(|w| token.eq_ignore_ascii_case(w)) {
         return true;
     }
     // .inf, .nan and their signed forms.
-    let unsigned = lower.trim_start_matches(['+', '-']);
-    if matches!(unsigned, ".inf" | ".nan") {
+    let unsigned = token.trim_start_matches(['+', '-']);
+    if unsigned.eq_ignore_ascii_case(".inf") || unsigned.eq_ignore_ascii_case(".nan") {
         return true;
     }
     // Numbers in every YAML 1.1 form: underscores, base 2, 8, 16 and 60,
