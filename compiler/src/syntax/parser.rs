@@ -106,7 +106,9 @@ fn parse_in_chunks(file: SourceFile, text: &str, chunk: usize) -> Option<Module>
     let cuts = chunk_starts(text, chunk)?;
     let ends = cuts.iter().skip(1).copied().chain([text.len()]);
     let pieces: Vec<(usize, usize)> = cuts.iter().copied().zip(ends).collect();
-    let modules: Vec<Option<Module>> = pieces
+    // Collected as an `Option`: the first piece with an error stops the
+    // others, and the file is parsed whole.
+    let modules: Option<Vec<Module>> = pieces
         .into_par_iter()
         .map(|(start, end)| {
             let mut parser = ModuleParser {
@@ -123,10 +125,7 @@ fn parse_in_chunks(file: SourceFile, text: &str, chunk: usize) -> Option<Module>
             (clean && parser.diagnostics.is_empty()).then_some(module)
         })
         .collect();
-    let mut items = Vec::new();
-    for module in modules {
-        items.extend(module?.items);
-    }
+    let items = modules?.into_iter().flat_map(|m| m.items).collect();
     Some(Module { items })
 }
 
