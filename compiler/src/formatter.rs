@@ -111,12 +111,15 @@ pub fn format_source(text: &str) -> Result<String, FormatError> {
 }
 
 fn syntax_errors(text: &str, parsed: &Parsed) -> Vec<SyntaxError> {
+    // One index for every error: a file with thousands of bad lines must
+    // not be scanned once per error.
+    let index = LineIndex::new(text);
     let mut errors: Vec<SyntaxError> = parsed
         .diagnostics
         .iter()
         .map(|d| {
             let start = d.span.start as usize;
-            let (line, column) = LineIndex::new(text).line_column(text, start);
+            let (line, column) = index.line_column(text, start);
             SyntaxError {
                 code: d.code,
                 message: d.message.clone(),
