@@ -1173,6 +1173,9 @@ mod chunk_tests {
             let path = format!("{}/../examples/{example}", env!("CARGO_MANIFEST_DIR"));
             texts.push(std::fs::read_to_string(path).expect("example"));
         }
+        // The same files with Windows line ends.
+        let crlf: Vec<String> = texts.iter().map(|t| t.replace('\n', "\r\n")).collect();
+        texts.extend(crlf);
         let mut checked = 0;
         for text in &texts {
             let file = SourceFile::new(&db, "t.npl".into(), text.clone());
