@@ -1161,18 +1161,33 @@ mod chunk_tests {
     #[test]
     fn pieces_parse_like_the_whole_file() {
         let db = crate::db::Database::default();
-        let mut texts: Vec<String> = crate::stdlib::MODULES
-            .iter()
-            .map(|(_, text)| text.to_string())
-            .collect();
+        // Strings with braces and `#`, a comment with a brace, a tier and a
+        // multi-line zone: the cutter must step over all of them.
+        let mut texts: Vec<String> = vec![concat!(
+            "zone a { namespace \"x{#\" } # {\n",
+            "zone b {\n  pods app = \"}\"\n}\n",
+            "tier t {\nallow a -> b : 80\n}\n",
+            "allow b -> a : 81\n",
+        )
+        .to_string()];
+        texts.extend(
+            crate::stdlib::MODULES
+                .iter()
+                .map(|(_, text)| text.to_string()),
+        );
         for example in [
             "homelab/main.npl",
             "homelab/platform.npl",
             "three-tier/main.npl",
+            "calico-tiers/main.npl",
+            "cks-zero-trust/main.npl",
+            "fqdn-egress-gateway/main.npl",
         ] {
             let path = format!("{}/../examples/{example}", env!("CARGO_MANIFEST_DIR"));
             texts.push(std::fs::read_to_string(path).expect("example"));
         }
+        // Cut before `zone b`, `tier t` and the last rule, nowhere else.
+        assert_eq!(chunk_starts(&texts[0], 1).map(|c| c.len()), Some(4));
         // The same files with Windows line ends.
         let crlf: Vec<String> = texts.iter().map(|t| t.replace('\n', "\r\n")).collect();
         texts.extend(crlf);
