@@ -570,7 +570,7 @@ fn conformance_calico_for_nca_drops_http_from_allows_and_service_matches() {
         "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata:\n  name: t\nspec:\n  order: 100\n";
     let stream = format!("{plain}---\n{}", policy("Allow"));
     let seen = nca::calico_for_nca(&stream).expect("an Allow loses its http");
-    let docs = connectivity::split_documents(&seen);
+    let docs = support::yaml_documents(&seen);
     assert_eq!(docs[0], plain);
     let doc: serde_yaml::Value = serde_yaml::from_str(&docs[1]).expect("YAML");
     let rule = &doc["spec"]["ingress"][0];

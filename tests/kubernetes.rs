@@ -243,16 +243,8 @@ fn assert_target_rejection(codes: &BTreeSet<String>, what: &str, rendered: &str)
 
 /// The documents of a YAML stream.
 fn documents(stream: &str) -> Vec<serde_yaml::Value> {
-    let mut docs = vec![String::new()];
-    for line in stream.lines() {
-        if line == "---" {
-            docs.push(String::new());
-        } else if let Some(last) = docs.last_mut() {
-            last.push_str(line);
-            last.push('\n');
-        }
-    }
-    docs.iter()
+    support::yaml_documents(stream)
+        .iter()
         .map(|d| {
             serde_yaml::from_str::<serde_yaml::Value>(d).unwrap_or_else(|e| panic!("{e}:\n{d}"))
         })

@@ -809,7 +809,7 @@ impl Calico {
         let mut policies = Vec::new();
         let mut network_sets = Vec::new();
         let mut staged = 0;
-        for text in documents(yaml_text) {
+        for text in crate::support::yaml_documents(yaml_text) {
             let doc = match serde_yaml::from_str::<Value>(&text) {
                 Ok(Value::Null) => continue,
                 Ok(d) => d,
@@ -908,21 +908,6 @@ impl Calico {
             staged,
         })
     }
-}
-
-/// The documents of a YAML stream, split at `---` lines.
-fn documents(stream: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    for line in stream.lines() {
-        if line.trim_end() == "---" {
-            out.push(String::new());
-        } else if let Some(last) = out.last_mut() {
-            last.push_str(line);
-            last.push('\n');
-        }
-    }
-    out.retain(|d| !d.trim().is_empty());
-    out
 }
 
 fn load_document(

@@ -133,7 +133,7 @@ impl Oracle {
     pub fn load(yaml: &str, cluster_pods: &[Pod]) -> Result<Oracle, Vec<String>> {
         let mut policies = Vec::new();
         let mut problems = Vec::new();
-        for document in documents(yaml) {
+        for document in crate::support::yaml_documents(yaml) {
             let value = match serde_yaml::from_str::<Value>(&document) {
                 Ok(v) => v,
                 Err(e) => {
@@ -167,21 +167,6 @@ impl Oracle {
             Err(problems)
         }
     }
-}
-
-/// The documents of a YAML stream (separated by `---` lines).
-fn documents(yaml: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    for line in yaml.lines() {
-        if line.trim_end() == "---" {
-            out.push(String::new());
-        } else if let Some(last) = out.last_mut() {
-            last.push_str(line);
-            last.push('\n');
-        }
-    }
-    out.retain(|d| !d.trim().is_empty());
-    out
 }
 
 /// The policies of one document: its `spec`, and each entry of `specs`

@@ -77,7 +77,7 @@ impl Cuts {
     /// Every number, port range and address of a YAML stream.
     pub fn of_yaml(stream: &str) -> Cuts {
         let mut cuts = Cuts::default();
-        for doc in split_documents(stream) {
+        for doc in crate::support::yaml_documents(stream) {
             if let Ok(value) = serde_yaml::from_str::<Value>(&doc) {
                 cuts.walk(&value, false);
             }
@@ -132,21 +132,6 @@ impl Cuts {
             Value::Null | Value::Bool(_) => {}
         }
     }
-}
-
-/// The documents of a YAML stream, as text.
-pub fn split_documents(stream: &str) -> Vec<String> {
-    let mut docs = vec![String::new()];
-    for line in stream.lines() {
-        if line == "---" {
-            docs.push(String::new());
-        } else if let Some(last) = docs.last_mut() {
-            last.push_str(line);
-            last.push('\n');
-        }
-    }
-    docs.retain(|d| !d.trim().is_empty());
-    docs
 }
 
 /// The connections from `source` to `destination` the oracle allows: one

@@ -18,10 +18,11 @@ use nplc_compiler::syntax::ast::Action;
 use serde_json::Value;
 
 use crate::cilium_oracle::Oracle;
-use crate::connectivity::{connectivity, split_documents, Cuts};
+use crate::connectivity::{connectivity, Cuts};
 use crate::evaluator::Calico;
 use crate::nca::{self, compare, Connectivity, Difference};
 use crate::support::sources::Source;
+use crate::support::yaml_documents;
 
 pub const NPLC: &str = env!("CARGO_BIN_EXE_nplc");
 
@@ -566,7 +567,7 @@ pub fn run(case: &Case, flavours: &[Flavour]) -> Result<Report, String> {
         let Outcome::Built(yaml) = outcome else {
             continue;
         };
-        for text in split_documents(&yaml) {
+        for text in yaml_documents(&yaml) {
             let kind = serde_yaml::from_str::<serde_yaml::Value>(&text)
                 .ok()
                 .and_then(|v| v["kind"].as_str().map(str::to_string))

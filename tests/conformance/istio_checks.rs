@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_yaml::Value;
 
-use crate::connectivity::split_documents;
+use crate::support::yaml_documents;
 
 fn strings(value: &Value) -> Vec<String> {
     value
@@ -27,7 +27,7 @@ fn strings(value: &Value) -> Vec<String> {
 
 /// `routed_hosts`: the exact hosts of `via` rules whose source selects pods.
 pub fn check(yaml: &str, routed_hosts: &[String]) -> Result<(), String> {
-    let docs: Vec<Value> = split_documents(yaml)
+    let docs: Vec<Value> = yaml_documents(yaml)
         .iter()
         .map(|d| serde_yaml::from_str(d).map_err(|e| format!("istio YAML: {e}")))
         .collect::<Result<_, _>>()?;

@@ -231,7 +231,7 @@ pub const NO_POD: &str = "has(nplc.dev/kube-apiserver)";
 /// errors stay those of the output).
 pub fn calico_for_nca(yaml: &str) -> Result<String, String> {
     let mut out = String::new();
-    for text in yaml_documents(yaml) {
+    for text in crate::support::yaml_documents(yaml) {
         let mut doc: serde_yaml::Value =
             serde_yaml::from_str(&text).map_err(|e| format!("calico YAML: {e}"))?;
         let mut changed = false;
@@ -275,21 +275,6 @@ pub fn calico_for_nca(yaml: &str) -> Result<String, String> {
         }
     }
     Ok(out)
-}
-
-/// The documents of a YAML stream as nplc writes it (`---` lines between).
-fn yaml_documents(stream: &str) -> Vec<String> {
-    let mut docs = vec![String::new()];
-    for line in stream.lines() {
-        if line == "---" {
-            docs.push(String::new());
-        } else if let Some(last) = docs.last_mut() {
-            last.push_str(line);
-            last.push('\n');
-        }
-    }
-    docs.retain(|d| !d.trim().is_empty());
-    docs
 }
 
 // ------------------------------------------------------------------ model

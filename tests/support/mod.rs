@@ -28,6 +28,22 @@ use proptest::prelude::*;
 
 #[allow(unused_imports)]
 pub use inventory::{ConnSpec, EndRef, Inventory};
+
+/// The documents of a YAML stream as nplc writes it (`---` lines between),
+/// as text; blank documents are left out.
+pub fn yaml_documents(stream: &str) -> Vec<String> {
+    let mut docs = vec![String::new()];
+    for line in stream.lines() {
+        if line.trim_end() == "---" {
+            docs.push(String::new());
+        } else if let Some(last) = docs.last_mut() {
+            last.push_str(line);
+            last.push('\n');
+        }
+    }
+    docs.retain(|d| !d.trim().is_empty());
+    docs
+}
 pub use program::{GenConfig, GenProgram};
 
 /// A program text in a fresh database.
