@@ -156,6 +156,7 @@ pub fn emit(
         .collect();
     let enterprise = options.calico_enterprise;
     let selectors = Selectors::of_zones(ir);
+    let gateway_egress = GatewayEgress::of(ir);
     // Gathered by hash (a `PodTerm` hashes once but compares key by key,
     // and this is the one serial step), then sorted on every core.
     let mut policies: HashMap<PolicyKey, Policy> = HashMap::new();
@@ -165,7 +166,7 @@ pub fn emit(
         let sides: Vec<Result<Vec<Side>, Problem>> = chunk
             .par_iter()
             .map(|&(tier, rule)| {
-                let rule = gateway_side(ir, rule, enterprise)?;
+                let rule = gateway_side(&gateway_egress, rule, enterprise)?;
                 rule_sides(&selectors, tier, &rule, enterprise)
             })
             .collect();
@@ -232,6 +233,39 @@ impl Renderer<'_, '_> {
     }
 }
 
+/// What decides a gateway's own egress, worked out once for every `via`
+/// rule: the pods isolated for egress, and the sources of the denies
+/// towards addresses or names.
+struct GatewayEgress<'a> {
+    isolated: PodSet,
+    denied: Vec<&'a PodSet>,
+}
+
+impl<'a> GatewayEgress<'a> {
+    fn of(ir: &'a Ir) -> GatewayEgress<'a> {
+        // Only `via` rules ask; the union of isolated pods is not free.
+        if !ir.rules().any(|r| r.role == RuleRole::FromGateway) {
+            return GatewayEgress {
+                isolated: PodSet::none(),
+                denied: Vec::new(),
+            };
+        }
+        let denied = ir
+            .rules()
+            .filter(|r| {
+                let dst = &r.destination;
+                r.action == Action::Deny
+                    && (!dst.ips.is_empty() || !dst.fqdns.is_empty() || !dst.entities.is_empty())
+            })
+            .map(|r| &r.source.pods)
+            .collect();
+        GatewayEgress {
+            isolated: ir.isolated_egress(),
+            denied,
+        }
+    }
+}
+
 /// A `via` rule's gateway side (gateway pods → the host) without the host's
 /// names, which Calico open source cannot match, when leaving them out is
 /// exact: as on the kubernetes target, the gateway's egress is then decided
@@ -240,7 +274,7 @@ impl Renderer<'_, '_> {
 /// the policies' last step allows it. Otherwise an error that does not send
 /// the user to `via` again. Other rules are returned as they are.
 fn gateway_side<'r>(
-    ir: &Ir,
+    egress: &GatewayEgress<'_>,
     rule: &'r IrRule,
     enterprise: bool,
 ) -> Result<Cow<'r, IrRule>, Problem> {
@@ -249,13 +283,11 @@ fn gateway_side<'r>(
         return Ok(Cow::Borrowed(rule));
     }
     let gateway = &rule.source.pods;
-    let isolated = !ir.isolated_egress().intersection(gateway).is_empty();
-    let denied = ir.rules().any(|r| {
-        let dst = &r.destination;
-        r.action == Action::Deny
-            && !r.source.pods.intersection(gateway).is_empty()
-            && (!dst.ips.is_empty() || !dst.fqdns.is_empty() || !dst.entities.is_empty())
-    });
+    let isolated = !egress.isolated.intersection(gateway).is_empty();
+    let denied = egress
+        .denied
+        .iter()
+        .any(|pods| !pods.intersection(gateway).is_empty());
     if (isolated || denied) && enterprise {
         // Calico Enterprise's `domains` say it (`peers`).
         return Ok(Cow::Borrowed(rule));
