@@ -171,32 +171,31 @@ pub fn report_diagnostics_to(
 const SHOWN_PER_CODE: usize = 10;
 
 /// The diagnostics to render, and how many of each code are left out (with
-/// the word for their severity).
+/// the word for their severity). Borrowed when nothing is left out.
 fn shown_per_code(
     diags: &[nplc_compiler::Diagnostic],
 ) -> (
-    Vec<nplc_compiler::Diagnostic>,
-    std::collections::BTreeMap<String, (usize, &'static str)>,
+    std::borrow::Cow<'_, [nplc_compiler::Diagnostic]>,
+    std::collections::BTreeMap<&'static str, (usize, &'static str)>,
 ) {
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut seen: std::collections::HashMap<nplc_compiler::Code, usize> =
+        std::collections::HashMap::new();
     let mut hidden = std::collections::BTreeMap::new();
     let mut shown = Vec::new();
     for diag in diags {
-        let code = diag.code.to_string();
-        let count = seen.entry(code.clone()).or_insert(0);
+        let count = seen.entry(diag.code).or_insert(0);
         *count += 1;
         if *count <= SHOWN_PER_CODE {
-            shown.push(diag.clone());
+            shown.push(diag);
         } else {
-            let word = if diag.severity() == Severity::Error {
-                "error"
-            } else {
-                "warning"
-            };
-            hidden.entry(code).or_insert((0, word)).0 += 1;
+            let word = if diag.is_error() { "error" } else { "warning" };
+            hidden.entry(diag.code.as_str()).or_insert((0, word)).0 += 1;
         }
     }
-    (shown, hidden)
+    if hidden.is_empty() {
+        return (std::borrow::Cow::Borrowed(diags), hidden);
+    }
+    (shown.into_iter().cloned().collect(), hidden)
 }
 
 /// The number of user files checked (standard modules not counted).
