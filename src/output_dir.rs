@@ -278,10 +278,15 @@ pub(crate) fn check_dir(dir: &Path, built: Vec<(Target, Vec<Resource>)>) -> Outc
     // In path order, as `files` is.
     let mut drift: Vec<String> = files
         .par_iter()
-        .filter_map(|f| match fs::read_to_string(dir.join(&f.rel)) {
-            Ok(current) if current == f.content => None,
-            Ok(_) => Some(format!("  changed  {}", f.rel)),
-            Err(_) => Some(format!("  missing  {}", f.rel)),
+        .filter_map(|f| {
+            let path = dir.join(&f.rel);
+            if same_content(&path, f.content.as_bytes()) {
+                None
+            } else if path.is_file() {
+                Some(format!("  changed  {}", f.rel))
+            } else {
+                Some(format!("  missing  {}", f.rel))
+            }
         })
         .collect();
     let expected: HashSet<&str> = files.iter().map(|f| f.rel.as_str()).collect();
