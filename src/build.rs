@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use nplc_compiler::emit::{self, yaml, Resource, Target};
+use nplc_compiler::emit::{self, Resource, Target};
 use nplc_compiler::{Database, Diagnostic};
 
 use crate::inputs;
@@ -221,7 +221,7 @@ fn print_stream(built: &[(Target, Vec<Resource>)]) {
             if i > 0 {
                 out.write_all(b"---\n")?;
             }
-            out.write_all(yaml::document(r).as_bytes())
+            out.write_all(r.document.as_bytes())
         })
         .and_then(|()| out.flush());
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use nplc_compiler::emit::{yaml, Resource};
+use nplc_compiler::emit::Resource;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -73,7 +73,7 @@ pub fn validate(
             resource.name
         );
         let file = dir.join(format!("{i:05}-{}.yaml", resource.name));
-        let text = format!("# {origin}\n{}", yaml::document(resource));
+        let text = format!("# {origin}\n{}", resource.document);
         std::fs::write(&file, text).expect("writing a document");
         by_schema.entry(schema).or_default().push(file);
     }

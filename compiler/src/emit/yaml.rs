@@ -23,11 +23,6 @@ pub fn render<T: serde::Serialize + ?Sized>(document: &T) -> String {
     }
 }
 
-/// One document (rendered when the resource was built).
-pub fn document(resource: &Resource) -> &str {
-    &resource.document
-}
-
 /// All resources as one stream, `---` between documents.
 pub fn stream(resources: &[Resource]) -> String {
     let mut out = String::with_capacity(resources.iter().map(|r| r.document.len() + 4).sum());
