@@ -70,16 +70,9 @@ pub fn emit(
         let groups = group_policies(ir, direction, &table, options, &addresses, &mut errors);
         drop(table);
         // Names in order, then the source annotations and the YAML on
-        // every core, a chunk at a time.
+        // every core (in order: an indexed parallel extend).
         let drafts = policies(ir, direction, groups);
-        let mut drafts = drafts.into_iter();
-        loop {
-            let chunk: Vec<Draft> = drafts.by_ref().take(ENTRIES_PER_CHUNK).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            resources.par_extend(chunk.into_par_iter().map(|d| d.render(sources)));
-        }
+        resources.par_extend(drafts.into_par_iter().map(|d| d.render(sources)));
     }
     if errors.is_empty() {
         Ok(resources)
