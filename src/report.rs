@@ -170,17 +170,17 @@ pub fn report_diagnostics_to(
 /// program of thousands of rules can repeat one warning thousands of times.
 const SHOWN_PER_CODE: usize = 10;
 
-/// The diagnostics to render, and how many of each code are left out (with
-/// the word for their severity). Borrowed when nothing is left out.
+/// Per code left out: how many, and the word for their severity.
+type Hidden = std::collections::BTreeMap<&'static str, (usize, &'static str)>;
+
+/// The diagnostics to render, and how many of each code are left out.
+/// Borrowed when nothing is left out.
 fn shown_per_code(
     diags: &[nplc_compiler::Diagnostic],
-) -> (
-    std::borrow::Cow<'_, [nplc_compiler::Diagnostic]>,
-    std::collections::BTreeMap<&'static str, (usize, &'static str)>,
-) {
+) -> (std::borrow::Cow<'_, [nplc_compiler::Diagnostic]>, Hidden) {
     let mut seen: std::collections::HashMap<nplc_compiler::Code, usize> =
         std::collections::HashMap::new();
-    let mut hidden = std::collections::BTreeMap::new();
+    let mut hidden = Hidden::new();
     let mut shown = Vec::new();
     for diag in diags {
         let count = seen.entry(diag.code).or_insert(0);
